@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "pipelined",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "pipelined", targets: ["pipelined"]),
+        .library(name: "Detector", targets: ["Detector"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // System libraries, each imported only by the module that sits next to it.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CInotifyTools", providers: [.apt(["libinotifytools0-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        .target(name: "Detector", dependencies: ["COpenBLAS"]),
+        .target(name: "Store", dependencies: [
+            "CLibPQ",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Pipeline", dependencies: [
+            "Store", "CInotifyTools",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
+        .target(name: "Stages", dependencies: [
+            "Pipeline", "Store", "Detector", "CTurboJPEG", "CPNG",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "pipelined", dependencies: [
+            "Pipeline", "Stages", "Store", "Detector",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // A daemon wired with a test double in place of the detector, for the end-to-end tests and the
+        // non-model benchmark. It lives under Tests and is not a product: the shipped binary has no fake detector.
+        .executableTarget(name: "pipelined-harness", dependencies: [
+            "Pipeline", "Stages", "Store", "Detector",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/Harness"),
+
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store"]),
+        .testTarget(name: "StagesTests", dependencies: ["Stages", "Detector", "Pipeline", "Store"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "DetectorTests", dependencies: ["Detector"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Pipeline", "Store"]),
+    ]
+)

@@ -1,0 +1,51 @@
+/// A box in image pixels (of the image as given, after orientation), corners (x0, y0) top-left, (x1, y1)
+/// bottom-right.
+public struct Box: Sendable, Equatable {
+    public var x0: Float, y0: Float, x1: Float, y1: Float
+
+    public init(x0: Float, y0: Float, x1: Float, y1: Float) {
+        self.x0 = x0
+        self.y0 = y0
+        self.x1 = x1
+        self.y1 = y1
+    }
+}
+
+/// One thing found: where, how sure, and which words of which prompt it answers.
+public struct Detection: Sendable, Equatable {
+    public var box: Box
+    /// In [0, 1].
+    public var score: Float
+    /// The class name or phrase the box was found for.
+    public var label: String
+    /// The full caption the model was asked.
+    public var prompt: String
+
+    public init(box: Box, score: Float, label: String, prompt: String) {
+        self.box = box
+        self.score = score
+        self.label = label
+        self.prompt = prompt
+    }
+}
+
+/// What names a model in provenance records.
+public struct ModelIdentity: Sendable, Equatable {
+    public var name: String
+    public var version: String
+    /// sha256 of the weights file, hex.
+    public var weightsSHA256: String
+
+    public init(name: String, version: String, weightsSHA256: String) {
+        self.name = name
+        self.version = version
+        self.weightsSHA256 = weightsSHA256
+    }
+}
+
+/// The library's public detection API: pixels and prompts in, typed detections out. Implementations are plain
+/// synchronous code; the caller decides on which queue they run and must not call one instance concurrently.
+public protocol ImageDetector: AnyObject, Sendable {
+    var identity: ModelIdentity { get }
+    func detect(_ image: RGBImage, prompts: [String]) throws -> [Detection]
+}

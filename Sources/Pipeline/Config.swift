@@ -1,0 +1,80 @@
+import Foundation
+
+/// One watched inbox directory.
+public struct InboxConfig: Sendable, Equatable {
+    /// The name recorded with every image that arrives here.
+    public var name: String
+    public var path: String
+    /// Poll instead of relying on inotify (NFS, SMB and other filesystems where inotify sees nothing).
+    public var poll: Bool
+
+    public init(name: String, path: String, poll: Bool = false) {
+        self.name = name
+        self.path = path
+        self.poll = poll
+    }
+}
+
+/// Limits on what the decoder accepts; a file beyond them is quarantined, not decoded.
+public struct ImageLimits: Sendable, Equatable {
+    public var maxFileBytes = 64 << 20
+    public var maxSide = 16_384
+    public var maxPixels = 64_000_000
+
+    public init() {}
+}
+
+/// The daemon's configuration: embedded defaults, then the TOML file, then environment variables, then flags.
+public struct Config: Sendable, Equatable {
+    public var inboxes: [InboxConfig] = []
+    /// Holds the archive, quarantine and (embedded default) the PostgreSQL cluster unless those are set.
+    public var stateDirectory: String
+    public var archiveDirectory: String?
+    public var quarantineDirectory: String?
+    /// A libpq URL; nil starts the embedded cluster in the state directory.
+    public var databaseURL: String?
+    public var logLevel = "info"
+
+    /// Seconds a file must be unchanged before a scan ingests it (a writer may still be busy with it).
+    public var settleSeconds = 2.0
+    /// Seconds between reconciliation scans (and between polls for polled inboxes).
+    public var scanInterval = 60.0
+    public var pollInterval = 5.0
+    /// Suffixes of partial files that are never ingested.
+    public var ignoredSuffixes = [".tmp", ".part", ".crdownload", ".partial", ".download", ".swp", "~", ".filepart"]
+
+    public var leaseSeconds = 300.0
+    public var maxAttempts = 5
+    /// Jobs held in memory at once, across all stages: the backpressure bound.
+    public var maxInFlight = 8
+    public var claimPollInterval = 5.0
+    public var shutdownBudgetSeconds = 30.0
+    public var stageConcurrency: [String: Int] = ["decode": 2, "detect": 1, "record": 2]
+
+    public var limits = ImageLimits()
+    /// Path of the detector model; nil means no model is configured.
+    public var modelPath: String?
+
+    public init(stateDirectory: String = Config.defaultStateDirectory) {
+        self.stateDirectory = stateDirectory
+    }
+
+    public var archiveRoot: String { archiveDirectory ?? stateDirectory + "/archive" }
+    public var quarantineRoot: String { quarantineDirectory ?? stateDirectory + "/quarantine" }
+    public var embeddedClusterDirectory: String { stateDirectory + "/postgres" }
+
+    /// `/var/lib/pipelined` for root, `$XDG_STATE_HOME/pipelined` (or `~/.local/state/pipelined`) otherwise; systemd's
+    /// `$STATE_DIRECTORY` wins when set.
+    public static var defaultStateDirectory: String {
+        let env = ProcessInfo.processInfo.environment
+        if let dir = env["STATE_DIRECTORY"], !dir.isEmpty { return dir.split(separator: ":").first.map(String.init) ?? dir }
+        if geteuid() == 0 { return "/var/lib/pipelined" }
+        if let xdg = env["XDG_STATE_HOME"], !xdg.isEmpty { return xdg + "/pipelined" }
+        return FileManager.default.homeDirectoryForCurrentUser.path + "/.local/state/pipelined"
+    }
+
+    /// With no inbox configured the daemon watches `<state>/inbox`.
+    public var effectiveInboxes: [InboxConfig] {
+        inboxes.isEmpty ? [InboxConfig(name: "default", path: stateDirectory + "/inbox")] : inboxes
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import TOMLKit
+
+/// Builds a `Config` from the TOML file and the environment. Unknown keys are errors: a misspelled setting must not
+/// silently fall back to a default.
+public enum ConfigLoader {
+    /// Environment variables that override the file.
+    public static let environmentKeys = [
+        "PIPELINED_DATABASE_URL": "database.url",
+        "PIPELINED_STATE_DIR": "state_directory",
+        "PIPELINED_LOG_LEVEL": "log_level",
+        "PIPELINED_MODEL": "model.path",
+    ]
+
+    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Config {
+        var config = Config()
+        if let path {
+            let text: String
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw ConfigError.unreadable(path: path, reason: error.localizedDescription)
+            }
+            try apply(toml: text, path: path, to: &config)
+        }
+        if let url = environment["PIPELINED_DATABASE_URL"], !url.isEmpty { config.databaseURL = url }
+        if let dir = environment["PIPELINED_STATE_DIR"], !dir.isEmpty { config.stateDirectory = dir }
+        if let level = environment["PIPELINED_LOG_LEVEL"], !level.isEmpty { config.logLevel = level }
+        if let model = environment["PIPELINED_MODEL"], !model.isEmpty { config.modelPath = model }
+        try validate(config)
+        return config
+    }
+
+    public static func apply(toml text: String, path: String, to config: inout Config) throws {
+        let root: TOMLTable
+        do { root = try TOMLTable(string: text) } catch let error as TOMLParseError {
+            throw ConfigError.syntax(path: path, reason: "\(error.description) at \(error.source.begin)")
+        } catch {
+            throw ConfigError.syntax(path: path, reason: "\(error)")
+        }
+        var reader = TableReader(table: root, prefix: "", path: path)
+        try reader.string("state_directory") { config.stateDirectory = $0 }
+        try reader.string("archive_directory") { config.archiveDirectory = $0 }
+        try reader.string("quarantine_directory") { config.quarantineDirectory = $0 }
+        try reader.string("log_level") { config.logLevel = $0 }
+        try reader.table("database") { r in try r.string("url") { config.databaseURL = $0 } }
+        try reader.table("model") { r in try r.string("path") { config.modelPath = $0 } }
+        try reader.tableArray("inbox") { r in
+            var inbox = InboxConfig(name: "", path: "")
+            try r.string("name") { inbox.name = $0 }
+            try r.string("path") { inbox.path = $0 }
+            try r.bool("poll") { inbox.poll = $0 }
+            if inbox.path.isEmpty { throw ConfigError.invalid(key: "inbox.path", value: "\"\"", expected: "a directory") }
+            if inbox.name.isEmpty { inbox.name = URL(fileURLWithPath: inbox.path).lastPathComponent }
+            config.inboxes.append(inbox)
+        }
+        try reader.table("scan") { r in
+            try r.double("settle_seconds") { config.settleSeconds = $0 }
+            try r.double("interval_seconds") { config.scanInterval = $0 }
+            try r.double("poll_interval_seconds") { config.pollInterval = $0 }
+            try r.strings("ignored_suffixes") { config.ignoredSuffixes = $0 }
+        }
+        try reader.table("queue") { r in
+            try r.double("lease_seconds") { config.leaseSeconds = $0 }
+            try r.int("max_attempts") { config.maxAttempts = $0 }
+            try r.int("max_in_flight") { config.maxInFlight = $0 }
+            try r.double("poll_interval_seconds") { config.claimPollInterval = $0 }
+            try r.double("shutdown_budget_seconds") { config.shutdownBudgetSeconds = $0 }
+        }
+        try reader.table("stages") { r in
+            for key in r.table.keys {
+                try r.int(key) { config.stageConcurrency[key] = $0 }
+            }
+        }
+        try reader.table("limits") { r in
+            try r.int("max_file_bytes") { config.limits.maxFileBytes = $0 }
+            try r.int("max_side") { config.limits.maxSide = $0 }
+            try r.int("max_pixels") { config.limits.maxPixels = $0 }
+        }
+        try reader.finish()
+    }
+
+    static func validate(_ config: Config) throws {
+        func positive(_ key: String, _ value: Double) throws {
+            if !(value > 0) { throw ConfigError.invalid(key: key, value: "\(value)", expected: "a positive number") }
+        }
+        try positive("scan.interval_seconds", config.scanInterval)
+        try positive("scan.poll_interval_seconds", config.pollInterval)
+        try positive("queue.lease_seconds", config.leaseSeconds)
+        try positive("queue.poll_interval_seconds", config.claimPollInterval)
+        try positive("queue.max_attempts", Double(config.maxAttempts))
+        try positive("queue.max_in_flight", Double(config.maxInFlight))
+        if config.settleSeconds < 0 {
+            throw ConfigError.invalid(key: "scan.settle_seconds", value: "\(config.settleSeconds)", expected: "≥ 0")
+        }
+        for (stage, n) in config.stageConcurrency where n < 1 {
+            throw ConfigError.invalid(key: "stages.\(stage)", value: "\(n)", expected: "at least 1")
+        }
+        let names = config.inboxes.map(\.name)
+        if Set(names).count != names.count {
+            throw ConfigError.invalid(key: "inbox.name", value: names.joined(separator: ","), expected: "unique names")
+        }
+        if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(config.logLevel) {
+            throw ConfigError.invalid(key: "log_level", value: config.logLevel,
+                                      expected: "trace, debug, info, notice, warning, error or critical")
+        }
+    }
+}
+
+/// Reads typed keys from one TOML table and remembers which keys were used, so leftovers can be reported.
+private struct TableReader {
+    let table: TOMLTable
+    let prefix: String
+    let path: String
+    private var used: Set<String> = []
+
+    init(table: TOMLTable, prefix: String, path: String) {
+        self.table = table
+        self.prefix = prefix
+        self.path = path
+    }
+
+    private func fail(_ key: String, _ expected: String) -> ConfigError {
+        ConfigError.invalid(key: prefix + key, value: table[key].map { "\($0)" } ?? "nothing", expected: expected)
+    }
+
+    mutating func string(_ key: String, _ set: (String) throws -> Void) throws {
+        used.insert(key)
+        guard let value = table[key] else { return }
+        guard let s = value.string else { throw fail(key, "a string") }
+        try set(s)
+    }
+
+    mutating func bool(_ key: String, _ set: (Bool) throws -> Void) throws {
+        used.insert(key)
+        guard let value = table[key] else { return }
+        guard let b = value.bool else { throw fail(key, "true or false") }
+        try set(b)
+    }
+
+    mutating func int(_ key: String, _ set: (Int) throws -> Void) throws {
+        used.insert(key)
+        guard let value = table[key] else { return }
+        guard let i = value.int else { throw fail(key, "an integer") }
+        try set(i)
+    }
+
+    mutating func double(_ key: String, _ set: (Double) throws -> Void) throws {
+        used.insert(key)
+        guard let value = table[key] else { return }
+        guard let d = value.double ?? value.int.map(Double.init) else { throw fail(key, "a number") }
+        try set(d)
+    }
+
+    mutating func strings(_ key: String, _ set: ([String]) throws -> Void) throws {
+        used.insert(key)
+        guard let value = table[key] else { return }
+        guard let array = value.array else { throw fail(key, "an array of strings") }
+        var out: [String] = []
+        for item in array {
+            guard let s = item.string else { throw fail(key, "an array of strings") }
+            out.append(s)
+        }
+        try set(out)
+    }
+
+    mutating func table(_ key: String, _ body: (inout TableReader) throws -> Void) throws {
+        used.insert(key)
+        guard let value = table[key] else { return }
+        guard let sub = value.table else { throw fail(key, "a table [\(key)]") }
+        var reader = TableReader(table: sub, prefix: prefix + key + ".", path: path)
+        try body(&reader)
+        try reader.finish()
+    }
+
+    mutating func tableArray(_ key: String, _ body: (inout TableReader) throws -> Void) throws {
+        used.insert(key)
+        guard let value = table[key] else { return }
+        guard let array = value.array else { throw fail(key, "an array of tables [[\(key)]]") }
+        for item in array {
+            guard let sub = item.table else { throw fail(key, "an array of tables [[\(key)]]") }
+            var reader = TableReader(table: sub, prefix: prefix + key + ".", path: path)
+            try body(&reader)
+            try reader.finish()
+        }
+    }
+
+    mutating func finish() throws {
+        for key in table.keys where !used.contains(key) {
+            throw ConfigError.unknownKey(path: path, key: prefix + key)
+        }
+    }
+}

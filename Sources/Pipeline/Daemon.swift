@@ -1,0 +1,163 @@
+import Dispatch
+import Foundation
+import Logging
+import Store
+
+/// The long-running daemon: store, migrations, inbox watcher, ingest, scheduler, signals, systemd notification.
+/// It knows nothing of models: the caller supplies the stages (or none, when no model is configured).
+public final class Daemon: @unchecked Sendable {
+    /// Builds the stages once the database is up. Returning nil means "no detector available": files are still
+    /// ingested and queued, but nothing is claimed.
+    public typealias StageFactory = @Sendable (Database, Config) throws -> [any Stage]?
+
+    private var config: Config
+    private let configPath: String?
+    private let makeStages: StageFactory
+    private var logger: Logger
+    private let notifier = SystemdNotifier()
+    private let signals = SignalWatcher()
+    private let stopRequested = DispatchSemaphore(value: 0)
+    private let reloadLock = NSLock()
+
+    private var cluster: EmbeddedCluster?
+    private var database: Database?
+    private var ingestor: Ingestor?
+    private var watcher: InboxWatcher?
+    private var scheduler: Scheduler?
+
+    public init(config: Config, configPath: String?, logger: Logger, makeStages: @escaping StageFactory) {
+        self.config = config
+        self.configPath = configPath
+        self.logger = logger
+        self.makeStages = makeStages
+    }
+
+    /// A worker identity that is unique across hosts and restarts (it names lease owners and provenance rows).
+    public static func workerIdentity() -> String {
+        "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    /// Connects (starting the embedded cluster if no URL is configured) and migrates. Used by `run`, `migrate`,
+    /// `status` and `ingest`.
+    public static func openDatabase(_ config: Config, logger: Logger, cluster: inout EmbeddedCluster?) throws -> Database {
+        let url: String
+        if let configured = config.databaseURL {
+            url = configured
+        } else {
+            let embedded = EmbeddedCluster(directory: URL(fileURLWithPath: config.embeddedClusterDirectory),
+                                           logger: logger)
+            url = try embedded.start()
+            cluster = embedded
+        }
+        try Migrator(logger: logger).migrate(url: url)
+        return Database(url: url)
+    }
+
+    /// Runs until SIGTERM or SIGINT. Returns the process exit status.
+    public func run() throws -> Int32 {
+        signals.install([
+            SIGTERM: { [self] in stopRequested.signal() },
+            SIGINT: { [self] in stopRequested.signal() },
+            SIGHUP: { [self] in reload() },
+        ])
+        let database = try Self.openDatabase(config, logger: logger, cluster: &cluster)
+        self.database = database
+
+        try startIntake(database)
+        let owner = Self.workerIdentity()
+        if let stages = try makeStages(database, config) {
+            let scheduler = Scheduler(
+                database: database, listenerURL: database.url, stages: stages,
+                settings: .init(owner: owner, maxInFlight: config.maxInFlight, leaseSeconds: config.leaseSeconds,
+                                claimPollInterval: config.claimPollInterval, stageConcurrency: config.stageConcurrency),
+                archiveRoot: config.archiveRoot, quarantineRoot: config.quarantineRoot, notifier: notifier,
+                logger: logger)
+            scheduler.start()
+            self.scheduler = scheduler
+            logger.info("daemon ready", metadata: ["worker": "\(owner)", "stages": "\(stages.map(\.name))"])
+        } else {
+            logger.warning("no model configured: images are ingested and queued but not processed; set model.path in the config or PIPELINED_MODEL")
+        }
+        notifier.ready(status: scheduler == nil ? "ingesting; no model configured, jobs stay queued" : "processing")
+
+        if scheduler == nil, let interval = notifier.watchdogInterval {
+            // Without a scheduler loop something else must show the daemon is alive.
+            let timer = DispatchSource.makeTimerSource(queue: .global())
+            timer.schedule(deadline: .now(), repeating: interval)
+            timer.setEventHandler { [notifier] in notifier.watchdog() }
+            timer.resume()
+        }
+
+        stopRequested.wait()
+        logger.notice("shutting down", metadata: ["budget_s": "\(config.shutdownBudgetSeconds)"])
+        notifier.stopping()
+        watcher?.stop()
+        ingestor?.stop()
+        scheduler?.shutdown(budget: config.shutdownBudgetSeconds)
+        database.close()
+        cluster?.stop(evenIfAdopted: true)
+        logger.notice("stopped")
+        return 0
+    }
+
+    private func startIntake(_ database: Database) throws {
+        let ingestor = Ingestor(database: database, inboxes: config.effectiveInboxes,
+                                ignoredSuffixes: config.ignoredSuffixes, archiveRoot: config.archiveRoot,
+                                maxAttempts: config.maxAttempts, logger: logger)
+        ingestor.start()
+        let watcher = InboxWatcher(inboxes: config.effectiveInboxes, ignoredSuffixes: config.ignoredSuffixes,
+                                   settleSeconds: config.settleSeconds, scanInterval: config.scanInterval,
+                                   pollInterval: config.pollInterval, logger: logger) { [ingestor] path in
+            ingestor.submit(path)
+        }
+        try watcher.start()
+        self.ingestor = ingestor
+        self.watcher = watcher
+    }
+
+    /// SIGHUP: re-read the config file. The log level, inboxes and scan settings take effect at once; database,
+    /// state directory and queue settings need a restart (a notice says so).
+    private func reload() {
+        reloadLock.lock()
+        defer { reloadLock.unlock() }
+        notifier.reloading()
+        defer { notifier.ready(status: "configuration reloaded") }
+        let fresh: Config
+        do {
+            fresh = try ConfigLoader.load(path: configPath)
+        } catch {
+            logger.error("configuration reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
+            return
+        }
+        if let level = Logger.Level(rawValue: fresh.logLevel) { logger.logLevel = level }
+        var restartNeeded: [String] = []
+        if fresh.databaseURL != config.databaseURL { restartNeeded.append("database.url") }
+        if fresh.stateDirectory != config.stateDirectory { restartNeeded.append("state_directory") }
+        if fresh.maxInFlight != config.maxInFlight || fresh.leaseSeconds != config.leaseSeconds
+            || fresh.stageConcurrency != config.stageConcurrency || fresh.modelPath != config.modelPath {
+            restartNeeded.append("queue/stages/model")
+        }
+        let intakeChanged = fresh.inboxes != config.inboxes || fresh.ignoredSuffixes != config.ignoredSuffixes
+            || fresh.settleSeconds != config.settleSeconds || fresh.scanInterval != config.scanInterval
+            || fresh.pollInterval != config.pollInterval
+        var applied = fresh
+        applied.databaseURL = config.databaseURL
+        applied.stateDirectory = config.stateDirectory
+        applied.maxInFlight = config.maxInFlight
+        applied.leaseSeconds = config.leaseSeconds
+        applied.stageConcurrency = config.stageConcurrency
+        applied.modelPath = config.modelPath
+        config = applied
+        if intakeChanged, let database {
+            watcher?.stop()
+            ingestor?.stop()
+            do { try startIntake(database) } catch {
+                logger.error("cannot restart inbox watching with the new configuration", metadata: ["error": "\(error)"])
+            }
+        }
+        logger.notice("configuration reloaded", metadata: [
+            "intake_restarted": "\(intakeChanged)",
+            "needs_restart": "\(restartNeeded.isEmpty ? "none" : restartNeeded.joined(separator: ","))",
+        ])
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+/// Walks inboxes for files that inotify may not have reported: at start-up (files that arrived while the daemon
+/// was down), after an event-queue overflow, periodically, and as the only source for polled inboxes.
+struct InboxScanner: Sendable {
+    let filter: InboxFilter
+    let settleSeconds: Double
+
+    /// Regular files under `root` that pass the filter and have not changed for `settleSeconds` (a writer that is
+    /// still busy keeps touching its file; its close event brings the file in once it is done).
+    func candidates(under root: String, now: Date = Date()) -> [String] {
+        var out: [String] = []
+        var stack = [root]
+        while let dir = stack.popLast() {
+            guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
+            for name in entries.sorted() where !name.hasPrefix(".") {
+                let path = dir + "/" + name
+                var st = stat()
+                guard lstat(path, &st) == 0 else { continue }
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR:
+                    stack.append(path)
+                case S_IFREG:
+                    let relative = String(path.dropFirst(root.count + 1))
+                    guard filter.accepts(relativePath: relative) else { continue }
+                    let mtime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+                    if now.timeIntervalSince1970 - mtime >= settleSeconds { out.append(path) }
+                default:
+                    continue
+                }
+            }
+        }
+        return out
+    }
+}

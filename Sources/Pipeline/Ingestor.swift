@@ -1,0 +1,274 @@
+import Crypto
+import Foundation
+import Logging
+import Store
+
+/// Takes files out of inboxes: hash, hard-link (or copy) into the content-addressed archive, record the image and
+/// its job in one transaction, and only then remove the inbox name. A crash at any point leaves the file either
+/// still in the inbox (it is ingested again, idempotently) or fully recorded — never lost.
+public final class Ingestor: @unchecked Sendable {
+    public enum Result: Sendable, Equatable {
+        case created(imageID: Int, jobID: Int, sha256: String)
+        case duplicate(imageID: Int, sha256: String)
+        case skipped(String)
+    }
+
+    private let database: Database
+    private let inboxes: [Inbox]
+    private let filter: InboxFilter
+    private let archiveRoot: String
+    private let maxAttempts: Int
+    private let logger: Logger
+
+    private let lock = NSCondition()
+    private var pending: [String] = []
+    private var pendingSet: Set<String> = []
+    private var busy = false
+    private var stopped = false
+    private var thread: Thread?
+
+    public init(database: Database, inboxes: [InboxConfig], ignoredSuffixes: [String], archiveRoot: String,
+                maxAttempts: Int, logger: Logger) {
+        self.database = database
+        self.inboxes = inboxes.map(Inbox.init)
+        self.filter = InboxFilter(ignoredSuffixes: ignoredSuffixes)
+        self.archiveRoot = archiveRoot
+        self.maxAttempts = maxAttempts
+        self.logger = logger
+    }
+
+    // MARK: - Background intake
+
+    /// Starts the worker that ingests submitted paths one at a time.
+    public func start() {
+        let thread = Thread { [weak self] in self?.loop() }
+        thread.name = "pipelined.ingest"
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Queues a path for ingest; a path already queued is not queued twice.
+    public func submit(_ path: String) {
+        lock.lock()
+        if !stopped && pendingSet.insert(path).inserted {
+            pending.append(path)
+            lock.signal()
+        }
+        lock.unlock()
+    }
+
+    /// Number of paths waiting or being ingested.
+    public var backlog: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return pending.count + (busy ? 1 : 0)
+    }
+
+    /// Stops taking new paths; the one in progress finishes. Paths still queued stay in the inbox for next time.
+    public func stop() {
+        lock.lock()
+        stopped = true
+        pending.removeAll()
+        pendingSet.removeAll()
+        lock.broadcast()
+        while busy { lock.wait() }
+        lock.unlock()
+    }
+
+    private func loop() {
+        while true {
+            lock.lock()
+            while pending.isEmpty && !stopped { lock.wait() }
+            if stopped { lock.unlock(); return }
+            let path = pending.removeFirst()
+            pendingSet.remove(path)
+            busy = true
+            lock.unlock()
+
+            do {
+                let result = try ingest(path: path)
+                log(result, path: path)
+            } catch let error as StoreError where error.isTransient {
+                // The database is away: the file stays in the inbox and is tried again.
+                logger.warning("ingest postponed: database unavailable",
+                               metadata: ["path": "\(path)", "error": "\(error)"])
+                retryLater(path)
+            } catch {
+                logger.error("ingest failed; the file stays in the inbox",
+                             metadata: ["path": "\(path)", "error": "\(error)"])
+                retryLater(path)
+            }
+            lock.lock()
+            busy = false
+            lock.broadcast()
+            lock.unlock()
+        }
+    }
+
+    private func retryLater(_ path: String) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + 5) { [weak self] in self?.submit(path) }
+    }
+
+    private func log(_ result: Result, path: String) {
+        switch result {
+        case let .created(imageID, jobID, sha):
+            logger.info("image ingested", metadata: ["path": "\(path)", "image.id": "\(imageID)",
+                                                      "job.id": "\(jobID)", "image.sha256": "\(sha)"])
+        case let .duplicate(imageID, sha):
+            logger.info("duplicate image: arrival recorded", metadata: ["path": "\(path)", "image.id": "\(imageID)",
+                                                                          "image.sha256": "\(sha)"])
+        case let .skipped(reason):
+            logger.debug("file skipped", metadata: ["path": "\(path)", "reason": "\(reason)"])
+        }
+    }
+
+    // MARK: - One file
+
+    /// Ingests one file synchronously (also used by `pipelined ingest`).
+    public func ingest(path rawPath: String) throws -> Result {
+        let path = URL(fileURLWithPath: rawPath).standardizedFileURL.path
+        guard let (inbox, relative) = locate(path) else { return .skipped("not inside a configured inbox") }
+        guard filter.accepts(relativePath: relative) else { return .skipped("hidden or temporary name") }
+
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return .skipped("vanished") }
+            if errno == ELOOP { return .skipped("symbolic link") }
+            throw IngestError.unreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var before = stat()
+        fstat(fd, &before)
+        guard (before.st_mode & S_IFMT) == S_IFREG else { return .skipped("not a regular file") }
+
+        let (sha, size, head) = try hash(fd: fd, path: path)
+        var after = stat()
+        fstat(fd, &after)
+        guard after.st_size == before.st_size, after.st_mtim.tv_sec == before.st_mtim.tv_sec,
+              after.st_mtim.tv_nsec == before.st_mtim.tv_nsec else {
+            return .skipped("changed while being read; its close event will bring it back")
+        }
+        let format = Self.sniff(head)
+        let archiveRelative = Self.archivePath(sha256: sha, format: format)
+        try archive(fd: fd, source: path, to: archiveRoot + "/" + archiveRelative)
+
+        let outcome = try database.recordArrival(
+            NewImage(sha256: sha, inbox: inbox.config.name, originalName: relative, archivePath: archiveRelative,
+                     byteSize: size, format: format),
+            maxAttempts: maxAttempts)
+
+        // Remove the inbox name only if it still is the file we recorded (not something renamed over it since).
+        var now = stat()
+        if lstat(path, &now) == 0 && now.st_ino == before.st_ino && now.st_dev == before.st_dev {
+            unlink(path)
+        }
+        switch outcome {
+        case let .created(imageID, jobID): return .created(imageID: imageID, jobID: jobID, sha256: sha)
+        case let .duplicate(imageID): return .duplicate(imageID: imageID, sha256: sha)
+        }
+    }
+
+    private func locate(_ path: String) -> (Inbox, String)? {
+        for inbox in inboxes {
+            if let relative = inbox.relativePath(of: path) { return (inbox, relative) }
+        }
+        return nil
+    }
+
+    private func hash(fd: Int32, path: String) throws -> (String, Int, [UInt8]) {
+        var hasher = SHA256()
+        var total = 0
+        var head: [UInt8] = []
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(fd, buffer.baseAddress, chunk)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw IngestError.unreadable(path: path, reason: String(cString: strerror(errno)))
+            }
+            if n == 0 { break }
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            hasher.update(bufferPointer: bytes)
+            if head.count < 16 { head += bytes.prefix(16 - head.count) }
+            total += n
+        }
+        let hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return (hex, total, head)
+    }
+
+    /// Puts the bytes at `target`: a hard link when inbox and archive share a filesystem, else a copy made durable
+    /// before it is renamed into place. An existing target already holds these bytes (same hash).
+    private func archive(fd: Int32, source: String, to target: String) throws {
+        let dir = (target as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw IngestError.archive(path: target, reason: "\(error)")
+        }
+        if access(target, F_OK) == 0 { return }
+        fsync(fd)
+        if link(source, target) == 0 || errno == EEXIST {
+            syncDirectory(dir)
+            return
+        }
+        guard errno == EXDEV || errno == EPERM || errno == EMLINK else {
+            throw IngestError.archive(path: target, reason: String(cString: strerror(errno)))
+        }
+        let temporary = dir + "/.incoming-\(getpid())-\(UUID().uuidString)"
+        let out = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        guard out >= 0 else { throw IngestError.archive(path: temporary, reason: String(cString: strerror(errno))) }
+        var ok = true
+        lseek(fd, 0, SEEK_SET)
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        while ok {
+            let n = read(fd, buffer, chunk)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { ok = n == 0; break }
+            ok = write(out, buffer, n) == n
+        }
+        ok = ok && fsync(out) == 0
+        close(out)
+        guard ok, rename(temporary, target) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw IngestError.archive(path: target, reason: reason)
+        }
+        syncDirectory(dir)
+    }
+
+    private func syncDirectory(_ dir: String) {
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+
+    /// The container format by magic bytes; the decoder decides whether the content is actually usable.
+    static func sniff(_ head: [UInt8]) -> String {
+        if head.starts(with: [0xFF, 0xD8, 0xFF]) { return "jpeg" }
+        if head.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "png" }
+        return "unknown"
+    }
+
+    /// `ab/cd/abcd….ext`: two levels of fan-out keep directories small.
+    public static func archivePath(sha256: String, format: String) -> String {
+        let ext = ["jpeg": "jpg", "png": "png"][format] ?? "bin"
+        let a = sha256.prefix(2), b = sha256.dropFirst(2).prefix(2)
+        return "\(a)/\(b)/\(sha256).\(ext)"
+    }
+}
+
+/// Why a file could not be taken in. The file stays where it is.
+public enum IngestError: Error, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case archive(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path, reason): return "cannot read \(path): \(reason)"
+        case let .archive(path, reason): return "cannot write archive file \(path): \(reason) — check the archive directory's space and permissions"
+        }
+    }
+}

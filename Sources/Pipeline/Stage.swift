@@ -1,0 +1,67 @@
+import Store
+
+/// One step of a job's processing (decode, detect, record …). Stages are plain synchronous code; the scheduler
+/// decides on which queue, how many at once, and what happens when one fails.
+public protocol Stage: Sendable {
+    /// The name used in logs, timings and per-stage concurrency settings.
+    var name: String { get }
+    /// Runs the stage on `item`. Throw `StageFailure.reject` for input that can never succeed; any other error
+    /// is retried with backoff.
+    func run(_ item: WorkItem) throws -> StageResult
+}
+
+public enum StageResult: Sendable {
+    /// Hand the item to the next stage.
+    case next
+    /// The stage stored the job's results and marked it done.
+    case completed
+    /// The job's lease was lost (another worker has it now); drop the item without touching the job.
+    case leaseLost
+}
+
+/// A failure a stage reports on purpose.
+public enum StageFailure: Error, CustomStringConvertible {
+    /// The input is unusable: the image is quarantined with this reason and the job discarded.
+    case reject(reason: String)
+    /// Nothing can run the job right now (e.g. no model); it is returned to the queue without spending an attempt.
+    case unavailable(reason: String)
+
+    public var description: String {
+        switch self {
+        case let .reject(reason): return "rejected: \(reason)"
+        case let .unavailable(reason): return "unavailable: \(reason)"
+        }
+    }
+}
+
+/// A typed slot in a `WorkItem`, declared by the stage that fills it.
+public struct WorkKey<Value>: Sendable {
+    public let name: String
+    public init(_ name: String) { self.name = name }
+}
+
+/// The state of one job as it moves through the stages. Only one stage touches an item at a time.
+public final class WorkItem: @unchecked Sendable {
+    public let job: ClaimedJob
+    /// The worker identity that holds the job's lease.
+    public let owner: String
+    /// Absolute path of the image bytes in the archive.
+    public let archiveFile: String
+    /// Wall time per stage, in milliseconds.
+    public internal(set) var timingsMS: [String: Double] = [:]
+    private var values: [String: Any] = [:]
+
+    public init(job: ClaimedJob, owner: String, archiveFile: String) {
+        self.job = job
+        self.owner = owner
+        self.archiveFile = archiveFile
+    }
+
+    public subscript<Value>(key: WorkKey<Value>) -> Value? {
+        get { values[key.name] as? Value }
+        set { values[key.name] = newValue }
+    }
+
+    /// Drops a value as soon as no later stage needs it (e.g. decoded pixels after detection).
+    public func remove<Value>(_ key: WorkKey<Value>) { values[key.name] = nil }
+}

@@ -1,0 +1,37 @@
+import Detector
+import Foundation
+
+/// JPEG or PNG bytes to upright RGB, within limits. Everything that can go wrong with a user's file is a
+/// `DecodeError`.
+public struct ImageDecoder: Sendable {
+    public let limits: DecodeLimits
+
+    public init(limits: DecodeLimits = DecodeLimits()) {
+        self.limits = limits
+    }
+
+    public func decode(_ data: Data) throws -> RGBImage {
+        guard !data.isEmpty else { throw DecodeError.empty }
+        guard data.count <= limits.maxFileBytes else {
+            throw DecodeError.fileTooLarge(bytes: data.count, limit: limits.maxFileBytes)
+        }
+        return try data.withUnsafeBytes { bytes in
+            if bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
+                return try JPEGDecoder.decode(bytes, limits: limits)
+            }
+            if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
+                return try PNGDecoder.decode(bytes, limits: limits)
+            }
+            let head = bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
+            throw DecodeError.unknownFormat(head: head.isEmpty ? "nothing" : head)
+        }
+    }
+
+    /// Reads and decodes a file, checking its size before reading it.
+    public func decode(file path: String) throws -> RGBImage {
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
+        guard size <= limits.maxFileBytes else { throw DecodeError.fileTooLarge(bytes: size, limit: limits.maxFileBytes) }
+        return try decode(try Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+}

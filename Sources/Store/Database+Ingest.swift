@@ -1,0 +1,52 @@
+extension Database {
+    static let insertImage = Statement("ingest.insert_image", """
+        WITH inserted AS (
+            INSERT INTO images (sha256, inbox, original_name, archive_path, byte_size, format)
+            VALUES ($1, $2, $3, $4, $5::bigint, $6)
+            ON CONFLICT (sha256) DO NOTHING
+            RETURNING id)
+        SELECT id, true AS created FROM inserted
+        UNION ALL
+        SELECT id, false AS created FROM images WHERE sha256 = $1
+        LIMIT 1
+        """)
+    static let enqueueJob = Statement("ingest.enqueue_job", """
+        INSERT INTO jobs (image_id, max_attempts, priority) VALUES ($1::bigint, $2::int, $3::smallint)
+        ON CONFLICT (image_id) DO NOTHING
+        RETURNING id
+        """)
+    static let insertArrival = Statement("ingest.insert_arrival", """
+        INSERT INTO image_arrivals (image_id, inbox, original_name) VALUES ($1::bigint, $2, $3)
+        ON CONFLICT (image_id, inbox, original_name) DO NOTHING
+        """)
+    static let notifyJobs = Statement("ingest.notify", "SELECT pg_notify('pipelined_jobs', '')")
+
+    /// The channel `notifyJobs` signals on; workers LISTEN on it as a wake-up hint.
+    public static let jobsChannel = "pipelined_jobs"
+
+    /// Records that `image`'s bytes arrived: in one transaction the image row (unless the bytes are known), its job,
+    /// and the arrival under this name. Safe to repeat: a re-run after a crash changes nothing.
+    public func recordArrival(_ image: NewImage, maxAttempts: Int, priority: Int = 0) throws -> IngestOutcome {
+        try transaction { conn in
+            // A concurrent ingest of the same bytes can commit between our insert (which then does nothing) and our
+            // snapshot; the statement then returns no row and a retry sees the committed one.
+            var row: PGRow?
+            for _ in 0..<5 where row == nil {
+                row = try conn.query(Self.insertImage, [image.sha256, image.inbox, image.originalName,
+                                                        image.archivePath, image.byteSize, image.format]).first
+            }
+            guard let row else {
+                throw StoreError.query(statement: Self.insertImage.name, sqlState: "40001",
+                                       message: "image row for \(image.sha256) not visible after insert", detail: nil)
+            }
+            let imageID = try row.int("id")
+            try conn.query(Self.insertArrival, [imageID, image.inbox, image.originalName])
+            guard try row.bool("created") else { return .duplicate(imageID: imageID) }
+            guard let job = try conn.query(Self.enqueueJob, [imageID, maxAttempts, priority]).first else {
+                return .duplicate(imageID: imageID)
+            }
+            try conn.query(Self.notifyJobs)
+            return .created(imageID: imageID, jobID: try job.int("id"))
+        }
+    }
+}

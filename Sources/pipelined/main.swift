@@ -1,0 +1,158 @@
+import ArgumentParser
+import Detector
+import Foundation
+import Logging
+import Pipeline
+import Stages
+import Store
+
+/// Options shared by every subcommand: where the config is and the overrides that win over it.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: "TOML configuration file.")
+    var config: String?
+
+    @Option(name: .customLong("database-url"), help: "PostgreSQL URL; without one the embedded cluster is used.")
+    var databaseURL: String?
+
+    @Option(name: .customLong("state-dir"), help: "State directory (archive, quarantine, embedded database).")
+    var stateDir: String?
+
+    @Option(name: .customLong("inbox"), help: "An inbox directory to watch (repeatable; replaces the config's list).")
+    var inboxes: [String] = []
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String?
+
+    func load() throws -> (Config, Logger) {
+        var config = try ConfigLoader.load(path: config)
+        if let databaseURL { config.databaseURL = databaseURL }
+        if let stateDir { config.stateDirectory = stateDir }
+        if !inboxes.isEmpty {
+            config.inboxes = inboxes.map { InboxConfig(name: URL(fileURLWithPath: $0).lastPathComponent, path: $0) }
+        }
+        if let logLevel { config.logLevel = logLevel }
+        let level = Logger.Level(rawValue: config.logLevel) ?? .info
+        LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
+        return (config, Logger(label: "pipelined"))
+    }
+}
+
+@main
+struct Pipelined: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipelined",
+        abstract: "Finds objects in images by what people say about them; results go to PostgreSQL.",
+        version: PipelinedVersion.string,
+        subcommands: [Run.self, Migrate.self, Status.self, Ingest.self],
+        defaultSubcommand: Run.self)
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon (watch inboxes, process images).")
+    @OptionGroup var options: CommonOptions
+
+    func run() throws {
+        let (config, logger) = try options.load()
+        let daemon = Daemon(config: config, configPath: options.config, logger: logger) { _, config in
+            guard let path = config.modelPath else { return nil }
+            throw ModelSetupError.loaderMissing(path: path)
+        }
+        do {
+            throw ExitCode(try daemon.run())
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            logger.critical("daemon cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+    }
+}
+
+enum ModelSetupError: Error, CustomStringConvertible {
+    case loaderMissing(path: String)
+
+    var description: String {
+        switch self {
+        case let .loaderMissing(path):
+            return "model.path is \(path), but this build has no model loader yet; remove model.path to run without a model (images are queued until one is configured)"
+        }
+    }
+}
+
+struct Migrate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending database migrations and exit.")
+    @OptionGroup var options: CommonOptions
+
+    func run() throws {
+        let (config, logger) = try options.load()
+        var cluster: EmbeddedCluster?
+        defer { cluster?.stop() }
+        let database = try Daemon.openDatabase(config, logger: logger, cluster: &cluster)
+        database.close()
+        print("schema is at version \(Migration.embedded.last?.version ?? 0)")
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show queue counts and recent failures.")
+    @OptionGroup var options: CommonOptions
+
+    func run() throws {
+        let (config, logger) = try options.load()
+        var cluster: EmbeddedCluster?
+        defer { cluster?.stop() }
+        let database = try Daemon.openDatabase(config, logger: logger, cluster: &cluster)
+        let status = try database.queueStatus()
+        print("jobs:")
+        for state in ["available", "running", "retryable", "done", "discarded", "cancelled"] {
+            print("  \(state.padding(toLength: 10, withPad: " ", startingAt: 0)) \(status.counts[state] ?? 0)")
+        }
+        print("quarantined images: \(status.quarantined)")
+        if !status.recentFailures.isEmpty {
+            print("recent failures:")
+            for failure in status.recentFailures { print("  \(failure.name) [\(failure.kind)] \(failure.reason)") }
+        }
+    }
+}
+
+struct Ingest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Ingest files once (they must lie in a configured inbox) and exit.")
+    @OptionGroup var options: CommonOptions
+    @Argument(help: "Files or directories inside an inbox.")
+    var paths: [String]
+
+    func run() throws {
+        let (config, logger) = try options.load()
+        var cluster: EmbeddedCluster?
+        defer { cluster?.stop() }
+        let database = try Daemon.openDatabase(config, logger: logger, cluster: &cluster)
+        let ingestor = Ingestor(database: database, inboxes: config.effectiveInboxes,
+                                ignoredSuffixes: config.ignoredSuffixes, archiveRoot: config.archiveRoot,
+                                maxAttempts: config.maxAttempts, logger: logger)
+        var created = 0, duplicates = 0, skipped = 0
+        for path in expand(paths) {
+            switch try ingestor.ingest(path: path) {
+            case .created: created += 1
+            case .duplicate: duplicates += 1
+            case let .skipped(reason):
+                skipped += 1
+                print("skipped \(path): \(reason)")
+            }
+        }
+        print("ingested \(created) new, \(duplicates) duplicate, \(skipped) skipped")
+    }
+
+    private func expand(_ paths: [String]) -> [String] {
+        paths.flatMap { path -> [String] in
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                return [path]
+            }
+            let base = URL(fileURLWithPath: path)
+            let items = FileManager.default.enumerator(atPath: path)?.compactMap { $0 as? String } ?? []
+            return items.sorted().map { base.appendingPathComponent($0).path }
+                .filter { (try? FileManager.default.attributesOfItem(atPath: $0)[.type] as? FileAttributeType) == .typeRegular }
+        }
+    }
+}
