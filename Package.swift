@@ -51,11 +51,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/Harness"),
 
-        .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store"]),
-        .testTarget(name: "StagesTests", dependencies: ["Stages", "Detector", "Pipeline", "Store"],
+        // Helpers shared by the test targets: throwaway databases, temporary directories, built binaries.
+        .target(name: "TestSupport", dependencies: ["Store"], path: "Tests/Support"),
+
+        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store", "TestSupport"]),
+        .testTarget(name: "StagesTests", dependencies: ["Stages", "Detector", "Pipeline", "Store", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DetectorTests", dependencies: ["Detector"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Pipeline", "Store"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Pipeline", "Store", "TestSupport"]),
     ]
 )

@@ -1,1 +1,77 @@
-print("x")
+// A daemon for the end-to-end tests and the non-model benchmark: the real Daemon, Store, watcher and stages, with a
+// test double in the detector's place. Not a product; the shipped `pipelined` has no fake detector.
+//
+//   pipelined-harness --config FILE [--detector whole|none] [--delay-ms N] [--run-log FILE]
+import Detector
+import Foundation
+import Logging
+import Pipeline
+import Stages
+import Store
+
+/// The test double: one box over the whole image, scored by mean brightness, so results depend on the pixels.
+/// `none` finds nothing (the benchmark's "detect stage doing nothing").
+final class DoubleDetector: ImageDetector, @unchecked Sendable {
+    let identity = ModelIdentity(name: "test-double", version: "1", weightsSHA256: String(repeating: "0", count: 64))
+    let mode: String
+    let delay: Double
+    let runLog: FileHandle?
+
+    init(mode: String, delay: Double, runLog: String?) {
+        self.mode = mode
+        self.delay = delay
+        if let runLog {
+            FileManager.default.createFile(atPath: runLog, contents: nil)
+            self.runLog = FileHandle(forWritingAtPath: runLog)
+        } else {
+            self.runLog = nil
+        }
+    }
+
+    func detect(_ image: RGBImage, prompts: [String]) throws -> [Detection] {
+        if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+        var sum = 0
+        for v in image.pixels { sum += Int(v) }
+        let checksum = "\(image.width)x\(image.height):\(sum)"
+        if let runLog {
+            runLog.seekToEndOfFile()
+            runLog.write(Data("\(getpid()) \(checksum)\n".utf8))
+        }
+        guard mode == "whole" else { return [] }
+        let score = Float(sum) / Float(image.pixels.count * 255)
+        return [Detection(box: Box(x0: 0, y0: 0, x1: Float(image.width), y1: Float(image.height)),
+                          score: score, label: "image", prompt: prompts.first ?? "image")]
+    }
+}
+
+var configPath: String?
+var mode = "whole"
+var delay = 0.0
+var runLog: String?
+var args = CommandLine.arguments.dropFirst().makeIterator()
+while let arg = args.next() {
+    switch arg {
+    case "--config": configPath = args.next()
+    case "--detector": mode = args.next() ?? mode
+    case "--delay-ms": delay = (Double(args.next() ?? "0") ?? 0) / 1000
+    case "--run-log": runLog = args.next()
+    default:
+        FileHandle.standardError.write(Data("unknown argument \(arg)\n".utf8))
+        exit(2)
+    }
+}
+
+do {
+    let config = try ConfigLoader.load(path: configPath)
+    let level = Logger.Level(rawValue: config.logLevel) ?? .info
+    LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
+    let logger = Logger(label: "pipelined-harness")
+    let detector = DoubleDetector(mode: mode, delay: delay, runLog: runLog)
+    let daemon = Daemon(config: config, configPath: configPath, logger: logger) { database, config in
+        StandardStages.make(database: database, config: config, detector: detector, prompts: ["image"])
+    }
+    exit(try daemon.run())
+} catch {
+    FileHandle.standardError.write(Data("pipelined-harness: \(error)\n".utf8))
+    exit(1)
+}
