@@ -247,7 +247,7 @@ public final class Ingestor: @unchecked Sendable {
 
     /// The container format by magic bytes; the decoder decides whether the content is actually usable.
     static func sniff(_ head: [UInt8]) -> String {
-        if head.starts(with: [0xFF, 0xD8, 0xFF]) { return "jpeg" }
+        if head.starts(with: [0xFF, 0xD8]) { return "jpeg" }
         if head.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "png" }
         return "unknown"
     }

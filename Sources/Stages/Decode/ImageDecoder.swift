@@ -16,7 +16,7 @@ public struct ImageDecoder: Sendable {
             throw DecodeError.fileTooLarge(bytes: data.count, limit: limits.maxFileBytes)
         }
         return try data.withUnsafeBytes { bytes in
-            if bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
+            if bytes.starts(with: [0xFF, 0xD8]) {  // SOI; what follows is the decoder's to judge
                 return try JPEGDecoder.decode(bytes, limits: limits)
             }
             if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {

@@ -11,7 +11,7 @@ enum JPEGDecoder {
         let size = UInt(bytes.count)
         var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
         if tjDecompressHeader3(handle, source, size, &width, &height, &subsampling, &colorspace) != 0 {
-            throw classify(handle)
+            throw classify(handle, bytes)
         }
         try limits.check(width: Int(width), height: Int(height))
         // Bounds progressive scans so a crafted file cannot make decoding take minutes.
@@ -24,7 +24,7 @@ enum JPEGDecoder {
                           Int32(cmyk ? TJPF_CMYK.rawValue : TJPF_RGB.rawValue), flags)
         }
         if status != 0 {
-            let error = classify(handle)
+            let error = classify(handle, bytes)
             // Only a warning about damaged-but-complete data is tolerated; missing data is not.
             if tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) { throw error }
             if case .truncated = error { throw error }
@@ -34,10 +34,15 @@ enum JPEGDecoder {
         return ExifOrientation.apply(ExifOrientation.fromJPEG(bytes) ?? 1, to: image)
     }
 
-    private static func classify(_ handle: tjhandle) -> DecodeError {
+    /// libjpeg describes a cut-short file only by its symptom ("missing SOS marker", "premature end of data");
+    /// with no end-of-image marker at the end, that symptom means truncation.
+    private static func classify(_ handle: tjhandle, _ bytes: UnsafeRawBufferPointer) -> DecodeError {
         let message = String(cString: tjGetErrorStr2(handle))
         let lower = message.lowercased()
-        if lower.contains("premature end") || lower.contains("truncated") {
+        let endsWithEOI = bytes.count >= 2 && bytes[bytes.count - 2] == 0xFF && bytes[bytes.count - 1] == 0xD9
+        let missingData = lower.contains("premature end") || lower.contains("truncated")
+            || lower.contains("missing sos") || lower.contains("end of")
+        if missingData && !endsWithEOI {
             return .truncated(format: "JPEG", detail: message)
         }
         return .corrupt(format: "JPEG", detail: message)

@@ -1,0 +1,93 @@
+import Detector
+import Foundation
+import Stages
+import Testing
+
+/// The decoder against PIL, the reference: fixtures and expected values come from tools/make_decoder_fixtures.py.
+@Suite struct ImageDecoderTests {
+    struct Summary: Decodable {
+        let width: Int
+        let height: Int
+        let mean: [Double]
+        let samples: [[Int]]
+    }
+
+    struct Expected: Decodable {
+        let good: [String: Summary]
+        let samples: [String: Summary]
+        let broken: [String: String]
+    }
+
+    static let root = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/decoder")
+    static let expected: Expected = {
+        let data = try! Data(contentsOf: root.appendingPathComponent("expected.json"))
+        return try! JSONDecoder().decode(Expected.self, from: data)
+    }()
+
+    /// Compares with PIL: same size, channel means within `meanTolerance`, sampled pixels within `pixelTolerance`
+    /// (libjpeg versions may round a few pixels differently). Prints the offending numbers on failure.
+    func check(_ image: RGBImage, against want: Summary, _ name: String, meanTolerance: Double = 0.6,
+               pixelTolerance: Int = 3) {
+        #expect(image.width == want.width && image.height == want.height,
+                "\(name): got \(image.width)×\(image.height), PIL \(want.width)×\(want.height)")
+        guard image.width == want.width && image.height == want.height else { return }
+        var sums = [0.0, 0.0, 0.0]
+        for (i, v) in image.pixels.enumerated() { sums[i % 3] += Double(v) }
+        let means = sums.map { $0 / Double(image.width * image.height) }
+        let meanDiff = zip(means, want.mean).map { abs($0 - $1) }.max()!
+        #expect(meanDiff <= meanTolerance, "\(name): channel means \(means) vs PIL \(want.mean)")
+        var worst = 0
+        var firstBad: [String] = []
+        for s in want.samples {
+            let (r, g, b) = image[s[0], s[1]]
+            let d = max(abs(Int(r) - s[2]), abs(Int(g) - s[3]), abs(Int(b) - s[4]))
+            worst = max(worst, d)
+            if d > pixelTolerance && firstBad.count < 4 { firstBad.append("(\(s[0]),\(s[1])): \(r),\(g),\(b) vs \(s[2]),\(s[3]),\(s[4])") }
+        }
+        #expect(worst <= pixelTolerance, "\(name): max sampled pixel diff \(worst); first: \(firstBad)")
+    }
+
+    @Test(arguments: expected.good.keys.sorted())
+    func decodesEveryVariantLikePIL(_ name: String) throws {
+        let image = try ImageDecoder().decode(file: Self.root.appendingPathComponent("good/\(name)").path)
+        check(image, against: Self.expected.good[name]!, name)
+    }
+
+    @Test(arguments: expected.samples.keys.sorted())
+    func decodesScikitImageSamplePhotos(_ name: String) throws {
+        let dir = try #require(ProcessInfo.processInfo.environment["PIPELINED_SAMPLE_PHOTOS"],
+                               "PIPELINED_SAMPLE_PHOTOS is set by tools/setup.sh test")
+        let image = try ImageDecoder().decode(file: dir + "/" + name)
+        check(image, against: Self.expected.samples[name]!, name)
+    }
+
+    @Test(arguments: expected.broken.keys.sorted())
+    func rejectsBrokenFilesWithAReason(_ name: String) throws {
+        let want = Self.expected.broken[name]!
+        #expect {
+            _ = try ImageDecoder().decode(file: Self.root.appendingPathComponent("broken/\(name)").path)
+        } throws: { error in
+            guard let error = error as? DecodeError else { return false }
+            let kind = "\(error)"
+            let matches: Bool
+            switch error {
+            case .empty: matches = want == "empty"
+            case .unknownFormat: matches = want == "unknownFormat"
+            case .truncated: matches = want == "truncated"
+            case .corrupt, .invalidDimensions: matches = want == "corrupt"
+            case .dimensionsTooLarge: matches = want == "dimensionsTooLarge"
+            case .tooManyPixels: matches = want == "tooManyPixels"
+            case .fileTooLarge: matches = want == "fileTooLarge"
+            }
+            if !matches { Issue.record("\(name): expected \(want), got \(kind)") }
+            return matches && !kind.isEmpty
+        }
+    }
+
+    @Test func fileSizeLimitIsCheckedBeforeReading() throws {
+        let decoder = ImageDecoder(limits: DecodeLimits(maxFileBytes: 100))
+        #expect(throws: DecodeError.fileTooLarge(bytes: 1194, limit: 100)) {
+            _ = try decoder.decode(file: Self.root.appendingPathComponent("good/baseline.jpg").path)
+        }
+    }
+}
