@@ -129,9 +129,14 @@ public final class InboxWatcher: @unchecked Sendable {
             for file in quick.candidates(under: path) { onFile(file) }
             return
         }
-        if mask & UInt32(IN_CLOSE_WRITE | IN_MOVED_TO) != 0 {
+        if mask & UInt32(IN_CLOSE_WRITE | IN_MOVED_TO) != 0, accepts(path) {
             onFile(path)
         }
+    }
+
+    private func accepts(_ path: String) -> Bool {
+        guard let relative = inboxes.lazy.compactMap({ $0.relativePath(of: path) }).first else { return false }
+        return scanner.filter.accepts(relativePath: relative)
     }
 
     private func scan(_ list: [Inbox], reason: String) {
