@@ -52,7 +52,9 @@ let package = Package(
         ], path: "Tests/Harness"),
 
         // Helpers shared by the test targets: throwaway databases, temporary directories, built binaries.
-        .target(name: "TestSupport", dependencies: ["Store"], path: "Tests/Support"),
+        .target(name: "TestSupport", dependencies: [
+            "Store", .product(name: "Crypto", package: "swift-crypto"),
+        ], path: "Tests/Support"),
 
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store", "TestSupport"]),
