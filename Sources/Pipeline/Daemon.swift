@@ -72,13 +72,14 @@ public final class Daemon: @unchecked Sendable {
                                 claimPollInterval: config.claimPollInterval, stageConcurrency: config.stageConcurrency),
                 archiveRoot: config.archiveRoot, quarantineRoot: config.quarantineRoot, notifier: notifier,
                 logger: logger)
-            scheduler.start()
             self.scheduler = scheduler
             logger.info("daemon ready", metadata: ["worker": "\(owner)", "stages": "\(stages.map(\.name))"])
         } else {
             logger.warning("no model configured: images are ingested and queued but not processed; set model.path in the config or PIPELINED_MODEL")
         }
+        // READY once the store and the watcher are up; the scheduler's first watchdog ping follows it.
         notifier.ready(status: scheduler == nil ? "ingesting; no model configured, jobs stay queued" : "processing")
+        scheduler?.start()
 
         if scheduler == nil, let interval = notifier.watchdogInterval {
             // Without a scheduler loop something else must show the daemon is alive.
