@@ -126,6 +126,12 @@ public final class Scheduler: @unchecked Sendable {
         inFlight.removeAll()
         state.unlock()
         release(unfinished, why: "unfinished when the shutdown budget ran out")
+        let final = currentStats
+        logger.info("scheduler stopped", metadata: [
+            "completed": "\(final.completed)", "quarantined": "\(final.quarantined)", "retried": "\(final.retried)",
+            "discarded": "\(final.discarded)",
+            "stage_total_ms": "\(final.stageMS.mapValues { ($0 * 10).rounded() / 10 })",
+        ])
     }
 
     private func release(_ ids: [Int], why: String) {
