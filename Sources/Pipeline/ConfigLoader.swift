@@ -122,44 +122,36 @@ private struct TableReader {
         ConfigError.invalid(key: prefix + key, value: table[key].map { "\($0)" } ?? "nothing", expected: expected)
     }
 
-    mutating func string(_ key: String, _ set: (String) throws -> Void) throws {
+    private mutating func read<T>(_ key: String, _ expected: String, _ extract: (any TOMLValueConvertible) -> T?,
+                                  _ set: (T) throws -> Void) throws {
         used.insert(key)
         guard let value = table[key] else { return }
-        guard let s = value.string else { throw fail(key, "a string") }
-        try set(s)
+        guard let typed = extract(value) else { throw fail(key, expected) }
+        try set(typed)
+    }
+
+    mutating func string(_ key: String, _ set: (String) throws -> Void) throws {
+        try read(key, "a string", { $0.string }, set)
     }
 
     mutating func bool(_ key: String, _ set: (Bool) throws -> Void) throws {
-        used.insert(key)
-        guard let value = table[key] else { return }
-        guard let b = value.bool else { throw fail(key, "true or false") }
-        try set(b)
+        try read(key, "true or false", { $0.bool }, set)
     }
 
     mutating func int(_ key: String, _ set: (Int) throws -> Void) throws {
-        used.insert(key)
-        guard let value = table[key] else { return }
-        guard let i = value.int else { throw fail(key, "an integer") }
-        try set(i)
+        try read(key, "an integer", { $0.int }, set)
     }
 
     mutating func double(_ key: String, _ set: (Double) throws -> Void) throws {
-        used.insert(key)
-        guard let value = table[key] else { return }
-        guard let d = value.double ?? value.int.map(Double.init) else { throw fail(key, "a number") }
-        try set(d)
+        try read(key, "a number", { $0.double ?? $0.int.map(Double.init) }, set)
     }
 
     mutating func strings(_ key: String, _ set: ([String]) throws -> Void) throws {
-        used.insert(key)
-        guard let value = table[key] else { return }
-        guard let array = value.array else { throw fail(key, "an array of strings") }
-        var out: [String] = []
-        for item in array {
-            guard let s = item.string else { throw fail(key, "an array of strings") }
-            out.append(s)
-        }
-        try set(out)
+        try read(key, "an array of strings", { value in
+            guard let array = value.array else { return nil }
+            let strings = array.compactMap { $0.string }
+            return strings.count == array.count ? strings : nil
+        }, set)
     }
 
     mutating func table(_ key: String, _ body: (inout TableReader) throws -> Void) throws {

@@ -39,7 +39,23 @@ public final class Daemon: @unchecked Sendable {
 
     /// Connects (starting the embedded cluster if no URL is configured) and migrates. Used by `run`, `migrate`,
     /// `status` and `ingest`.
-    public static func openDatabase(_ config: Config, logger: Logger, cluster: inout EmbeddedCluster?) throws -> Database {
+    public static func openDatabase(_ config: Config, logger: Logger, cluster: inout EmbeddedCluster?,
+                                    patience: Double = 0) throws -> Database {
+        // A configured server may be restarting (or not up yet at boot): keep trying for `patience` seconds.
+        let deadline = Date().addingTimeInterval(patience)
+        var delay = 1.0
+        while true {
+            do {
+                return try connectAndMigrate(config, logger: logger, cluster: &cluster)
+            } catch let error as StoreError where error.isTransient && Date() < deadline {
+                logger.warning("database not reachable yet; retrying", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
+                Thread.sleep(forTimeInterval: delay)
+                delay = min(delay * 2, 10)
+            }
+        }
+    }
+
+    private static func connectAndMigrate(_ config: Config, logger: Logger, cluster: inout EmbeddedCluster?) throws -> Database {
         let url: String
         if let configured = config.databaseURL {
             url = configured
@@ -60,7 +76,7 @@ public final class Daemon: @unchecked Sendable {
             SIGINT: { [self] in stopRequested.signal() },
             SIGHUP: { [self] in reload() },
         ])
-        let database = try Self.openDatabase(config, logger: logger, cluster: &cluster)
+        let database = try Self.openDatabase(config, logger: logger, cluster: &cluster, patience: 60)
         self.database = database
 
         try startIntake(database)

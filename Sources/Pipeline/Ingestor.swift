@@ -150,7 +150,8 @@ public final class Ingestor: @unchecked Sendable {
         }
         let format = Self.sniff(head)
         let archiveRelative = Self.archivePath(sha256: sha, format: format)
-        try archive(fd: fd, source: path, to: archiveRoot + "/" + archiveRelative)
+        let archiveFile = archiveRoot + "/" + archiveRelative
+        let createdArchiveFile = try archive(fd: fd, source: path, to: archiveFile)
 
         let outcome = try database.recordArrival(
             NewImage(sha256: sha, inbox: inbox.config.name, originalName: relative, archivePath: archiveRelative,
@@ -163,8 +164,12 @@ public final class Ingestor: @unchecked Sendable {
             unlink(path)
         }
         switch outcome {
-        case let .created(imageID, jobID): return .created(imageID: imageID, jobID: jobID, sha256: sha)
-        case let .duplicate(imageID): return .duplicate(imageID: imageID, sha256: sha)
+        case let .created(imageID, jobID):
+            return .created(imageID: imageID, jobID: jobID, sha256: sha)
+        case let .duplicate(imageID):
+            // Known bytes without an archive file were quarantined: their evidence is in quarantine already.
+            if createdArchiveFile, try database.imageStatus(imageID) == "quarantined" { unlink(archiveFile) }
+            return .duplicate(imageID: imageID, sha256: sha)
         }
     }
 
@@ -199,20 +204,22 @@ public final class Ingestor: @unchecked Sendable {
     }
 
     /// Puts the bytes at `target`: a hard link when inbox and archive share a filesystem, else a copy made durable
-    /// before it is renamed into place. An existing target already holds these bytes (same hash).
-    private func archive(fd: Int32, source: String, to target: String) throws {
+    /// before it is renamed into place. An existing target already holds these bytes (same hash). Returns whether
+    /// this call created it.
+    private func archive(fd: Int32, source: String, to target: String) throws -> Bool {
         let dir = (target as NSString).deletingLastPathComponent
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
             throw IngestError.archive(path: target, reason: "\(error)")
         }
-        if access(target, F_OK) == 0 { return }
+        if access(target, F_OK) == 0 { return false }
         fsync(fd)
-        if link(source, target) == 0 || errno == EEXIST {
+        if link(source, target) == 0 {
             syncDirectory(dir)
-            return
+            return true
         }
+        if errno == EEXIST { return false }
         guard errno == EXDEV || errno == EPERM || errno == EMLINK else {
             throw IngestError.archive(path: target, reason: String(cString: strerror(errno)))
         }
@@ -238,6 +245,7 @@ public final class Ingestor: @unchecked Sendable {
             throw IngestError.archive(path: target, reason: reason)
         }
         syncDirectory(dir)
+        return true
     }
 
     private func syncDirectory(_ dir: String) {

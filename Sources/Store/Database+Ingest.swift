@@ -49,4 +49,11 @@ extension Database {
             return .created(imageID: imageID, jobID: try job.int("id"))
         }
     }
+
+    static let imageStatus = Statement("ingest.image_status", "SELECT status FROM images WHERE id = $1::bigint")
+
+    /// stored | decoded | quarantined, or nil for an unknown id.
+    public func imageStatus(_ imageID: Int) throws -> String? {
+        try query(Self.imageStatus, [imageID]).first.map { try $0.string("status") }
+    }
 }

@@ -35,6 +35,17 @@ struct CommonOptions: ParsableArguments {
         LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
         return (config, Logger(label: "pipelined"))
     }
+
+    /// For one-shot commands: the configured database (or the embedded cluster, stopped again afterwards unless a
+    /// running daemon owns it), migrated.
+    func withDatabase<T>(_ body: (Config, Logger, Database) throws -> T) throws -> T {
+        let (config, logger) = try load()
+        var cluster: EmbeddedCluster?
+        defer { cluster?.stop() }
+        let database = try Daemon.openDatabase(config, logger: logger, cluster: &cluster)
+        defer { database.close() }
+        return try body(config, logger, database)
+    }
 }
 
 @main
@@ -84,12 +95,9 @@ struct Migrate: ParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() throws {
-        let (config, logger) = try options.load()
-        var cluster: EmbeddedCluster?
-        defer { cluster?.stop() }
-        let database = try Daemon.openDatabase(config, logger: logger, cluster: &cluster)
-        database.close()
-        print("schema is at version \(Migration.embedded.last?.version ?? 0)")
+        try options.withDatabase { _, _, _ in
+            print("schema is at version \(Migration.embedded.last?.version ?? 0)")
+        }
     }
 }
 
@@ -98,11 +106,7 @@ struct Status: ParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() throws {
-        let (config, logger) = try options.load()
-        var cluster: EmbeddedCluster?
-        defer { cluster?.stop() }
-        let database = try Daemon.openDatabase(config, logger: logger, cluster: &cluster)
-        let status = try database.queueStatus()
+        let status = try options.withDatabase { _, _, database in try database.queueStatus() }
         print("jobs:")
         for state in ["available", "running", "retryable", "done", "discarded", "cancelled"] {
             print("  \(state.padding(toLength: 10, withPad: " ", startingAt: 0)) \(status.counts[state] ?? 0)")
@@ -123,10 +127,10 @@ struct Ingest: ParsableCommand {
     var paths: [String]
 
     func run() throws {
-        let (config, logger) = try options.load()
-        var cluster: EmbeddedCluster?
-        defer { cluster?.stop() }
-        let database = try Daemon.openDatabase(config, logger: logger, cluster: &cluster)
+        try options.withDatabase { config, logger, database in try ingest(config, logger, database) }
+    }
+
+    private func ingest(_ config: Config, _ logger: Logger, _ database: Database) throws {
         let ingestor = Ingestor(database: database, inboxes: config.effectiveInboxes,
                                 ignoredSuffixes: config.ignoredSuffixes, archiveRoot: config.archiveRoot,
                                 maxAttempts: config.maxAttempts, logger: logger)

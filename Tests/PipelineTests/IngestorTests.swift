@@ -58,6 +58,23 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: inbox).sorted() == ["sub"])
     }
 
+    @Test func quarantinedBytesArrivingAgainDoNotRefillTheArchive() throws {
+        let url = try TestDatabase.fresh(migrated: true)
+        let ing = ingestor(url: url)
+        let db = Database(url: url)
+        let bytes: [UInt8] = Array("not an image".utf8)
+        guard case let .created(imageID, _, sha) = try ing.ingest(path: write("bad.jpg", bytes)) else {
+            Issue.record("expected a new image"); return
+        }
+        let job = try #require(try db.claimJobs(owner: "w", limit: 1, lease: 60).first)
+        #expect(try db.quarantine(job, owner: "w", stage: "decode", path: "q/bad.jpg", reason: "not an image"))
+        let archived = archive + "/" + Ingestor.archivePath(sha256: sha, format: "unknown")
+        unlink(archived)  // what the scheduler does once the quarantine is recorded
+        #expect(try ing.ingest(path: write("bad-again.jpg", bytes)) == .duplicate(imageID: imageID, sha256: sha))
+        #expect(!FileManager.default.fileExists(atPath: archived))
+        #expect(!FileManager.default.fileExists(atPath: inbox + "/bad-again.jpg"))
+    }
+
     @Test func hiddenAndPartialFilesStay() throws {
         let url = try TestDatabase.fresh(migrated: true)
         let ing = ingestor(url: url)
