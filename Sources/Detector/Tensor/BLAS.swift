@@ -1,0 +1,54 @@
+import COpenBLAS
+
+/// Matrix products through OpenBLAS `cblas_sgemm`, row-major.
+public enum BLAS {
+    /// C (M,N) = alpha · op(A) · op(B) + beta · C, on raw row-major buffers with explicit leading dimensions.
+    @inline(__always)
+    public static func gemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
+                            c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// x (N, in) · Wᵀ + b, with W stored (out, in) as PyTorch's `nn.Linear` does.
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        let inF = weight.shape[1], outF = weight.shape[0]
+        precondition(x.shape.last == inF, "linear: input \(x.shape) vs weight \(weight.shape)")
+        let n = x.count / inF
+        var out = [Float](repeating: 0, count: n * outF)
+        if let bias {
+            precondition(bias.count == outF)
+            out.withUnsafeMutableBufferPointer { o in
+                for r in 0..<n { for j in 0..<outF { o[r * outF + j] = bias.data[j] } }
+            }
+        }
+        x.data.withUnsafeBufferPointer { xa in
+            weight.data.withUnsafeBufferPointer { wa in
+                out.withUnsafeMutableBufferPointer { o in
+                    gemm(transB: true, m: n, n: outF, k: inF, a: xa.baseAddress!, lda: inF, b: wa.baseAddress!,
+                         ldb: inF, beta: bias == nil ? 0 : 1, c: o.baseAddress!, ldc: outF)
+                }
+            }
+        }
+        return Tensor(shape: Array(x.shape.dropLast()) + [outF], data: out)
+    }
+
+    /// A (M,K) · B (K,N) for rank-2 tensors, optionally transposing either.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false) -> Tensor {
+        precondition(a.rank == 2 && b.rank == 2)
+        let m = transA ? a.shape[1] : a.shape[0], k = transA ? a.shape[0] : a.shape[1]
+        let n = transB ? b.shape[0] : b.shape[1]
+        precondition((transB ? b.shape[1] : b.shape[0]) == k, "matmul: \(a.shape) × \(b.shape)")
+        var out = [Float](repeating: 0, count: m * n)
+        a.data.withUnsafeBufferPointer { pa in
+            b.data.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { po in
+                    gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: pa.baseAddress!, lda: a.shape[1],
+                         b: pb.baseAddress!, ldb: b.shape[1], c: po.baseAddress!, ldc: n)
+                }
+            }
+        }
+        return Tensor(shape: [m, n], data: out)
+    }
+}

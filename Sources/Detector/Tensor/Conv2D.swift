@@ -1,0 +1,189 @@
+import Dispatch
+
+/// Padding of a convolution or pooling window.
+public enum Padding: Sendable, Equatable {
+    /// `k // 2`-style symmetric padding of `n` pixels on every side (PyTorch's `padding=n`).
+    case symmetric(Int)
+    /// TensorFlow "SAME": output ceil(in/stride), total padding max((ceil(i/s)−1)·s + k − i, 0), the odd pixel at the
+    /// bottom/right (timm's `Conv2dSame`, the EfficientNet-Lite and TF-EfficientNet ports).
+    case tfSame
+
+    /// (before, after, output size) along one axis.
+    func resolve(input: Int, kernel: Int, stride: Int) -> (Int, Int, Int) {
+        switch self {
+        case let .symmetric(p):
+            return (p, p, (input + 2 * p - kernel) / stride + 1)
+        case .tfSame:
+            let out = (input + stride - 1) / stride
+            let total = max((out - 1) * stride + kernel - input, 0)
+            return (total / 2, total - total / 2, out)
+        }
+    }
+}
+
+/// A 2-D convolution on one image (C, H, W) → (O, Ho, Wo). Dense convolutions run as GEMM (1×1 directly,
+/// larger kernels through im2col in row chunks so the column buffer stays small); depthwise convolutions run as a
+/// direct loop per channel. Frozen batch-norm is folded into weight and bias at load time.
+public struct Conv2D: Sendable {
+    public var weight: Tensor     // (O, C/groups, kh, kw)
+    public var bias: Tensor?      // (O)
+    public let stride: Int
+    public let padding: Padding
+    public let groups: Int
+
+    public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding = .symmetric(0), groups: Int = 1) {
+        precondition(weight.rank == 4, "conv weight must be (O, C/g, kh, kw), got \(weight.shape)")
+        self.weight = weight
+        self.bias = bias
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+    }
+
+    public var outChannels: Int { weight.shape[0] }
+    public var kernel: (Int, Int) { (weight.shape[2], weight.shape[3]) }
+
+    /// Folds y = (conv(x) − mean) · γ / √(var + eps) + β into the convolution.
+    public mutating func foldBatchNorm(gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor, eps: Float) {
+        let o = outChannels, per = weight.count / o
+        var b = bias?.data ?? [Float](repeating: 0, count: o)
+        for c in 0..<o {
+            let scale = gamma.data[c] / (variance.data[c] + eps).squareRoot()
+            for i in 0..<per { weight.data[c * per + i] *= scale }
+            b[c] = (b[c] - mean.data[c]) * scale + beta.data[c]
+        }
+        bias = Tensor(shape: [o], data: b)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 3, "conv input must be (C, H, W), got \(x.shape)")
+        let c = x.shape[0], h = x.shape[1], w = x.shape[2]
+        let (kh, kw) = kernel
+        let (pt, _, ho) = padding.resolve(input: h, kernel: kh, stride: stride)
+        let (pl, _, wo) = padding.resolve(input: w, kernel: kw, stride: stride)
+        precondition(c == weight.shape[1] * groups, "conv: input has \(c) channels, weight \(weight.shape) × groups \(groups)")
+        if groups == 1 {
+            return dense(x, c: c, h: h, w: w, ho: ho, wo: wo, pt: pt, pl: pl)
+        }
+        precondition(groups == c && outChannels == c, "only dense and depthwise convolutions are supported")
+        return depthwise(x, c: c, h: h, w: w, ho: ho, wo: wo, pt: pt, pl: pl)
+    }
+
+    private func initialOutput(_ o: Int, _ spatial: Int) -> [Float] {
+        guard let bias else { return [Float](repeating: 0, count: o * spatial) }
+        var out = [Float](repeating: 0, count: o * spatial)
+        out.withUnsafeMutableBufferPointer { p in
+            for ch in 0..<o {
+                let v = bias.data[ch]
+                for i in 0..<spatial { p[ch * spatial + i] = v }
+            }
+        }
+        return out
+    }
+
+    private func dense(_ x: Tensor, c: Int, h: Int, w: Int, ho: Int, wo: Int, pt: Int, pl: Int) -> Tensor {
+        let o = outChannels
+        let (kh, kw) = kernel
+        let k = c * kh * kw
+        var out = initialOutput(o, ho * wo)
+        let beta: Float = bias == nil ? 0 : 1
+        if kh == 1 && kw == 1 && stride == 1 && pt == 0 && pl == 0 {
+            // 1×1: W (O, C) · X (C, H·W).
+            x.data.withUnsafeBufferPointer { xp in
+                weight.data.withUnsafeBufferPointer { wp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        BLAS.gemm(m: o, n: ho * wo, k: c, a: wp.baseAddress!, lda: c, b: xp.baseAddress!, ldb: h * w,
+                                  beta: beta, c: op.baseAddress!, ldc: ho * wo)
+                    }
+                }
+            }
+            return Tensor(shape: [o, ho, wo], data: out)
+        }
+        // im2col over chunks of output rows: the column buffer is (C·kh·kw, rows·Wo), at most ~8 M floats.
+        let rowsPerChunk = max(1, min(ho, (8 << 20) / max(1, k * wo)))
+        var columns = [Float](repeating: 0, count: k * rowsPerChunk * wo)
+        let s = stride
+        x.data.withUnsafeBufferPointer { xp in
+            weight.data.withUnsafeBufferPointer { wp in
+                out.withUnsafeMutableBufferPointer { op in
+                    columns.withUnsafeMutableBufferPointer { colp in
+                        let src = xp.baseAddress!, col = colp.baseAddress!
+                        var r0 = 0
+                        while r0 < ho {
+                            let rows = min(rowsPerChunk, ho - r0)
+                            let n = rows * wo
+                            // One row of the column matrix per (channel, ky, kx); filled in parallel by channel.
+                            parallelFor(min(c, 2)) { part in
+                                var ch = part
+                                while ch < c {
+                                    for ky in 0..<kh {
+                                        for kx in 0..<kw {
+                                            let dst = col + ((ch * kh + ky) * kw + kx) * n
+                                            for r in 0..<rows {
+                                                let iy = (r0 + r) * s - pt + ky
+                                                let line = dst + r * wo
+                                                if iy < 0 || iy >= h {
+                                                    line.update(repeating: 0, count: wo)
+                                                    continue
+                                                }
+                                                let srow = src + (ch * h + iy) * w
+                                                for ox in 0..<wo {
+                                                    let ix = ox * s - pl + kx
+                                                    line[ox] = (ix >= 0 && ix < w) ? srow[ix] : 0
+                                                }
+                                            }
+                                        }
+                                    }
+                                    ch += 2
+                                }
+                            }
+                            BLAS.gemm(m: o, n: n, k: k, a: wp.baseAddress!, lda: k, b: col, ldb: n, beta: beta,
+                                      c: op.baseAddress! + r0 * wo, ldc: ho * wo)
+                            r0 += rows
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [o, ho, wo], data: out)
+    }
+
+    private func depthwise(_ x: Tensor, c: Int, h: Int, w: Int, ho: Int, wo: Int, pt: Int, pl: Int) -> Tensor {
+        let (kh, kw) = kernel
+        var out = initialOutput(c, ho * wo)
+        let s = stride
+        x.data.withUnsafeBufferPointer { xp in
+            weight.data.withUnsafeBufferPointer { wp in
+                out.withUnsafeMutableBufferPointer { op in
+                    let src = xp.baseAddress!, kern = wp.baseAddress!, dst = op.baseAddress!
+                    parallelFor(c) { ch in
+                        let plane = src + ch * h * w
+                        let kc = kern + ch * kh * kw
+                        let outPlane = dst + ch * ho * wo
+                        for oy in 0..<ho {
+                            for ky in 0..<kh {
+                                let iy = oy * s - pt + ky
+                                if iy < 0 || iy >= h { continue }
+                                let row = plane + iy * w
+                                let orow = outPlane + oy * wo
+                                for kx in 0..<kw {
+                                    let wv = kc[ky * kw + kx]
+                                    // Output columns whose input column is inside the image.
+                                    let lo = max(0, (pl - kx + s - 1) / s)
+                                    let hi = min(wo, (w - 1 + pl - kx) / s + 1)
+                                    if lo >= hi { continue }
+                                    var ix = lo * s - pl + kx
+                                    for ox in lo..<hi {
+                                        orow[ox] += wv * row[ix]
+                                        ix += s
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [c, ho, wo], data: out)
+    }
+}

@@ -1,0 +1,80 @@
+import Dispatch
+import Foundation
+
+/// Multi-head scaled dot-product attention with PyTorch `nn.MultiheadAttention` semantics: packed q/k/v input
+/// projection, q scaled by 1/√d, key-padding mask (true = ignore that key), output projection. One sequence at a
+/// time: query (Lq, E), key and value (Lk, E).
+public struct MultiheadAttention: Sendable {
+    public var inProjWeight: Tensor   // (3E, E): [Wq; Wk; Wv]
+    public var inProjBias: Tensor     // (3E)
+    public var outProj: Linear        // (E, E)
+    public let heads: Int
+
+    public init(inProjWeight: Tensor, inProjBias: Tensor, outProj: Linear, heads: Int) {
+        precondition(inProjWeight.shape[0] == 3 * inProjWeight.shape[1] && inProjWeight.shape[1] % heads == 0)
+        self.inProjWeight = inProjWeight
+        self.inProjBias = inProjBias
+        self.outProj = outProj
+        self.heads = heads
+    }
+
+    public var embed: Int { inProjWeight.shape[1] }
+
+    private func projection(_ part: Int) -> Linear {
+        let e = embed
+        return Linear(weight: inProjWeight.slice(rows: (part * e)..<((part + 1) * e)),
+                      bias: Tensor(shape: [e], data: Array(inProjBias.data[(part * e)..<((part + 1) * e)])))
+    }
+
+    /// Returns (Lq, E).
+    public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, keyPaddingMask: [Bool]? = nil) -> Tensor {
+        let e = embed
+        let q = projection(0)(query)   // (Lq, E)
+        let k = projection(1)(key)     // (Lk, E)
+        let v = projection(2)(value)   // (Lk, E)
+        let context = Self.attend(q: q, k: k, v: v, heads: heads, keyPaddingMask: keyPaddingMask)
+        precondition(context.shape == [query.shape[0], e])
+        return outProj(context)
+    }
+
+    /// softmax(q_h k_hᵀ / √d + mask) v_h for every head h, heads side by side in the result (Lq, E).
+    public static func attend(q: Tensor, k: Tensor, v: Tensor, heads: Int, keyPaddingMask: [Bool]?) -> Tensor {
+        let lq = q.shape[0], lk = k.shape[0], e = q.shape[1], d = e / heads
+        if let keyPaddingMask { precondition(keyPaddingMask.count == lk, "mask \(keyPaddingMask.count) keys vs \(lk)") }
+        let scale = 1 / Float(d).squareRoot()
+        var out = [Float](repeating: 0, count: lq * e)
+        q.data.withUnsafeBufferPointer { qp in
+            k.data.withUnsafeBufferPointer { kp in
+                v.data.withUnsafeBufferPointer { vp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        let qb = qp.baseAddress!, kb = kp.baseAddress!, vb = vp.baseAddress!, ob = op.baseAddress!
+                        // Heads are independent: two at a time on the two cores, BLAS single-threaded inside.
+                        parallelFor(heads) { h in
+                            var scores = [Float](repeating: 0, count: lq * lk)   // (Lq, Lk)
+                            scores.withUnsafeMutableBufferPointer { sp in
+                                let s = sp.baseAddress!
+                                BLAS.gemm(transB: true, m: lq, n: lk, k: d, alpha: scale, a: qb + h * d, lda: e,
+                                          b: kb + h * d, ldb: e, c: s, ldc: lk)
+                                for r in 0..<lq {
+                                    let row = s + r * lk
+                                    if let keyPaddingMask {
+                                        for j in 0..<lk where keyPaddingMask[j] { row[j] = -.infinity }
+                                    }
+                                    var m = -Float.infinity
+                                    for j in 0..<lk { m = max(m, row[j]) }
+                                    var sum: Float = 0
+                                    for j in 0..<lk { row[j] = expf(row[j] - m); sum += row[j] }
+                                    let inv = 1 / sum
+                                    for j in 0..<lk { row[j] *= inv }
+                                }
+                                BLAS.gemm(m: lq, n: d, k: lk, a: s, lda: lk, b: vb + h * d, ldb: e,
+                                          c: ob + h * d, ldc: e)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [lq, e], data: out)
+    }
+}

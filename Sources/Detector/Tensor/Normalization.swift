@@ -1,0 +1,57 @@
+import Foundation
+
+/// LayerNorm over the last axis: (x − mean) / √(var + eps) · γ + β, variance biased, as PyTorch computes it.
+public struct LayerNorm: Sendable {
+    public var weight: Tensor   // (E)
+    public var bias: Tensor     // (E)
+    public let eps: Float
+
+    public init(weight: Tensor, bias: Tensor, eps: Float) {
+        self.weight = weight
+        self.bias = bias
+        self.eps = eps
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let e = weight.count
+        precondition(x.shape.last == e, "layer norm over \(e) got \(x.shape)")
+        var y = x
+        let rows = x.count / e
+        y.data.withUnsafeMutableBufferPointer { p in
+            weight.data.withUnsafeBufferPointer { g in
+                bias.data.withUnsafeBufferPointer { b in
+                    for r in 0..<rows {
+                        let row = p.baseAddress! + r * e
+                        var mean: Float = 0
+                        for i in 0..<e { mean += row[i] }
+                        mean /= Float(e)
+                        var variance: Float = 0
+                        for i in 0..<e { let d = row[i] - mean; variance += d * d }
+                        variance /= Float(e)
+                        let inv = 1 / (variance + eps).squareRoot()
+                        for i in 0..<e { row[i] = (row[i] - mean) * inv * g[i] + b[i] }
+                    }
+                }
+            }
+        }
+        return y
+    }
+}
+
+/// Softmax over the last axis, max-subtracted for stability.
+public func softmaxLastAxis(_ x: Tensor) -> Tensor {
+    let n = x.shape.last!
+    var y = x
+    y.data.withUnsafeMutableBufferPointer { p in
+        for r in 0..<(x.count / n) {
+            let row = p.baseAddress! + r * n
+            var m = -Float.infinity
+            for i in 0..<n { m = max(m, row[i]) }
+            var s: Float = 0
+            for i in 0..<n { row[i] = expf(row[i] - m); s += row[i] }
+            let inv = 1 / s
+            for i in 0..<n { row[i] *= inv }
+        }
+    }
+    return y
+}
