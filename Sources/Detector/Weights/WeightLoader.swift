@@ -22,6 +22,9 @@ public final class WeightLoader: @unchecked Sendable {
     /// True when the file has this key (for optional parts, e.g. a contrastive-align head).
     public func has(_ key: String) -> Bool { source.shape(of: key) != nil }
 
+    /// The stored shape of a key, without loading it (layouts read from the weights).
+    public func shape(of key: String) -> [Int]? { source.shape(of: key) }
+
     func take(_ key: String, shape: [Int]?) -> Tensor {
         used.insert(key)
         guard let actual = source.shape(of: key) else {
@@ -62,6 +65,9 @@ public struct WeightScope {
     public func key(_ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
 
     public func has(_ name: String) -> Bool { loader.has(key(name)) }
+
+    /// The stored shape of `name`, or an empty shape when absent (the later load reports it missing).
+    public func shape(_ name: String) -> [Int] { loader.shape(of: key(name)) ?? [] }
 
     /// A tensor of known shape (nil: whatever the file has).
     public func tensor(_ name: String, shape: [Int]?) -> Tensor { loader.take(key(name), shape: shape) }

@@ -1,0 +1,54 @@
+/// Everything that shapes an MDETR network. Read from a checkpoint's `args` (see `MDETRConfig.init(args:)`), from
+/// an imported model's manifest, or set by hand; CLI flags may override any field.
+public struct MDETRConfig: Sendable, Equatable, Codable {
+    /// `resnet18|34|50|101`, `timm_tf_efficientnet_b3_ns`, `timm_tf_efficientnet_b5_ns`, `efficientnet_lite0`.
+    public var backbone: String
+    /// `roberta-base`, `distilroberta-base`, `all-MiniLM-L6-v2`, or a custom name with `text` given explicitly.
+    public var textEncoderType: String
+    public var text: TextEncoderConfig
+    public var hidden: Int = 256
+    public var heads: Int = 8
+    public var encoderLayers: Int = 6
+    public var decoderLayers: Int = 6
+    public var feedForward: Int = 2048
+    public var queries: Int = 100
+    public var contrastiveAlign: Bool = true
+    public var contrastiveDim: Int = 64
+    /// Width of the soft-token head: 255 token positions + no-object.
+    public var tokenSlots: Int = 256
+
+    public init(backbone: String, textEncoderType: String, text: TextEncoderConfig) {
+        self.backbone = backbone
+        self.textEncoderType = textEncoderType
+        self.text = text
+    }
+
+    /// Known text-encoder hyper-parameters that checkpoints do not carry.
+    public static func knownTextConfig(_ name: String) -> TextEncoderConfig? {
+        switch name {
+        case "roberta-base": return .robertaBase
+        case "distilroberta-base": return .distilrobertaBase
+        case "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm-l6": return .miniLML6
+        default: return nil
+        }
+    }
+
+    /// From an official checkpoint's `args` (argparse.Namespace). `textConfig` supplies the encoder's
+    /// hyper-parameters when the type is not one of the known ones (e.g. from a HuggingFace `config.json`).
+    public init(args: PickleValue, textConfig: TextEncoderConfig? = nil) throws {
+        guard let backbone = args["backbone"]?.string else { throw WeightsError.missingConfig("args.backbone") }
+        let textType = args["text_encoder_type"]?.string ?? "roberta-base"
+        guard let text = textConfig ?? Self.knownTextConfig(textType) else {
+            throw WeightsError.missingConfig("text encoder '\(textType)' is not a known one: pass its config.json with --text-config")
+        }
+        self.init(backbone: backbone, textEncoderType: textType, text: text)
+        if let v = args["hidden_dim"]?.int { hidden = v }
+        if let v = args["nheads"]?.int { heads = v }
+        if let v = args["enc_layers"]?.int { encoderLayers = v }
+        if let v = args["dec_layers"]?.int { decoderLayers = v }
+        if let v = args["dim_feedforward"]?.int { feedForward = v }
+        if let v = args["num_queries"]?.int { queries = v }
+        if let v = args["contrastive_align_loss"]?.bool { contrastiveAlign = v }
+        if let v = args["contrastive_hdim"]?.int { contrastiveDim = v }
+    }
+}

@@ -1,0 +1,75 @@
+/// torchvision ResNet up to `layer4` (BasicBlock or Bottleneck, stride on the 3×3), frozen batch-norm (eps 1e-5)
+/// folded into the convolutions.
+/// Keys: `conv1`, `bn1`, `layer{1-4}.{b}.conv{1,2,3}`, `bn{1,2,3}`, `downsample.{0,1}` under the given scope
+/// (`backbone.0.body` in MDETR checkpoints).
+public struct ResNet: Backbone {
+    struct Block: Sendable {
+        var convs: [Conv2D]          // 2 (basic) or 3 (bottleneck), BN folded
+        var downsample: Conv2D?
+
+        func callAsFunction(_ x: Tensor) -> Tensor {
+            var y = x
+            for (i, conv) in convs.enumerated() {
+                y = conv(y)
+                if i < convs.count - 1 { y = Activation.relu(y) }
+            }
+            let identity = downsample.map { $0(x) } ?? x
+            return Activation.relu(y + identity)
+        }
+    }
+
+    let stem: Conv2D                 // 7×7/2
+    let layers: [[Block]]
+    public let outChannels: Int
+
+    /// The layout (blocks per stage, widths, basic or bottleneck) is read from the weights, so ResNet-18/34/50/101 and
+    /// narrower test networks with the same structure all load.
+    public init(weights w: WeightScope) throws {
+        let stemShape = w.shape("conv1.weight")
+        guard stemShape.count == 4 else { throw WeightsError.missingConfig("\(w.key("conv1.weight")) not found") }
+        stem = w.conv("conv1", in: 3, out: stemShape[0], kernel: 7, stride: 2, padding: .symmetric(3), batchNorm: "bn1")
+        var inChannels = stemShape[0]
+        var layers: [[Block]] = []
+        for stage in 0..<4 {
+            var blocks: [Block] = []
+            var b = 0
+            while w.has("layer\(stage + 1).\(b).conv1.weight") {
+                let s = w.scope("layer\(stage + 1).\(b)")
+                let stride = (b == 0 && stage > 0) ? 2 : 1
+                let planes = s.shape("conv1.weight").first ?? 0
+                let bottleneck = s.has("conv3.weight")
+                let out = s.shape(bottleneck ? "conv3.weight" : "conv2.weight").first ?? 0
+                let convs: [Conv2D]
+                if bottleneck {
+                    convs = [
+                        s.conv("conv1", in: inChannels, out: planes, kernel: 1, padding: .symmetric(0), batchNorm: "bn1"),
+                        s.conv("conv2", in: planes, out: planes, kernel: 3, stride: stride, padding: .symmetric(1), batchNorm: "bn2"),
+                        s.conv("conv3", in: planes, out: out, kernel: 1, padding: .symmetric(0), batchNorm: "bn3"),
+                    ]
+                } else {
+                    convs = [
+                        s.conv("conv1", in: inChannels, out: planes, kernel: 3, stride: stride, padding: .symmetric(1), batchNorm: "bn1"),
+                        s.conv("conv2", in: planes, out: out, kernel: 3, padding: .symmetric(1), batchNorm: "bn2"),
+                    ]
+                }
+                let downsample = s.has("downsample.0.weight")
+                    ? s.scope("downsample").conv("0", in: inChannels, out: out, kernel: 1, stride: stride,
+                                                 padding: .symmetric(0), batchNorm: "1")
+                    : nil
+                blocks.append(Block(convs: convs, downsample: downsample))
+                inChannels = out
+                b += 1
+            }
+            guard !blocks.isEmpty else { throw WeightsError.missingConfig("\(w.key("layer\(stage + 1)")) has no blocks") }
+            layers.append(blocks)
+        }
+        self.layers = layers
+        outChannels = inChannels
+    }
+
+    public func callAsFunction(_ image: Tensor) -> Tensor {
+        var x = maxPool2D(Activation.relu(stem(image)), kernel: 3, stride: 2, padding: 1)
+        for stage in layers { for block in stage { x = block(x) } }
+        return x   // (C, ⌈H/32⌉, ⌈W/32⌉)
+    }
+}

