@@ -152,8 +152,40 @@ def lite0():
     print("wrote", d, tuple(feat.shape))
 
 
+def pattern(w, h):
+    """An integer test picture both sides can generate exactly."""
+    import numpy as np
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([(x * x * 3 + y * 7 + c * 85 + (x * y) // 5) % 256 for c in range(3)], axis=-1).astype(np.uint8)
+
+
+def fnv1a(data):
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def resize():
+    """Pillow's bilinear resize (what torchvision's F.resize does to a PIL image) on known pictures."""
+    from PIL import Image
+    cases = []
+    for (w, h), (ow, oh) in [((97, 61), (40, 25)), ((97, 61), (150, 90)), ((97, 61), (97, 30)),
+                             ((97, 61), (41, 61)), ((1200, 700), (1333, 778)), ((640, 480), (1066, 800))]:
+        img = Image.fromarray(pattern(w, h), "RGB").resize((ow, oh), Image.BILINEAR)
+        data = img.tobytes()
+        cases.append({"in": [w, h], "out": [ow, oh], "fnv1a": str(fnv1a(data)),
+                      "first": list(data[:30]), "sum": int(sum(data))})
+    d = os.path.join(OUT, "resize")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "expected.json"), "w") as f:
+        json.dump(cases, f, indent=1)
+    print("wrote", d)
+
+
 def main():
     torch.set_num_threads(2)
+    resize()
     make("mdetr_resnet_roberta", TinyResNet(True, [1, 2, 1, 1], [8, 8, 16, 16]), "resnet50", ROBERTA, "tiny-roberta",
          1, pth=True)
     make("mdetr_resnet_bert", TinyResNet(False, [2, 1, 1, 2], [8, 16, 16, 24]), "resnet18", BERT, "tiny-bert", 2)
