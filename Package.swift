@@ -22,7 +22,9 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
-        .target(name: "Detector", dependencies: ["COpenBLAS"]),
+        .target(name: "Detector", dependencies: [
+            "COpenBLAS", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "Store", dependencies: [
             "CLibPQ",
             .product(name: "Crypto", package: "swift-crypto"),

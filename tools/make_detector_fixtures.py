@@ -183,9 +183,59 @@ def resize():
     print("wrote", d)
 
 
+def end_to_end():
+    """A checkpoint whose text encoder fits the committed tiny BPE tokenizer, with the HF text config and tokenizer
+    files lying next to it, and the reference outputs of the whole path: Pillow resize (800/1333 eval size),
+    ToTensor, Normalize, network."""
+    from PIL import Image
+    import torchvision.transforms.functional as TF
+    from transformers import RobertaTokenizerFast
+    tok_dir = os.path.join(OUT, "tokenizers")
+    tokenizer = RobertaTokenizerFast(os.path.join(tok_dir, "tiny-bpe-vocab.json"), os.path.join(tok_dir, "tiny-bpe-merges.txt"))
+    cfg = dict(ROBERTA, vocabSize=len(tokenizer))
+    gen = torch.Generator().manual_seed(11)
+    torch.manual_seed(11)
+    body = TinyResNet(True, [1, 1, 1, 1], [8, 8, 16, 16])
+    model = MDETR(body, text_encoder(cfg), cfg["hidden"])
+    randomize_frozen_bn(model, gen)
+    model.eval()
+    d = os.path.join(OUT, "mdetr_end_to_end")
+    os.makedirs(d, exist_ok=True)
+    sd = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    args = argparse.Namespace(backbone="resnet50", text_encoder_type="tiny-roberta-bpe", hidden_dim=32, nheads=4,
+                              enc_layers=2, dec_layers=2, dim_feedforward=64, num_queries=10,
+                              contrastive_align_loss=True, contrastive_hdim=16)
+    torch.save({"model": sd, "model_ema": sd, "epoch": 1, "args": args}, os.path.join(d, "checkpoint.pth"))
+    hf = {"model_type": "roberta", "vocab_size": cfg["vocabSize"], "hidden_size": 32, "num_hidden_layers": 2,
+          "num_attention_heads": 4, "intermediate_size": 64, "layer_norm_eps": 1e-5, "max_position_embeddings": 40,
+          "type_vocab_size": 1, "pad_token_id": 1}
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(hf, f, indent=1)
+    import shutil
+    shutil.copy(os.path.join(tok_dir, "tiny-bpe-vocab.json"), os.path.join(d, "vocab.json"))
+    shutil.copy(os.path.join(tok_dir, "tiny-bpe-merges.txt"), os.path.join(d, "merges.txt"))
+    pil = Image.fromarray(pattern(120, 90), "RGB")
+    caption = "a small striped red star"
+    w, h = pil.size
+    size = 800
+    oh, ow = (size, int(size * w / h)) if w >= h else (int(size * h / w), size)
+    resized = pil.resize((ow, oh), Image.BILINEAR)
+    x = TF.normalize(TF.to_tensor(resized), [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    enc = tokenizer(caption)
+    with torch.inference_mode():
+        out = model(x[None], torch.tensor([enc["input_ids"]]))
+    save_file({"pred_logits": out["pred_logits"].contiguous(), "pred_boxes": out["pred_boxes"].contiguous(),
+               "input_ids": torch.tensor(enc["input_ids"], dtype=torch.float32)},
+              os.path.join(d, "io.safetensors"))
+    with open(os.path.join(d, "case.json"), "w") as f:
+        json.dump({"caption": caption, "width": w, "height": h, "resized": [ow, oh]}, f)
+    print("wrote", d, (ow, oh))
+
+
 def main():
     torch.set_num_threads(2)
     resize()
+    end_to_end()
     make("mdetr_resnet_roberta", TinyResNet(True, [1, 2, 1, 1], [8, 8, 16, 16]), "resnet50", ROBERTA, "tiny-roberta",
          1, pth=True)
     make("mdetr_resnet_bert", TinyResNet(False, [2, 1, 1, 2], [8, 16, 16, 24]), "resnet18", BERT, "tiny-bert", 2)

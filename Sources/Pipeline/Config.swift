@@ -54,6 +54,8 @@ public struct Config: Sendable, Equatable {
     public var limits = ImageLimits()
     /// Path of the detector model; nil means no model is configured.
     public var modelPath: String?
+    /// What the detect stage asks about every image until vocabularies arrive.
+    public var prompts: [String] = ["an object"]
 
     public init(stateDirectory: String = Config.defaultStateDirectory) {
         self.stateDirectory = stateDirectory

@@ -42,7 +42,10 @@ public enum ConfigLoader {
         try reader.string("quarantine_directory") { config.quarantineDirectory = $0 }
         try reader.string("log_level") { config.logLevel = $0 }
         try reader.table("database") { r in try r.string("url") { config.databaseURL = $0 } }
-        try reader.table("model") { r in try r.string("path") { config.modelPath = $0 } }
+        try reader.table("model") { r in
+            try r.string("path") { config.modelPath = $0 }
+            try r.strings("prompts") { config.prompts = $0 }
+        }
         try reader.tableArray("inbox") { r in
             var inbox = InboxConfig(name: "", path: "")
             try r.string("name") { inbox.name = $0 }

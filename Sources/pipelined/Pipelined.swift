@@ -54,7 +54,7 @@ struct Pipelined: ParsableCommand {
         commandName: "pipelined",
         abstract: "Finds objects in images by what people say about them; results go to PostgreSQL.",
         version: PipelinedVersion.string,
-        subcommands: [Run.self, Migrate.self, Status.self, Ingest.self],
+        subcommands: [Run.self, Migrate.self, Status.self, Ingest.self, Detect.self, ModelCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -64,9 +64,12 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let (config, logger) = try options.load()
-        let daemon = Daemon(config: config, configPath: options.config, logger: logger) { _, config in
+        let daemon = Daemon(config: config, configPath: options.config, logger: logger) { database, config in
             guard let path = config.modelPath else { return nil }
-            throw ModelSetupError.loaderMissing(path: path)
+            let detector = try ModelPackage.load(path)
+            logger.info("model loaded", metadata: ["model": "\(detector.identity.name)@\(detector.identity.version)",
+                                                    "prompts": "\(config.prompts)"])
+            return StandardStages.make(database: database, config: config, detector: detector, prompts: config.prompts)
         }
         do {
             throw ExitCode(try daemon.run())
@@ -75,17 +78,6 @@ struct Run: ParsableCommand {
         } catch {
             logger.critical("daemon cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)
-        }
-    }
-}
-
-enum ModelSetupError: Error, CustomStringConvertible {
-    case loaderMissing(path: String)
-
-    var description: String {
-        switch self {
-        case let .loaderMissing(path):
-            return "model.path is \(path), but this build has no model loader yet; remove model.path to run without a model (images are queued until one is configured)"
         }
     }
 }

@@ -1,0 +1,78 @@
+import Foundation
+
+/// The library's detection API over an MDETR network: pixels and prompts in, typed detections out.
+/// Not re-entrant (one caller at a time); the backbone runs once per image whatever the number of prompts.
+public final class MDETRDetector: ImageDetector, @unchecked Sendable {
+    public let identity: ModelIdentity
+    public let model: MDETRModel
+    public let tokenizer: any Tokenizer
+    public let normalization: ImageNormalization
+    /// The official evaluation resize (shorter side 800, longer ≤ 1333); nil feeds the image at its own size.
+    public var resize: (size: Int, maxSize: Int?)? = (800, 1333)
+    /// The demo recipe's threshold on 1 − P(no-object).
+    public var threshold: Float = 0.7
+
+    public init(model: MDETRModel, tokenizer: any Tokenizer, identity: ModelIdentity,
+                normalization: ImageNormalization) throws {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.identity = identity
+        self.normalization = normalization
+        // A tokenizer whose ids fall outside the encoder's vocabulary belongs to another model.
+        let probe = tokenizer.encode("a photo of a cat")
+        if let bad = probe.ids.first(where: { $0 >= model.config.text.vocabSize }) {
+            throw DetectorError.tokenizerMismatch(detail: "token id \(bad) ≥ the encoder's vocabulary of \(model.config.text.vocabSize)")
+        }
+    }
+
+    /// One image prepared for any number of prompts.
+    public struct PreparedImage: Sendable {
+        public let features: ImageFeatures
+        public let width: Int, height: Int
+    }
+
+    public func prepare(_ image: RGBImage) throws -> PreparedImage {
+        guard image.width > 0, image.height > 0 else { throw DetectorError.emptyImage(width: image.width, height: image.height) }
+        var input = image
+        if let resize {
+            let (w, h) = Preprocessing.evalSize(width: image.width, height: image.height, size: resize.size, maxSize: resize.maxSize)
+            input = PillowResize.bilinear(image, width: w, height: h)
+        }
+        return PreparedImage(features: model.encodeImage(Preprocessing.tensor(input, normalization: normalization)),
+                             width: image.width, height: image.height)
+    }
+
+    /// Tokenizes and encodes a prompt, refusing empty and over-long ones.
+    public func encode(_ prompt: String) throws -> (Encoding, TextFeatures) {
+        guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw DetectorError.emptyPrompt }
+        let encoding = tokenizer.encode(prompt)
+        guard encoding.ids.count <= model.maxTokens else {
+            throw DetectorError.promptTooLong(tokens: encoding.ids.count, limit: model.maxTokens)
+        }
+        return (encoding, model.encodeText(encoding.ids))
+    }
+
+    /// Raw outputs for one prompt on a prepared image.
+    public func run(_ image: PreparedImage, text: TextFeatures) -> MDETROutputs {
+        model.forward(image: image.features, text: text)
+    }
+
+    /// The demo recipe: queries with 1 − P(no-object) above `threshold`, each labelled with the caption words it
+    /// puts probability > 0.1 on, boxes in the original image's pixels, best first.
+    public func detect(_ image: RGBImage, prompts: [String]) throws -> [Detection] {
+        let prepared = try prepare(image)
+        var out: [Detection] = []
+        for prompt in prompts {
+            let (encoding, text) = try encode(prompt)
+            let outputs = run(prepared, text: text)
+            let probabilities = PostProcess.probabilities(outputs.logits)
+            let scores = PostProcess.scores(probabilities)
+            let boxes = PostProcess.boxes(outputs.boxes, width: prepared.width, height: prepared.height)
+            for q in scores.indices where scores[q] > threshold {
+                let label = PostProcess.groundedText(probabilities, query: q, encoding: encoding)
+                out.append(Detection(box: boxes[q], score: scores[q], label: label.isEmpty ? prompt : label, prompt: prompt))
+            }
+        }
+        return out.sorted { $0.score > $1.score }
+    }
+}

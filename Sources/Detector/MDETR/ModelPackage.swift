@@ -1,0 +1,172 @@
+import Crypto
+import Foundation
+
+/// Where a detector's files are and how to turn them into an `MDETRDetector`: an official `.pth` checkpoint (config
+/// from its `args`, weights from `model_ema`), or a model directory imported by `pipelined model import`
+/// (`model.safetensors` + `manifest.json` + tokenizer files).
+public struct ModelPackage {
+    public struct Manifest: Codable, Sendable {
+        public var name: String
+        public var version: String
+        public var config: MDETRConfig
+        public var normalization: ImageNormalization
+        /// Tokenizer files in the model directory: `vocab.json` + `merges.txt` (BPE) or `vocab.txt` (WordPiece).
+        public var tokenizerFiles: [String]
+        public var weightsSHA256: String
+        public var source: String
+        public var sourceSHA256: String
+        public var sourceStateDict: String
+    }
+
+    /// Tokenizer files and text-encoder hyper-parameters a checkpoint does not carry.
+    public struct Options: Sendable {
+        public var vocabFile: String?
+        public var mergesFile: String?
+        public var textConfigFile: String?
+        public init(vocabFile: String? = nil, mergesFile: String? = nil, textConfigFile: String? = nil) {
+            self.vocabFile = vocabFile
+            self.mergesFile = mergesFile
+            self.textConfigFile = textConfigFile
+        }
+    }
+
+    /// Loads a detector from a checkpoint file or a model directory.
+    public static func load(_ path: String, options: Options = Options()) throws -> MDETRDetector {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw DetectorError.modelNotFound(path: path)
+        }
+        if isDirectory.boolValue { return try loadDirectory(path) }
+        let (config, state, hash) = try readCheckpoint(path, options: options)
+        let model = try MDETRModel(config: config, weights: state)
+        let tokenizer = try makeTokenizer(config, options: options, near: path)
+        let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        return try MDETRDetector(model: model, tokenizer: tokenizer,
+                                 identity: ModelIdentity(name: name, version: String(hash.prefix(12)), weightsSHA256: hash),
+                                 normalization: normalization(for: config))
+    }
+
+    /// Converts a checkpoint into a model directory: float32 safetensors of the chosen state dict, the tokenizer
+    /// files, and a manifest with every hash. Returns the manifest.
+    @discardableResult
+    public static func importCheckpoint(_ path: String, into directory: String, name: String,
+                                        options: Options = Options()) throws -> Manifest {
+        let (config, state, sourceHash) = try readCheckpoint(path, options: options)
+        // Building the network checks every key and shape before anything is written.
+        let model = try MDETRModel(config: config, weights: state)
+        _ = model
+        let tokenizerSources = try tokenizerPaths(config, options: options, near: path)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let weightsPath = directory + "/model.safetensors"
+        let tensors = try state.keys.filter { !$0.hasSuffix("position_ids") && !$0.hasSuffix("num_batches_tracked") }
+            .map { ($0, try state.tensor($0)) }
+        try SafeTensors.write(tensors, metadata: ["format": "pt", "source": URL(fileURLWithPath: path).lastPathComponent],
+                              to: weightsPath)
+        var files: [String] = []
+        for source in tokenizerSources {
+            let file = URL(fileURLWithPath: source).lastPathComponent
+            let target = directory + "/" + file
+            try? FileManager.default.removeItem(atPath: target)
+            try FileManager.default.copyItem(atPath: source, toPath: target)
+            files.append(file)
+        }
+        let weightsHash = try sha256(file: weightsPath)
+        let manifest = Manifest(name: name, version: String(weightsHash.prefix(12)), config: config,
+                                normalization: normalization(for: config), tokenizerFiles: files,
+                                weightsSHA256: weightsHash, source: path, sourceSHA256: sourceHash,
+                                sourceStateDict: (state as? CheckpointStateDict)?.source ?? "weights")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(manifest).write(to: URL(fileURLWithPath: directory + "/manifest.json"))
+        return manifest
+    }
+
+    static func loadDirectory(_ path: String) throws -> MDETRDetector {
+        let manifestURL = URL(fileURLWithPath: path + "/manifest.json")
+        guard let data = try? Data(contentsOf: manifestURL) else { throw DetectorError.modelNotFound(path: path) }
+        let manifest = try JSONDecoder().decode(Manifest.self, from: data)
+        let weights = try SafeTensors(path: path + "/model.safetensors")
+        let model = try MDETRModel(config: manifest.config, weights: weights)
+        let files = manifest.tokenizerFiles.map { path + "/" + $0 }
+        let tokenizer: any Tokenizer = manifest.config.text.family == .roberta
+            ? try ByteLevelBPETokenizer(vocabFile: files.first { $0.hasSuffix(".json") } ?? path + "/vocab.json",
+                                        mergesFile: files.first { $0.hasSuffix(".txt") } ?? path + "/merges.txt")
+            : try WordPieceTokenizer(vocabFile: files.first ?? path + "/vocab.txt")
+        return try MDETRDetector(model: model, tokenizer: tokenizer,
+                                 identity: ModelIdentity(name: manifest.name, version: manifest.version,
+                                                         weightsSHA256: manifest.weightsSHA256),
+                                 normalization: manifest.normalization)
+    }
+
+    static func readCheckpoint(_ path: String, options: Options) throws -> (MDETRConfig, any WeightSource, String) {
+        let checkpoint = try TorchCheckpoint(path: path)
+        guard let args = checkpoint.args else {
+            throw WeightsError.missingConfig("\(path) has no 'args': not an MDETR training checkpoint")
+        }
+        let config = try MDETRConfig(args: args, textConfig: try textConfig(options, near: path))
+        return (config, try checkpoint.stateDict(), try sha256(file: path))
+    }
+
+    /// A HuggingFace `config.json` for the text encoder: `--text-config`, or one lying next to the checkpoint.
+    static func textConfig(_ options: Options, near path: String) throws -> TextEncoderConfig? {
+        let candidate = options.textConfigFile
+            ?? URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("config.json").path
+        guard let data = FileManager.default.contents(atPath: candidate) else { return nil }
+        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw WeightsError.missingConfig("\(candidate) is not a JSON text-encoder config")
+        }
+        func int(_ k: String) throws -> Int {
+            guard let v = json[k] as? Int else { throw WeightsError.missingConfig("\(candidate) lacks \(k)") }
+            return v
+        }
+        let family: TextEncoderConfig.Family = (json["model_type"] as? String) == "bert" ? .bert : .roberta
+        return TextEncoderConfig(family: family, vocabSize: try int("vocab_size"), hidden: try int("hidden_size"),
+                                 layers: try int("num_hidden_layers"), heads: try int("num_attention_heads"),
+                                 intermediate: try int("intermediate_size"),
+                                 layerNormEps: Float(json["layer_norm_eps"] as? Double ?? (family == .bert ? 1e-12 : 1e-5)),
+                                 maxPositions: try int("max_position_embeddings"),
+                                 typeVocabSize: json["type_vocab_size"] as? Int ?? 1,
+                                 padTokenID: json["pad_token_id"] as? Int ?? (family == .bert ? 0 : 1))
+    }
+
+    static func tokenizerPaths(_ config: MDETRConfig, options: Options, near path: String) throws -> [String] {
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        func find(_ given: String?, _ name: String) -> String? {
+            if let given { return given }
+            let p = dir + "/" + name
+            return FileManager.default.fileExists(atPath: p) ? p : nil
+        }
+        if config.text.family == .roberta {
+            guard let vocab = find(options.vocabFile, "vocab.json"), let merges = find(options.mergesFile, "merges.txt") else {
+                throw DetectorError.tokenizerFilesMissing(needed: ["vocab.json", "merges.txt"], searched: dir)
+            }
+            return [vocab, merges]
+        }
+        guard let vocab = find(options.vocabFile, "vocab.txt") else {
+            throw DetectorError.tokenizerFilesMissing(needed: ["vocab.txt"], searched: dir)
+        }
+        return [vocab]
+    }
+
+    static func makeTokenizer(_ config: MDETRConfig, options: Options, near path: String) throws -> any Tokenizer {
+        let files = try tokenizerPaths(config, options: options, near: path)
+        return config.text.family == .roberta
+            ? try ByteLevelBPETokenizer(vocabFile: files[0], mergesFile: files[1])
+            : try WordPieceTokenizer(vocabFile: files[0])
+    }
+
+    static func normalization(for config: MDETRConfig) -> ImageNormalization {
+        config.backbone == "efficientnet_lite0" ? .symmetric : .imagenet
+    }
+
+    /// sha256 of a file, streamed.
+    public static func sha256(file path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw WeightsError.unreadable(path: path, reason: "cannot open")
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 22), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Detector
+import Foundation
+import Stages
+
+/// Options that say where a model and its tokenizer are.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "An official MDETR .pth checkpoint or an imported model directory.")
+    var model: String?
+
+    @Option(name: .customLong("vocab-file"), help: "RoBERTa vocab.json (or BERT vocab.txt) when not next to the checkpoint.")
+    var vocabFile: String?
+
+    @Option(name: .customLong("merges-file"), help: "RoBERTa merges.txt when not next to the checkpoint.")
+    var mergesFile: String?
+
+    @Option(name: .customLong("text-config"), help: "HuggingFace config.json of a text encoder the checkpoint does not name.")
+    var textConfig: String?
+
+    var packageOptions: ModelPackage.Options {
+        ModelPackage.Options(vocabFile: vocabFile, mergesFile: mergesFile, textConfigFile: textConfig)
+    }
+}
+
+struct Detect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Find what a prompt describes in one image; prints JSON.")
+
+    @Argument(help: "A JPEG or PNG image.")
+    var image: String
+
+    @Option(name: .long, help: "What to look for (repeatable: each prompt is asked separately).")
+    var prompt: [String]
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Keep boxes whose 1 − P(no-object) exceeds this.")
+    var threshold: Float = 0.7
+
+    @Flag(name: .customLong("no-resize"), help: "Feed the image at its own size instead of the 800/1333 evaluation resize.")
+    var noResize = false
+
+    @Flag(name: .long, help: "Print every query's logits and normalized box exactly as emitted, with token ids and offsets.")
+    var raw = false
+
+    func run() throws {
+        guard let path = modelOptions.model ?? ProcessInfo.processInfo.environment["PIPELINED_MODEL"] else {
+            throw ValidationError("no model: pass --model PATH (an official .pth checkpoint or an imported model directory)")
+        }
+        let detector = try ModelPackage.load(path, options: modelOptions.packageOptions)
+        detector.threshold = threshold
+        if noResize { detector.resize = nil }
+        let pixels = try ImageDecoder().decode(file: image)
+        var result: [String: Any] = [
+            "image": image, "width": pixels.width, "height": pixels.height,
+            "model": ["name": detector.identity.name, "version": detector.identity.version,
+                      "weights_sha256": detector.identity.weightsSHA256],
+        ]
+        if raw {
+            let prepared = try detector.prepare(pixels)
+            result["queries"] = try prompt.map { p -> [String: Any] in
+                let (encoding, text) = try detector.encode(p)
+                let out = detector.run(prepared, text: text)
+                let q = out.logits.shape[0]
+                return [
+                    "prompt": p, "ids": encoding.ids, "offsets": encoding.offsets.map { [$0.lowerBound, $0.upperBound] },
+                    "logits": (0..<q).map { Array(out.logits.data[($0 * 256)..<(($0 + 1) * 256)]).map(Double.init) },
+                    "boxes": (0..<q).map { Array(out.boxes.data[($0 * 4)..<(($0 + 1) * 4)]).map(Double.init) },
+                ]
+            }
+        } else {
+            result["detections"] = try detector.detect(pixels, prompts: prompt).map { d -> [String: Any] in
+                ["box": [d.box.x0, d.box.y0, d.box.x1, d.box.y1].map(Double.init), "score": Double(d.score),
+                 "phrase": d.label, "prompt": d.prompt]
+            }
+        }
+        let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
+        FileHandle.standardOutput.write(data)
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+}

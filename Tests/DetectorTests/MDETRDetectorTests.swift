@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+@testable import Detector
+
+/// The whole detect path (checkpoint → config from args, text config and tokenizer files next to it → Pillow resize
+/// → normalization → network) against the PyTorch reference; model import; bad prompts.
+@Suite struct MDETRDetectorTests {
+    struct Case: Decodable { let caption: String; let width: Int; let height: Int; let resized: [Int] }
+
+    static let dir = Fixtures.path("mdetr_end_to_end")
+
+    func check(_ detector: MDETRDetector) throws {
+        let c = try JSONDecoder().decode(Case.self, from: Data(contentsOf: URL(fileURLWithPath: Self.dir + "/case.json")))
+        let io = try SafeTensors(path: Self.dir + "/io.safetensors")
+        let image = PreprocessingTests.pattern(c.width, c.height)
+        let prepared = try detector.prepare(image)
+        let (encoding, text) = try detector.encode(c.caption)
+        #expect(encoding.ids == (try io.tensor("input_ids")).data.map { Int($0) })
+        let out = detector.run(prepared, text: text)
+        expectClose(out.logits, try io.tensor("pred_logits"), "end-to-end logits")
+        expectClose(out.boxes, try io.tensor("pred_boxes"), "end-to-end boxes")
+        // The demo recipe runs and reports boxes in original pixels.
+        detector.threshold = 0
+        let detections = try detector.detect(image, prompts: [c.caption])
+        #expect(detections.count == 10)
+        #expect(detections.allSatisfy { $0.prompt == c.caption && $0.score >= 0 && $0.score <= 1 })
+    }
+
+    @Test func officialCheckpointWithFilesNextToIt() throws {
+        let detector = try ModelPackage.load(Self.dir + "/checkpoint.pth")
+        #expect(detector.identity.weightsSHA256 == (try ModelPackage.sha256(file: Self.dir + "/checkpoint.pth")))
+        try check(detector)
+    }
+
+    @Test func importedModelGivesTheSameOutputs() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("import-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let manifest = try ModelPackage.importCheckpoint(Self.dir + "/checkpoint.pth", into: out, name: "tiny")
+        #expect(manifest.weightsSHA256 == (try ModelPackage.sha256(file: out + "/model.safetensors")))
+        #expect(manifest.sourceStateDict == "model_ema")
+        #expect(Set(manifest.tokenizerFiles) == ["vocab.json", "merges.txt"])
+        let detector = try ModelPackage.load(out)
+        #expect(detector.identity.name == "tiny" && detector.identity.version == manifest.version)
+        try check(detector)
+    }
+
+    @Test func badPromptsAndMismatchedTokenizersAreClearErrors() throws {
+        let detector = try ModelPackage.load(Self.dir + "/checkpoint.pth")
+        #expect(throws: DetectorError.emptyPrompt) { _ = try detector.encode("   ") }
+        #expect {
+            _ = try detector.encode(String(repeating: "striped star ", count: 40))
+        } throws: { error in
+            guard case let DetectorError.promptTooLong(tokens, limit) = error else { return false }
+            return tokens > limit && limit == 38
+        }
+        // The tiny BPE vocabulary has more ids than this model's 100-token encoder.
+        let small = try MDETRModel(config: try Fixtures.config("mdetr_resnet_roberta"),
+                                   weights: try SafeTensors(path: Fixtures.path("mdetr_resnet_roberta/weights.safetensors")))
+        let tokenizer = try ByteLevelBPETokenizer(vocabFile: Self.dir + "/vocab.json", mergesFile: Self.dir + "/merges.txt")
+        #expect {
+            _ = try MDETRDetector(model: small, tokenizer: tokenizer, identity: detector.identity, normalization: .imagenet)
+        } throws: { if case DetectorError.tokenizerMismatch = $0 { return true } else { return false } }
+        #expect(throws: DetectorError.modelNotFound(path: "/nonexistent.pth")) { _ = try ModelPackage.load("/nonexistent.pth") }
+    }
+}
