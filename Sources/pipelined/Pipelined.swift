@@ -6,6 +6,20 @@ import Pipeline
 import Stages
 import Store
 
+/// swift-log may be bootstrapped once per process; a command may load its options more than once.
+enum LogSetup {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var done = false
+
+    static func bootstrap(level: Logger.Level) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !done else { return }
+        done = true
+        LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
+    }
+}
+
 /// Options shared by every subcommand: where the config is and the overrides that win over it.
 struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "TOML configuration file.")
@@ -31,8 +45,7 @@ struct CommonOptions: ParsableArguments {
             config.inboxes = inboxes.map { InboxConfig(name: URL(fileURLWithPath: $0).lastPathComponent, path: $0) }
         }
         if let logLevel { config.logLevel = logLevel }
-        let level = Logger.Level(rawValue: config.logLevel) ?? .info
-        LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
+        LogSetup.bootstrap(level: Logger.Level(rawValue: config.logLevel) ?? .info)
         return (config, Logger(label: "pipelined"))
     }
 

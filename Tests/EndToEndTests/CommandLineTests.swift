@@ -89,3 +89,77 @@ import Testing
         #expect(stat(state + "/postgres/data/PG_VERSION", &st) == 0 && st.st_uid == getpwnam("nobody").pointee.pw_uid)
     }
 }
+
+/// The detector through the shipped binary: `detect`, `model import|list`, and the daemon running a real model.
+@Suite struct DetectorCommandLineTests {
+    static let checkpoint = BuiltProducts.packageRoot + "/Tests/DetectorTests/Fixtures/mdetr_end_to_end/checkpoint.pth"
+
+    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let dir = TemporaryDirectory("det-out")
+        let process = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: arguments,
+                                        logPath: dir.file("out"))
+        let status = process.wait(timeout: 120) ?? -1
+        return (status, process.log)
+    }
+
+    @Test func detectPrintsJSONAndRawOutputs() throws {
+        let dir = TemporaryDirectory("det")
+        let image = dir.file("star.png")
+        FileManager.default.createFile(atPath: image, contents: TinyPNG.sample(seed: 3, width: 64, height: 48))
+        let result = try run(["detect", image, "--prompt", "a small striped red star", "--model", Self.checkpoint,
+                              "--threshold", "0"])
+        #expect(result.status == 0, "\(result.output)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let detections = try #require(json["detections"] as? [[String: Any]])
+        #expect(detections.count == 10)
+        #expect((detections.first?["box"] as? [Double])?.count == 4)
+
+        let raw = try run(["detect", image, "--prompt", "a star", "--model", Self.checkpoint, "--raw"])
+        #expect(raw.status == 0, "\(raw.output)")
+        let rawJSON = try #require(try JSONSerialization.jsonObject(with: Data(raw.output.utf8)) as? [String: Any])
+        let query = try #require((rawJSON["queries"] as? [[String: Any]])?.first)
+        #expect((query["logits"] as? [[Double]])?.count == 10 && (query["logits"] as? [[Double]])?.first?.count == 256)
+        #expect((query["ids"] as? [Int])?.first == 0)
+
+        let empty = try run(["detect", image, "--prompt", "  ", "--model", Self.checkpoint])
+        #expect(empty.status != 0 && empty.output.contains("prompt is empty"), "\(empty.output)")
+    }
+
+    @Test func importListAndTheDaemonRecordsDetectionsWithProvenance() throws {
+        let url = try TestDatabase.fresh()
+        let dir = TemporaryDirectory("imp")
+        let common = ["--database-url", url, "--state-dir", dir.file("state")]
+        let imported = try run(["model", "import", Self.checkpoint, "--name", "tiny", "--output", dir.file("model")] + common)
+        #expect(imported.status == 0 && imported.output.contains("registered as model"), "\(imported.output)")
+        let list = try run(["model", "list"] + common)
+        #expect(list.output.contains("\ttiny\t"), "\(list.output)")
+
+        let config = dir.file("p.toml")
+        try """
+            state_directory = "\(dir.file("state"))"
+            [database]
+            url = "\(url)"
+            [model]
+            path = "\(dir.file("model"))"
+            prompts = ["a small striped red star"]
+            [[inbox]]
+            name = "in"
+            path = "\(dir.file("inbox"))"
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: ["run", "--config", config],
+                                       logPath: dir.file("daemon.log"))
+        defer { daemon.terminate() }
+        #expect(eventually(timeout: 60) { daemon.log.contains("inbox watched") }, "\(daemon.log)")
+        FileManager.default.createFile(atPath: dir.file("inbox/shot.png"), contents: TinyPNG.sample(seed: 9, width: 80, height: 60))
+        let db = Database(url: url)
+        #expect(try eventually(timeout: 60) { try db.queueStatus().counts["done"] == 1 }, "\(daemon.log.suffix(2000))")
+        let row = try #require(try db.query(Statement("det.prov", """
+            SELECT p.model_version, p.weights_sha256, p.settings ->> 'prompts' AS prompts,
+                   (SELECT count(*) FROM detections) AS n
+            FROM provenance p
+            """)).first)
+        #expect(try row.string("model_version").hasPrefix("tiny@"))
+        #expect(try row.string("prompts") == "a small striped red star")
+        #expect(daemon.terminate() == 0)
+    }
+}
