@@ -53,6 +53,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/Harness"),
 
+        // The detector benchmark (release build; driven by tools/bench_detector.py). Not a product.
+        .executableTarget(name: "detector-bench", dependencies: ["Detector", "COpenBLAS"], path: "Tests/Benchmarks"),
+
         // Helpers shared by the test targets: throwaway databases, temporary directories, built binaries.
         .target(name: "TestSupport", dependencies: [
             "Store", .product(name: "Crypto", package: "swift-crypto"),
