@@ -10,7 +10,7 @@ public struct CrossModalTransformer: Sendable {
         func callAsFunction(_ x: Tensor, pos: Tensor, mask: [Bool]) -> Tensor {
             let qk = x + pos
             var y = norm1(x + selfAttention(query: qk, key: qk, value: x, keyPaddingMask: mask))
-            y = norm2(y + linear2(Activation.relu(linear1(y))))
+            y = norm2(y + linear2(linear1(y, activation: .relu)))
             return y
         }
     }
@@ -25,7 +25,7 @@ public struct CrossModalTransformer: Sendable {
             let qk = t + queryPos
             var y = norm1(t + selfAttention(query: qk, key: qk, value: t))
             y = norm3(y + crossAttention(query: y + queryPos, key: memoryKeys, value: memory, keyPaddingMask: mask))
-            y = norm4(y + linear2(Activation.relu(linear1(y))))
+            y = norm4(y + linear2(linear1(y, activation: .relu)))
             return y
         }
     }

@@ -18,10 +18,19 @@ public enum Activation: Sendable {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var y = x
-        y.data.withUnsafeMutableBufferPointer { p in
-            for i in p.indices { p[i] = apply(p[i]) }
-        }
+        apply(to: &y)
         return y
+    }
+
+    /// In place: no copy when the caller owns the only reference (the usual case for a fresh layer output).
+    public func apply(to x: inout Tensor) {
+        x.data.withUnsafeMutableBufferPointer { p in
+            switch self {
+            case .relu: for i in p.indices { p[i] = max(p[i], 0) }
+            case .relu6: for i in p.indices { p[i] = min(max(p[i], 0), 6) }
+            default: for i in p.indices { p[i] = apply(p[i]) }
+            }
+        }
     }
 }
 
@@ -34,6 +43,14 @@ extension Tensor {
             b.data.withUnsafeBufferPointer { q in for i in p.indices { p[i] += q[i] } }
         }
         return y
+    }
+
+    /// self += other, elementwise, in place.
+    public mutating func add(_ other: Tensor) {
+        precondition(shape == other.shape, "add: \(shape) vs \(other.shape)")
+        data.withUnsafeMutableBufferPointer { p in
+            other.data.withUnsafeBufferPointer { q in for i in p.indices { p[i] += q[i] } }
+        }
     }
 
     /// Multiplies every element by `s`.

@@ -11,6 +11,29 @@ public enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// C (M,N) = A (M,K) · op(B) + beta·C with the rows of A and C split into `BLASThreads.workers` tiles.
+    public static func gemmRows(transB: Bool = false, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                b: UnsafePointer<Float>, ldb: Int, beta: Float = 0, c: UnsafeMutablePointer<Float>,
+                                ldc: Int) {
+        let tiles = partition(m, parts: m * n * k < 1 << 18 ? 1 : BLASThreads.workers)
+        parallelFor(tiles.count) { t in
+            let r = tiles[t]
+            gemm(transB: transB, m: r.count, n: n, k: k, a: a + r.lowerBound * lda, lda: lda, b: b, ldb: ldb,
+                 beta: beta, c: c + r.lowerBound * ldc, ldc: ldc)
+        }
+    }
+
+    /// C (M,N) = A (M,K) · B (K,N) + beta·C with the columns of B and C split into `BLASThreads.workers` tiles.
+    public static func gemmColumns(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                                   ldb: Int, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let tiles = partition(n, parts: m * n * k < 1 << 18 ? 1 : BLASThreads.workers)
+        parallelFor(tiles.count) { t in
+            let r = tiles[t]
+            gemm(m: m, n: r.count, k: k, a: a, lda: lda, b: b + r.lowerBound, ldb: ldb, beta: beta,
+                 c: c + r.lowerBound, ldc: ldc)
+        }
+    }
+
     /// x (N, in) · Wᵀ + b, with W stored (out, in) as PyTorch's `nn.Linear` does.
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         let inF = weight.shape[1], outF = weight.shape[0]
@@ -26,8 +49,8 @@ public enum BLAS {
         x.data.withUnsafeBufferPointer { xa in
             weight.data.withUnsafeBufferPointer { wa in
                 out.withUnsafeMutableBufferPointer { o in
-                    gemm(transB: true, m: n, n: outF, k: inF, a: xa.baseAddress!, lda: inF, b: wa.baseAddress!,
-                         ldb: inF, beta: bias == nil ? 0 : 1, c: o.baseAddress!, ldc: outF)
+                    gemmRows(transB: true, m: n, n: outF, k: inF, a: xa.baseAddress!, lda: inF, b: wa.baseAddress!,
+                             ldb: inF, beta: bias == nil ? 0 : 1, c: o.baseAddress!, ldc: outF)
                 }
             }
         }

@@ -1,12 +1,32 @@
 import COpenBLAS
+import Foundation
 
-/// Thread policy between OpenBLAS and Dispatch: on a 2-core machine OpenBLAS's own pool and several Dispatch
-/// workers calling into it would oversubscribe the cores, so the model's queue is the only BLAS caller and the pool
-/// size is set once here (also honoured from `OPENBLAS_NUM_THREADS`).
+/// Thread policy between OpenBLAS and Dispatch on a small machine: OpenBLAS runs single-threaded, and the Detector
+/// splits each large product into `workers` independent tiles (output columns of a convolution, rows of a linear
+/// layer, heads of an attention) that run on Dispatch threads, each tile doing its own im2col and GEMM. That keeps
+/// both cores busy with useful work (no OpenBLAS threads spinning while the Detector does non-BLAS work) and puts a
+/// tile's im2col and GEMM on the same core's caches.
 public enum BLASThreads {
-    public static func set(_ count: Int) {
-        openblas_set_num_threads(Int32(max(1, count)))
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var configuredWorkers: Int?
+
+    /// How many tiles large products are split into: `OPENBLAS_NUM_THREADS` when set, else the core count.
+    public static var workers: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        if let configuredWorkers { return configuredWorkers }
+        let env = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"].flatMap(Int.init)
+        let n = max(1, env ?? ProcessInfo.processInfo.activeProcessorCount)
+        configuredWorkers = n
+        openblas_set_num_threads(1)
+        return n
     }
 
-    public static var current: Int { Int(openblas_get_num_threads()) }
+    /// Overrides the worker count (tests, benchmarks at one thread).
+    public static func set(_ count: Int) {
+        lock.lock()
+        configuredWorkers = max(1, count)
+        lock.unlock()
+        openblas_set_num_threads(1)
+    }
 }

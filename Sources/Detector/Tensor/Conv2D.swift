@@ -55,6 +55,13 @@ public struct Conv2D: Sendable {
         bias = Tensor(shape: [o], data: b)
     }
 
+    /// The convolution followed by `activation`, applied in place on the fresh output (no extra pass allocation).
+    public func callAsFunction(_ x: Tensor, activation: Activation) -> Tensor {
+        var y = self(x)
+        activation.apply(to: &y)
+        return y
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.rank == 3, "conv input must be (C, H, W), got \(x.shape)")
         let c = x.shape[0], h = x.shape[1], w = x.shape[2]
@@ -92,41 +99,51 @@ public struct Conv2D: Sendable {
             x.data.withUnsafeBufferPointer { xp in
                 weight.data.withUnsafeBufferPointer { wp in
                     out.withUnsafeMutableBufferPointer { op in
-                        BLAS.gemm(m: o, n: ho * wo, k: c, a: wp.baseAddress!, lda: c, b: xp.baseAddress!, ldb: h * w,
-                                  beta: beta, c: op.baseAddress!, ldc: ho * wo)
+                        BLAS.gemmColumns(m: o, n: ho * wo, k: c, a: wp.baseAddress!, lda: c, b: xp.baseAddress!,
+                                         ldb: h * w, beta: beta, c: op.baseAddress!, ldc: ho * wo)
                     }
                 }
             }
             return Tensor(shape: [o, ho, wo], data: out)
         }
-        // im2col over chunks of output rows: the column buffer is (C·kh·kw, rows·Wo), at most ~8 M floats.
-        let rowsPerChunk = max(1, min(ho, (8 << 20) / max(1, k * wo)))
-        var columns = [Float](repeating: 0, count: k * rowsPerChunk * wo)
+        // im2col + GEMM over chunks of output rows, the chunks shared out among the workers; each worker owns a
+        // column buffer (C·kh·kw, rows·Wo) of at most ~1 M floats, so it is still in cache when its GEMM reads it.
+        let workers = BLASThreads.workers
+        let rowsPerChunk = max(1, min((ho + workers - 1) / workers, (1 << 20) / max(1, k * wo)))
+        let chunks = Swift.stride(from: 0, to: ho, by: rowsPerChunk).map { $0..<min(ho, $0 + rowsPerChunk) }
         let s = stride
         x.data.withUnsafeBufferPointer { xp in
             weight.data.withUnsafeBufferPointer { wp in
                 out.withUnsafeMutableBufferPointer { op in
-                    columns.withUnsafeMutableBufferPointer { colp in
-                        let src = xp.baseAddress!, col = colp.baseAddress!
-                        var r0 = 0
-                        while r0 < ho {
-                            let rows = min(rowsPerChunk, ho - r0)
-                            let n = rows * wo
-                            // One row of the column matrix per (channel, ky, kx); filled in parallel by channel.
-                            parallelFor(min(c, 2)) { part in
-                                var ch = part
-                                while ch < c {
-                                    for ky in 0..<kh {
-                                        for kx in 0..<kw {
-                                            let dst = col + ((ch * kh + ky) * kw + kx) * n
-                                            for r in 0..<rows {
-                                                let iy = (r0 + r) * s - pt + ky
-                                                let line = dst + r * wo
-                                                if iy < 0 || iy >= h {
-                                                    line.update(repeating: 0, count: wo)
-                                                    continue
-                                                }
-                                                let srow = src + (ch * h + iy) * w
+                    let src = xp.baseAddress!
+                    parallelFor(min(workers, chunks.count)) { worker in
+                        let col = UnsafeMutablePointer<Float>.allocate(capacity: k * rowsPerChunk * wo)
+                        defer { col.deallocate() }
+                        var index = worker
+                        while index < chunks.count {
+                            let rows = chunks[index]
+                            let n = rows.count * wo
+                            // One row of the column matrix per (channel, ky, kx).
+                            for ch in 0..<c {
+                                for ky in 0..<kh {
+                                    for kx in 0..<kw {
+                                        let dst = col + ((ch * kh + ky) * kw + kx) * n
+                                        for (r, oy) in rows.enumerated() {
+                                            let iy = oy * s - pt + ky
+                                            let line = dst + r * wo
+                                            if iy < 0 || iy >= h {
+                                                line.update(repeating: 0, count: wo)
+                                                continue
+                                            }
+                                            let srow = src + (ch * h + iy) * w
+                                            if s == 1 {
+                                                // Contiguous copy of the in-range part, zeros at the edges.
+                                                let lo = max(0, pl - kx), hi = min(wo, w + pl - kx)
+                                                if lo > 0 { line.update(repeating: 0, count: lo) }
+                                                if hi > lo { (line + lo).update(from: srow + (lo - pl + kx), count: hi - lo) }
+                                                let tail = max(hi, lo)
+                                                if tail < wo { (line + tail).update(repeating: 0, count: wo - tail) }
+                                            } else {
                                                 for ox in 0..<wo {
                                                     let ix = ox * s - pl + kx
                                                     line[ox] = (ix >= 0 && ix < w) ? srow[ix] : 0
@@ -134,12 +151,11 @@ public struct Conv2D: Sendable {
                                             }
                                         }
                                     }
-                                    ch += 2
                                 }
                             }
                             BLAS.gemm(m: o, n: n, k: k, a: wp.baseAddress!, lda: k, b: col, ldb: n, beta: beta,
-                                      c: op.baseAddress! + r0 * wo, ldc: ho * wo)
-                            r0 += rows
+                                      c: op.baseAddress! + rows.lowerBound * wo, ldc: ho * wo)
+                            index += workers
                         }
                     }
                 }

@@ -5,10 +5,11 @@ import Foundation
 /// projection, q scaled by 1/√d, key-padding mask (true = ignore that key), output projection. One sequence at a
 /// time: query (Lq, E), key and value (Lk, E).
 public struct MultiheadAttention: Sendable {
-    public var inProjWeight: Tensor   // (3E, E): [Wq; Wk; Wv]
-    public var inProjBias: Tensor     // (3E)
-    public var outProj: Linear        // (E, E)
+    public let inProjWeight: Tensor   // (3E, E): [Wq; Wk; Wv]
+    public let inProjBias: Tensor     // (3E)
+    public let outProj: Linear        // (E, E)
     public let heads: Int
+    let qProj: Linear, kProj: Linear, vProj: Linear   // the three row blocks of the packed projection
 
     public init(inProjWeight: Tensor, inProjBias: Tensor, outProj: Linear, heads: Int) {
         precondition(inProjWeight.shape[0] == 3 * inProjWeight.shape[1] && inProjWeight.shape[1] % heads == 0)
@@ -16,22 +17,22 @@ public struct MultiheadAttention: Sendable {
         self.inProjBias = inProjBias
         self.outProj = outProj
         self.heads = heads
+        let e = inProjWeight.shape[1]
+        func part(_ i: Int) -> Linear {
+            Linear(weight: inProjWeight.slice(rows: (i * e)..<((i + 1) * e)),
+                   bias: Tensor(shape: [e], data: Array(inProjBias.data[(i * e)..<((i + 1) * e)])))
+        }
+        (qProj, kProj, vProj) = (part(0), part(1), part(2))
     }
 
     public var embed: Int { inProjWeight.shape[1] }
 
-    private func projection(_ part: Int) -> Linear {
-        let e = embed
-        return Linear(weight: inProjWeight.slice(rows: (part * e)..<((part + 1) * e)),
-                      bias: Tensor(shape: [e], data: Array(inProjBias.data[(part * e)..<((part + 1) * e)])))
-    }
-
     /// Returns (Lq, E).
     public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, keyPaddingMask: [Bool]? = nil) -> Tensor {
         let e = embed
-        let q = projection(0)(query)   // (Lq, E)
-        let k = projection(1)(key)     // (Lk, E)
-        let v = projection(2)(value)   // (Lk, E)
+        let q = qProj(query)   // (Lq, E)
+        let k = kProj(key)     // (Lk, E)
+        let v = vProj(value)   // (Lk, E)
         let context = Self.attend(q: q, k: k, v: v, heads: heads, keyPaddingMask: keyPaddingMask)
         precondition(context.shape == [query.shape[0], e])
         return outProj(context)
@@ -48,7 +49,7 @@ public struct MultiheadAttention: Sendable {
                 v.data.withUnsafeBufferPointer { vp in
                     out.withUnsafeMutableBufferPointer { op in
                         let qb = qp.baseAddress!, kb = kp.baseAddress!, vb = vp.baseAddress!, ob = op.baseAddress!
-                        // Heads are independent: two at a time on the two cores, BLAS single-threaded inside.
+                        // Heads are independent: they are the tiles (see BLASThreads).
                         parallelFor(heads) { h in
                             var scores = [Float](repeating: 0, count: lq * lk)   // (Lq, Lk)
                             scores.withUnsafeMutableBufferPointer { sp in

@@ -101,7 +101,7 @@ public struct TextEncoder: Sendable {
             let context = MultiheadAttention.attend(q: layer.query(h), k: layer.key(h), v: layer.value(h),
                                                     heads: c.heads, keyPaddingMask: nil)
             h = layer.attentionNorm(layer.attentionOutput(context) + h)
-            let f = layer.output(Activation.gelu(layer.intermediate(h)))
+            let f = layer.output(layer.intermediate(h, activation: .gelu))
             h = layer.outputNorm(f + h)
         }
         return h

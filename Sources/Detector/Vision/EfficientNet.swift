@@ -13,8 +13,8 @@ public struct EfficientNet: Backbone {
 
         func callAsFunction(_ x: Tensor) -> Tensor {
             var y = x
-            if let expand { y = Activation.silu(expand(y)) }
-            y = Activation.silu(depthwise(y))
+            if let expand { y = expand(y, activation: .silu) }
+            y = depthwise(y, activation: .silu)
             // Squeeze-excite: channel gates from the spatial mean.
             let c = y.shape[0]
             let pooled = globalAveragePool(y).reshaped([c, 1, 1])
@@ -27,7 +27,8 @@ public struct EfficientNet: Backbone {
                 }
             }
             y = project(y)
-            return residual ? y + x : y
+            if residual { y.add(x) }
+            return y
         }
     }
 
@@ -81,7 +82,7 @@ public struct EfficientNet: Backbone {
     }
 
     public func callAsFunction(_ image: Tensor) -> Tensor {
-        var x = Activation.silu(stem(image))
+        var x = stem(image, activation: .silu)
         for block in blocks { x = block(x) }
         return x
     }

@@ -11,10 +11,11 @@ public struct EfficientNetLite: Backbone {
 
         func callAsFunction(_ x: Tensor) -> Tensor {
             var y = x
-            if let expand { y = Activation.relu6(expand(y)) }
-            y = Activation.relu6(depthwise(y))
+            if let expand { y = expand(y, activation: .relu6) }
+            y = depthwise(y, activation: .relu6)
             y = project(y)
-            return residual ? y + x : y
+            if residual { y.add(x) }
+            return y
         }
     }
 
@@ -50,7 +51,7 @@ public struct EfficientNetLite: Backbone {
     }
 
     public func callAsFunction(_ image: Tensor) -> Tensor {
-        var x = Activation.relu6(stem(image))
+        var x = stem(image, activation: .relu6)
         for block in blocks { x = block(x) }
         return x
     }

@@ -10,11 +10,11 @@ public struct ResNet: Backbone {
         func callAsFunction(_ x: Tensor) -> Tensor {
             var y = x
             for (i, conv) in convs.enumerated() {
-                y = conv(y)
-                if i < convs.count - 1 { y = Activation.relu(y) }
+                y = i < convs.count - 1 ? conv(y, activation: .relu) : conv(y)
             }
-            let identity = downsample.map { $0(x) } ?? x
-            return Activation.relu(y + identity)
+            y.add(downsample.map { $0(x) } ?? x)
+            Activation.relu.apply(to: &y)
+            return y
         }
     }
 
@@ -68,7 +68,7 @@ public struct ResNet: Backbone {
     }
 
     public func callAsFunction(_ image: Tensor) -> Tensor {
-        var x = maxPool2D(Activation.relu(stem(image)), kernel: 3, stride: 2, padding: 1)
+        var x = maxPool2D(stem(image, activation: .relu), kernel: 3, stride: 2, padding: 1)
         for stage in layers { for block in stage { x = block(x) } }
         return x   // (C, ⌈H/32⌉, ⌈W/32⌉)
     }
