@@ -43,6 +43,8 @@ public struct MultiheadAttention: Sendable {
         let lq = q.shape[0], lk = k.shape[0], e = q.shape[1], d = e / heads
         if let keyPaddingMask { precondition(keyPaddingMask.count == lk, "mask \(keyPaddingMask.count) keys vs \(lk)") }
         let scale = 1 / Float(d).squareRoot()
+        let maskedKeys = keyPaddingMask.map { mask in mask.indices.filter { mask[$0] } }
+        let masked = maskedKeys?.isEmpty == false ? maskedKeys : nil
         var out = [Float](repeating: 0, count: lq * e)
         q.data.withUnsafeBufferPointer { qp in
             k.data.withUnsafeBufferPointer { kp in
@@ -58,9 +60,7 @@ public struct MultiheadAttention: Sendable {
                                           b: kb + h * d, ldb: e, c: s, ldc: lk)
                                 for r in 0..<lq {
                                     let row = s + r * lk
-                                    if let keyPaddingMask {
-                                        for j in 0..<lk where keyPaddingMask[j] { row[j] = -.infinity }
-                                    }
+                                    if let masked { for j in masked { row[j] = -.infinity } }
                                     var m = -Float.infinity
                                     for j in 0..<lk { m = max(m, row[j]) }
                                     var sum: Float = 0

@@ -1,0 +1,30 @@
+import Foundation
+import Testing
+@testable import Detector
+
+/// Kernels against straightforward references.
+@Suite struct KernelTests {
+    @Test func convolutionMatchesADirectLoop() {
+        // Dense 3×3 stride 1 and 2, TF-same and symmetric padding, with bias, against a naive loop.
+        for (stride, padding) in [(1, Padding.symmetric(1)), (2, .symmetric(1)), (2, .tfSame), (1, .tfSame)] {
+            let c = 3, o = 5, h = 9, w = 11
+            let x = Tensor(shape: [c, h, w], data: (0..<(c * h * w)).map { Float(($0 * 37) % 19) / 7 - 1 })
+            let weight = Tensor(shape: [o, c, 3, 3], data: (0..<(o * c * 9)).map { Float(($0 * 13) % 11) / 5 - 1 })
+            let bias = Tensor(shape: [o], data: (0..<o).map { Float($0) / 3 })
+            let conv = Conv2D(weight: weight, bias: bias, stride: stride, padding: padding)
+            let y = conv(x)
+            let (pt, _, ho) = padding.resolve(input: h, kernel: 3, stride: stride)
+            let (pl, _, wo) = padding.resolve(input: w, kernel: 3, stride: stride)
+            var ref = Tensor(zeros: [o, ho, wo])
+            for oc in 0..<o { for oy in 0..<ho { for ox in 0..<wo {
+                var s = bias.data[oc]
+                for ic in 0..<c { for ky in 0..<3 { for kx in 0..<3 {
+                    let iy = oy * stride - pt + ky, ix = ox * stride - pl + kx
+                    if iy >= 0 && iy < h && ix >= 0 && ix < w { s += weight[oc, ic, ky, kx] * x[ic, iy, ix] }
+                } } }
+                ref[oc, oy, ox] = s
+            } } }
+            expectClose(y, ref, tolerance: 1e-5, "conv stride \(stride) \(padding)")
+        }
+    }
+}
