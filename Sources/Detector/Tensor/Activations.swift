@@ -23,12 +23,18 @@ public enum Activation: Sendable {
     }
 
     /// In place: no copy when the caller owns the only reference (the usual case for a fresh layer output).
+    /// Large tensors are split among the workers.
     public func apply(to x: inout Tensor) {
-        x.data.withUnsafeMutableBufferPointer { p in
-            switch self {
-            case .relu: for i in p.indices { p[i] = max(p[i], 0) }
-            case .relu6: for i in p.indices { p[i] = min(max(p[i], 0), 6) }
-            default: for i in p.indices { p[i] = apply(p[i]) }
+        x.data.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            let parts = partition(buffer.count, parts: buffer.count < 1 << 16 ? 1 : BLASThreads.workers)
+            parallelFor(parts.count) { t in
+                let p = base + parts[t].lowerBound, n = parts[t].count
+                switch self {
+                case .relu: for i in 0..<n { p[i] = max(p[i], 0) }
+                case .relu6: for i in 0..<n { p[i] = min(max(p[i], 0), 6) }
+                default: for i in 0..<n { p[i] = apply(p[i]) }
+                }
             }
         }
     }
@@ -49,7 +55,13 @@ extension Tensor {
     public mutating func add(_ other: Tensor) {
         precondition(shape == other.shape, "add: \(shape) vs \(other.shape)")
         data.withUnsafeMutableBufferPointer { p in
-            other.data.withUnsafeBufferPointer { q in for i in p.indices { p[i] += q[i] } }
+            other.data.withUnsafeBufferPointer { q in
+                let dst = p.baseAddress!, src = q.baseAddress!
+                let parts = partition(p.count, parts: p.count < 1 << 16 ? 1 : BLASThreads.workers)
+                parallelFor(parts.count) { t in
+                    for i in parts[t] { dst[i] += src[i] }
+                }
+            }
         }
     }
 

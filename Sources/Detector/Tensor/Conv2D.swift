@@ -76,16 +76,18 @@ public struct Conv2D: Sendable {
         return depthwise(x, c: c, h: h, w: w, ho: ho, wo: wo, pt: pt, pl: pl)
     }
 
+    /// The output buffer, holding the bias (the GEMM then accumulates onto it); filled by the workers.
     private func initialOutput(_ o: Int, _ spatial: Int) -> [Float] {
-        guard let bias else { return [Float](repeating: 0, count: o * spatial) }
-        var out = [Float](repeating: 0, count: o * spatial)
-        out.withUnsafeMutableBufferPointer { p in
-            for ch in 0..<o {
-                let v = bias.data[ch]
-                for i in 0..<spatial { p[ch * spatial + i] = v }
+        [Float](unsafeUninitializedCapacity: o * spatial) { buffer, count in
+            let base = buffer.baseAddress!
+            let parts = partition(o, parts: o * spatial < 1 << 16 ? 1 : BLASThreads.workers)
+            parallelFor(parts.count) { t in
+                for ch in parts[t] {
+                    (base + ch * spatial).initialize(repeating: bias?.data[ch] ?? 0, count: spatial)
+                }
             }
+            count = o * spatial
         }
-        return out
     }
 
     private func dense(_ x: Tensor, c: Int, h: Int, w: Int, ho: Int, wo: Int, pt: Int, pl: Int) -> Tensor {
@@ -188,6 +190,10 @@ public struct Conv2D: Sendable {
                                     let lo = max(0, (pl - kx + s - 1) / s)
                                     let hi = min(wo, (w - 1 + pl - kx) / s + 1)
                                     if lo >= hi { continue }
+                                    if s == 1 {
+                                        Vector.axpy(orow + lo, row + (lo - pl + kx), wv, hi - lo)
+                                        continue
+                                    }
                                     var ix = lo * s - pl + kx
                                     for ox in lo..<hi {
                                         orow[ox] += wv * row[ix]

@@ -61,12 +61,10 @@ public struct MultiheadAttention: Sendable {
                                 for r in 0..<lq {
                                     let row = s + r * lk
                                     if let masked { for j in masked { row[j] = -.infinity } }
-                                    var m = -Float.infinity
-                                    for j in 0..<lk { m = max(m, row[j]) }
+                                    let m = Vector.max(row, lk)
                                     var sum: Float = 0
                                     for j in 0..<lk { row[j] = expf(row[j] - m); sum += row[j] }
-                                    let inv = 1 / sum
-                                    for j in 0..<lk { row[j] *= inv }
+                                    Vector.scale(row, 1 / sum, lk)
                                 }
                                 BLAS.gemm(m: lq, n: d, k: lk, a: s, lda: lk, b: vb + h * d, ldb: e,
                                           c: ob + h * d, ldc: e)

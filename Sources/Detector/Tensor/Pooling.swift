@@ -32,10 +32,18 @@ public func maxPool2D(_ x: Tensor, kernel: Int, stride: Int, padding: Int) -> Te
 public func globalAveragePool(_ x: Tensor) -> Tensor {
     let c = x.shape[0], n = x.shape[1] * x.shape[2]
     var out = [Float](repeating: 0, count: c)
-    for ch in 0..<c {
-        var s: Float = 0
-        for i in 0..<n { s += x.data[ch * n + i] }
-        out[ch] = s / Float(n)
+    x.data.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+            let s = src.baseAddress!, d = dst.baseAddress!
+            let parts = partition(c, parts: BLASThreads.workers)
+            parallelFor(parts.count) { t in
+                for ch in parts[t] {
+                    var sum: Float = 0
+                    for i in 0..<n { sum += s[ch * n + i] }
+                    d[ch] = sum / Float(n)
+                }
+            }
+        }
     }
     return Tensor(shape: [c], data: out)
 }

@@ -21,9 +21,10 @@ public struct EfficientNet: Backbone {
             let gate = Activation.sigmoid(seExpand(Activation.silu(seReduce(pooled))))
             let n = y.shape[1] * y.shape[2]
             y.data.withUnsafeMutableBufferPointer { p in
-                for ch in 0..<c {
-                    let g = gate.data[ch]
-                    for i in 0..<n { p[ch * n + i] *= g }
+                let base = p.baseAddress!
+                let parts = partition(c, parts: BLASThreads.workers)
+                parallelFor(parts.count) { t in
+                    for ch in parts[t] { Vector.scale(base + ch * n, gate.data[ch], n) }
                 }
             }
             y = project(y)
