@@ -46,19 +46,27 @@ public struct MultiheadAttention: Sendable {
         let maskedKeys = keyPaddingMask.map { mask in mask.indices.filter { mask[$0] } }
         let masked = maskedKeys?.isEmpty == false ? maskedKeys : nil
         var out = [Float](repeating: 0, count: lq * e)
+        // Tiles of (head, block of query rows): a block's scores (rows × Lk) stay in the core's cache from the first
+        // product through the softmax to the second; the workers take tiles in turn.
+        let blockRows = 64
+        let blocks = (lq + blockRows - 1) / blockRows
+        let tiles = heads * blocks
         q.data.withUnsafeBufferPointer { qp in
             k.data.withUnsafeBufferPointer { kp in
                 v.data.withUnsafeBufferPointer { vp in
                     out.withUnsafeMutableBufferPointer { op in
                         let qb = qp.baseAddress!, kb = kp.baseAddress!, vb = vp.baseAddress!, ob = op.baseAddress!
-                        // Heads are independent: they are the tiles (see BLASThreads).
-                        parallelFor(heads) { h in
-                            var scores = [Float](repeating: 0, count: lq * lk)   // (Lq, Lk)
-                            scores.withUnsafeMutableBufferPointer { sp in
-                                let s = sp.baseAddress!
-                                BLAS.gemm(transB: true, m: lq, n: lk, k: d, alpha: scale, a: qb + h * d, lda: e,
-                                          b: kb + h * d, ldb: e, c: s, ldc: lk)
-                                for r in 0..<lq {
+                        let workers = min(BLASThreads.workers, tiles)
+                        parallelFor(workers) { worker in
+                            let s = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * lk)   // (rows, Lk)
+                            defer { s.deallocate() }
+                            var tile = worker
+                            while tile < tiles {
+                                let h = tile / blocks, r0 = (tile % blocks) * blockRows
+                                let rows = min(blockRows, lq - r0)
+                                BLAS.gemm(transB: true, m: rows, n: lk, k: d, alpha: scale, a: qb + r0 * e + h * d,
+                                          lda: e, b: kb + h * d, ldb: e, c: s, ldc: lk)
+                                for r in 0..<rows {
                                     let row = s + r * lk
                                     if let masked { for j in masked { row[j] = -.infinity } }
                                     let m = Vector.max(row, lk)
@@ -66,8 +74,9 @@ public struct MultiheadAttention: Sendable {
                                     for j in 0..<lk { row[j] = expf(row[j] - m); sum += row[j] }
                                     Vector.scale(row, 1 / sum, lk)
                                 }
-                                BLAS.gemm(m: lq, n: d, k: lk, a: s, lda: lk, b: vb + h * d, ldb: e,
-                                          c: ob + h * d, ldc: e)
+                                BLAS.gemm(m: rows, n: d, k: lk, a: s, lda: lk, b: vb + h * d, ldb: e,
+                                          c: ob + r0 * e + h * d, ldc: e)
+                                tile += workers
                             }
                         }
                     }

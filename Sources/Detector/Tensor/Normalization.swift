@@ -20,7 +20,9 @@ public struct LayerNorm: Sendable {
         y.data.withUnsafeMutableBufferPointer { p in
             weight.data.withUnsafeBufferPointer { g in
                 bias.data.withUnsafeBufferPointer { b in
-                    for r in 0..<rows {
+                    let parts = partition(rows, parts: x.count < 1 << 15 ? 1 : BLASThreads.workers)
+                    parallelFor(parts.count) { t in
+                    for r in parts[t] {
                         let row = p.baseAddress! + r * e
                         var mean: Float = 0
                         for i in 0..<e { mean += row[i] }
@@ -30,6 +32,7 @@ public struct LayerNorm: Sendable {
                         variance /= Float(e)
                         let inv = 1 / (variance + eps).squareRoot()
                         for i in 0..<e { row[i] = (row[i] - mean) * inv * g[i] + b[i] }
+                    }
                     }
                 }
             }
