@@ -1,3 +1,4 @@
+import Foundation
 import Dispatch
 
 /// Padding of a convolution or pooling window.
@@ -30,6 +31,8 @@ public struct Conv2D: Sendable {
     public let stride: Int
     public let padding: Padding
     public let groups: Int
+    /// Set by `preparedForInference()` for 3×3 stride-1 convolutions with one pixel of padding.
+    var winograd: WinogradWeights?
 
     public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding = .symmetric(0), groups: Int = 1) {
         precondition(weight.rank == 4, "conv weight must be (O, C/g, kh, kw), got \(weight.shape)")
@@ -41,6 +44,17 @@ public struct Conv2D: Sendable {
     }
 
     public var outChannels: Int { weight.shape[0] }
+
+    /// Chooses the fastest algorithm once the weights are final (after batch-norm folding): Winograd F(2×2, 3×3)
+    /// for dense 3×3 stride-1 convolutions with enough channels to amortize the transforms.
+    public func preparedForInference() -> Conv2D {
+        var copy = self
+        if groups == 1 && kernel == (3, 3) && stride == 1 && padding == .symmetric(1) && weight.shape[1] >= 16
+            && ProcessInfo.processInfo.environment["PIPELINED_NO_WINOGRAD"] == nil {
+            copy.winograd = WinogradWeights(weight: weight)
+        }
+        return copy
+    }
     public var kernel: (Int, Int) { (weight.shape[2], weight.shape[3]) }
 
     /// Folds y = (conv(x) − mean) · γ / √(var + eps) + β into the convolution.
@@ -69,6 +83,7 @@ public struct Conv2D: Sendable {
         let (pt, _, ho) = padding.resolve(input: h, kernel: kh, stride: stride)
         let (pl, _, wo) = padding.resolve(input: w, kernel: kw, stride: stride)
         precondition(c == weight.shape[1] * groups, "conv: input has \(c) channels, weight \(weight.shape) × groups \(groups)")
+        if let winograd { return winograd.apply(x, bias: bias) }
         if groups == 1 {
             return dense(x, c: c, h: h, w: w, ho: ho, wo: wo, pt: pt, pl: pl)
         }

@@ -97,6 +97,6 @@ public struct WeightScope {
                                mean: bn.tensor("running_mean", shape: [outChannels]),
                                variance: bn.tensor("running_var", shape: [outChannels]), eps: eps)
         }
-        return conv
+        return conv.preparedForInference()
     }
 }
