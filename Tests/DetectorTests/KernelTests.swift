@@ -4,6 +4,24 @@ import Testing
 
 /// Kernels against straightforward references.
 @Suite struct KernelTests {
+    @Test func polynomialExpIsWithinTwoTenthsOfAMillionthOfExpf() {
+        var xs: [Float] = []
+        var x: Float = -87
+        while x < 88 { xs.append(x); x += 0.00731 }
+        var values = xs
+        let sum = values.withUnsafeMutableBufferPointer { Vector.expShifted($0.baseAddress!, $0.count, shift: 0) }
+        var worst: Float = 0
+        for (x, v) in zip(xs, values) { worst = max(worst, abs(v - expf(x)) / expf(x)) }
+        #expect(worst < 2e-7, "worst relative error \(worst)")
+        var small: [Float] = [0, 1, 2, -1]
+        let smallSum = small.withUnsafeMutableBufferPointer { Vector.expShifted($0.baseAddress!, 4, shift: 1) }
+        #expect(abs(smallSum - (expf(-1) + 1 + expf(1) + expf(-2))) < 1e-5)
+        _ = sum
+        var tiny: [Float] = [-300, -100, 0]
+        _ = tiny.withUnsafeMutableBufferPointer { Vector.expShifted($0.baseAddress!, 3, shift: 0) }
+        #expect(tiny[0] < 1e-37 && tiny[2] == 1)
+    }
+
     @Test(arguments: [3, 20])
     func convolutionMatchesADirectLoop(channels c: Int) {
         // Dense 3×3 stride 1 and 2, TF-same and symmetric padding, with bias, against a naive loop; with 20 input

@@ -69,9 +69,7 @@ public struct MultiheadAttention: Sendable {
                                 for r in 0..<rows {
                                     let row = s + r * lk
                                     if let masked { for j in masked { row[j] = -.infinity } }
-                                    let m = Vector.max(row, lk)
-                                    var sum: Float = 0
-                                    for j in 0..<lk { row[j] = expf(row[j] - m); sum += row[j] }
+                                    let sum = Vector.expShifted(row, lk, shift: Vector.max(row, lk))
                                     Vector.scale(row, 1 / sum, lk)
                                 }
                                 BLAS.gemm(m: rows, n: d, k: lk, a: s, lda: lk, b: vb + h * d, ldb: e,

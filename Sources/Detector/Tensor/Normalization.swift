@@ -50,9 +50,7 @@ public func softmaxLastAxis(_ x: Tensor) -> Tensor {
             let row = p.baseAddress! + r * n
             var m = -Float.infinity
             for i in 0..<n { m = max(m, row[i]) }
-            var s: Float = 0
-            for i in 0..<n { row[i] = expf(row[i] - m); s += row[i] }
-            let inv = 1 / s
+            let inv = 1 / Vector.expShifted(row, n, shift: m)
             for i in 0..<n { row[i] *= inv }
         }
     }
