@@ -42,6 +42,9 @@ struct Detect: ParsableCommand {
     @Flag(name: .long, help: "Print every query's logits and normalized box exactly as emitted, with token ids and offsets.")
     var raw = false
 
+    @Option(name: .long, help: "A phrase of the prompt to score every box against (repeatable; its first occurrence).")
+    var phrase: [String] = []
+
     func run() throws {
         guard let path = modelOptions.model ?? ProcessInfo.processInfo.environment["PIPELINED_MODEL"] else {
             throw ValidationError("no model: pass --model PATH (an official .pth checkpoint or an imported model directory)")
@@ -67,6 +70,8 @@ struct Detect: ParsableCommand {
                     "boxes": (0..<q).map { Array(out.boxes.data[($0 * 4)..<(($0 + 1) * 4)]).map(Double.init) },
                 ]
             }
+        } else if !phrase.isEmpty {
+            result["detections"] = try phraseDetections(detector, pixels)
         } else {
             result["detections"] = try detector.detect(pixels, prompts: prompt).map { d -> [String: Any] in
                 ["box": [d.box.x0, d.box.y0, d.box.x1, d.box.y1].map(Double.init), "score": Double(d.score),
@@ -76,5 +81,37 @@ struct Detect: ParsableCommand {
         let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
         FileHandle.standardOutput.write(data)
         FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    /// Per-phrase scores (the official positive-map recipe) for every box above the threshold; the box's phrase is
+    /// the best-scoring one.
+    private func phraseDetections(_ detector: MDETRDetector, _ pixels: RGBImage) throws -> [[String: Any]] {
+        let prepared = try detector.prepare(pixels)
+        var out: [[String: Any]] = []
+        for p in prompt {
+            let scalars = Array(p.unicodeScalars)
+            let spans = try phrase.map { text -> [Range<Int>] in
+                let needle = Array(text.unicodeScalars)
+                guard !needle.isEmpty, let start = (0...max(0, scalars.count - needle.count)).first(where: {
+                    $0 + needle.count <= scalars.count && Array(scalars[$0..<($0 + needle.count)]) == needle
+                }) else { throw ValidationError("phrase '\(text)' does not occur in the prompt '\(p)'") }
+                return [start..<(start + needle.count)]
+            }
+            let (encoding, text) = try detector.encode(p)
+            let outputs = detector.run(prepared, text: text)
+            let probabilities = PostProcess.probabilities(outputs.logits)
+            let scores = PostProcess.scores(probabilities)
+            let boxes = PostProcess.boxes(outputs.boxes, width: prepared.width, height: prepared.height)
+            let phraseScores = PostProcess.phraseScores(probabilities, positiveMap: PositiveMap.build(encoding, phrases: spans))
+            for q in scores.indices where scores[q] > detector.threshold {
+                let perPhrase = (0..<phrase.count).map { Double(phraseScores[q, $0]) }
+                let best = perPhrase.indices.max { perPhrase[$0] < perPhrase[$1] } ?? 0
+                let b = boxes[q]
+                out.append(["box": [b.x0, b.y0, b.x1, b.y1].map(Double.init), "score": Double(scores[q]),
+                            "phrase": phrase[best], "prompt": p,
+                            "phrase_scores": Dictionary(uniqueKeysWithValues: zip(phrase, perPhrase))])
+            }
+        }
+        return out.sorted { ($0["score"] as? Double ?? 0) > ($1["score"] as? Double ?? 0) }
     }
 }

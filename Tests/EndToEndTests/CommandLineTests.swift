@@ -121,6 +121,15 @@ import Testing
         #expect((query["logits"] as? [[Double]])?.count == 10 && (query["logits"] as? [[Double]])?.first?.count == 256)
         #expect((query["ids"] as? [Int])?.first == 0)
 
+        let phrased = try run(["detect", image, "--prompt", "a small striped red star", "--phrase", "striped",
+                               "--phrase", "red star", "--model", Self.checkpoint, "--threshold", "0"])
+        #expect(phrased.status == 0, "\(phrased.output)")
+        let phrasedJSON = try #require(try JSONSerialization.jsonObject(with: Data(phrased.output.utf8)) as? [String: Any])
+        let first = try #require((phrasedJSON["detections"] as? [[String: Any]])?.first)
+        #expect((first["phrase_scores"] as? [String: Double])?.keys.sorted() == ["red star", "striped"])
+        let missing = try run(["detect", image, "--prompt", "a star", "--phrase", "moon", "--model", Self.checkpoint])
+        #expect(missing.status != 0 && missing.output.contains("does not occur"), "\(missing.output)")
+
         let empty = try run(["detect", image, "--prompt", "  ", "--model", Self.checkpoint])
         #expect(empty.status != 0 && empty.output.contains("prompt is empty"), "\(empty.output)")
     }
