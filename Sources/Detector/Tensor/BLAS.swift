@@ -49,8 +49,20 @@ public enum BLAS {
         x.data.withUnsafeBufferPointer { xa in
             weight.data.withUnsafeBufferPointer { wa in
                 out.withUnsafeMutableBufferPointer { o in
-                    gemmRows(transB: true, m: n, n: outF, k: inF, a: xa.baseAddress!, lda: inF, b: wa.baseAddress!,
-                             ldb: inF, beta: bias == nil ? 0 : 1, c: o.baseAddress!, ldc: outF)
+                    let beta: Float = bias == nil ? 0 : 1
+                    if n >= 64 {
+                        gemmRows(transB: true, m: n, n: outF, k: inF, a: xa.baseAddress!, lda: inF, b: wa.baseAddress!,
+                                 ldb: inF, beta: beta, c: o.baseAddress!, ldc: outF)
+                    } else {
+                        // Few rows (a short caption, the queries): split the output features instead.
+                        let tiles = partition(outF, parts: n * outF * inF < 1 << 18 ? 1 : BLASThreads.workers)
+                        parallelFor(tiles.count) { t in
+                            let r = tiles[t]
+                            gemm(transB: true, m: n, n: r.count, k: inF, a: xa.baseAddress!, lda: inF,
+                                 b: wa.baseAddress! + r.lowerBound * inF, ldb: inF, beta: beta,
+                                 c: o.baseAddress! + r.lowerBound, ldc: outF)
+                        }
+                    }
                 }
             }
         }
