@@ -3,11 +3,8 @@ import Detector
 import Foundation
 import Stages
 
-/// Options that say where a model and its tokenizer are.
-struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "An official MDETR .pth checkpoint or an imported model directory.")
-    var model: String?
-
+/// What a checkpoint does not carry: tokenizer files, a text-encoder config, and settings to override.
+struct CheckpointOptions: ParsableArguments {
     @Option(name: .customLong("vocab-file"), help: "RoBERTa vocab.json (or BERT vocab.txt) when not next to the checkpoint.")
     var vocabFile: String?
 
@@ -17,8 +14,19 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("text-config"), help: "HuggingFace config.json of a text encoder the checkpoint does not name.")
     var textConfig: String?
 
+    @Option(name: .customLong("set"), help: "Override a setting of the checkpoint's args, e.g. num_queries=100 (repeatable).")
+    var settings: [String] = []
+
     var packageOptions: ModelPackage.Options {
-        ModelPackage.Options(vocabFile: vocabFile, mergesFile: mergesFile, textConfigFile: textConfig)
+        get throws {
+            var overrides: [String: String] = [:]
+            for s in settings {
+                guard let eq = s.firstIndex(of: "=") else { throw ValidationError("--set expects key=value, got '\(s)'") }
+                overrides[String(s[..<eq])] = String(s[s.index(after: eq)...])
+            }
+            return ModelPackage.Options(vocabFile: vocabFile, mergesFile: mergesFile, textConfigFile: textConfig,
+                                        overrides: overrides)
+        }
     }
 }
 
@@ -31,7 +39,10 @@ struct Detect: ParsableCommand {
     @Option(name: .long, help: "What to look for (repeatable: each prompt is asked separately).")
     var prompt: [String]
 
-    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .long, help: "An official MDETR .pth checkpoint or an imported model directory.")
+    var model: String?
+
+    @OptionGroup var modelOptions: CheckpointOptions
 
     @Option(name: .long, help: "Keep boxes whose 1 − P(no-object) exceeds this.")
     var threshold: Float = 0.7
@@ -46,10 +57,10 @@ struct Detect: ParsableCommand {
     var phrase: [String] = []
 
     func run() throws {
-        guard let path = modelOptions.model ?? ProcessInfo.processInfo.environment["PIPELINED_MODEL"] else {
+        guard let path = model ?? ProcessInfo.processInfo.environment["PIPELINED_MODEL"] else {
             throw ValidationError("no model: pass --model PATH (an official .pth checkpoint or an imported model directory)")
         }
-        let detector = try ModelPackage.load(path, options: modelOptions.packageOptions)
+        let detector = try ModelPackage.load(path, options: try modelOptions.packageOptions)
         detector.threshold = threshold
         if noResize { detector.resize = nil }
         let pixels = try ImageDecoder().decode(file: image)

@@ -15,18 +15,15 @@ struct ModelCommand: ParsableCommand {
         @Argument(help: "The checkpoint.") var checkpoint: String
         @Option(name: .long, help: "Model name (default: the file name).") var name: String?
         @Option(name: .long, help: "Output directory (default: <state>/models/<name>-<version>).") var output: String?
-        @Option(name: .customLong("vocab-file")) var vocabFile: String?
-        @Option(name: .customLong("merges-file")) var mergesFile: String?
-        @Option(name: .customLong("text-config")) var textConfig: String?
+        @OptionGroup var checkpointOptions: CheckpointOptions
         @Flag(name: .customLong("no-register"), help: "Do not record the model in PostgreSQL.") var noRegister = false
 
         func run() throws {
             let name = self.name ?? URL(fileURLWithPath: checkpoint).deletingPathExtension().lastPathComponent
             let (config, _) = try options.load()
             let staging = output ?? config.stateDirectory + "/models/.importing-\(getpid())"
-            let manifest = try ModelPackage.importCheckpoint(
-                checkpoint, into: staging, name: name,
-                options: .init(vocabFile: vocabFile, mergesFile: mergesFile, textConfigFile: textConfig))
+            let manifest = try ModelPackage.importCheckpoint(checkpoint, into: staging, name: name,
+                                                             options: try checkpointOptions.packageOptions)
             var directory = staging
             if output == nil {
                 directory = config.stateDirectory + "/models/\(name)-\(manifest.version)"

@@ -61,5 +61,15 @@ import Testing
             _ = try MDETRDetector(model: small, tokenizer: tokenizer, identity: detector.identity, normalization: .imagenet)
         } throws: { if case DetectorError.tokenizerMismatch = $0 { return true } else { return false } }
         #expect(throws: DetectorError.modelNotFound(path: "/nonexistent.pth")) { _ = try ModelPackage.load("/nonexistent.pth") }
+        // A setting overridden from the command line reaches the network (and here no longer fits the weights).
+        #expect {
+            _ = try ModelPackage.load(Self.dir + "/checkpoint.pth", options: .init(overrides: ["num_queries": "12"]))
+        } throws: { error in
+            guard case let WeightsError.keyMismatch(_, _, misshapen) = error else { return false }
+            return misshapen.contains { $0.hasPrefix("query_embed.weight") }
+        }
+        #expect(throws: WeightsError.self) {
+            _ = try ModelPackage.load(Self.dir + "/checkpoint.pth", options: .init(overrides: ["num_qeuries": "12"]))
+        }
     }
 }

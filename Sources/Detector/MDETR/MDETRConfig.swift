@@ -51,4 +51,46 @@ public struct MDETRConfig: Sendable, Equatable, Codable {
         if let v = args["contrastive_align_loss"]?.bool { contrastiveAlign = v }
         if let v = args["contrastive_hdim"]?.int { contrastiveDim = v }
     }
+
+    /// The keys `applying(overrides:)` accepts: the checkpoint `args` names they replace.
+    public static let overridableKeys = ["backbone", "text_encoder_type", "hidden_dim", "nheads", "enc_layers",
+                                         "dec_layers", "dim_feedforward", "num_queries", "contrastive_align_loss",
+                                         "contrastive_hdim"]
+
+    /// The configuration with `args`-named fields replaced (from the command line: `--set num_queries=100`).
+    public func applying(overrides: [String: String]) throws -> MDETRConfig {
+        var c = self
+        for (key, value) in overrides {
+            func int() throws -> Int {
+                guard let v = Int(value), v > 0 else {
+                    throw WeightsError.missingConfig("\(key)=\(value): expected a positive integer")
+                }
+                return v
+            }
+            switch key {
+            case "backbone": c.backbone = value
+            case "text_encoder_type":
+                guard let text = Self.knownTextConfig(value) else {
+                    throw WeightsError.missingConfig("text_encoder_type=\(value) is not a known encoder; use --text-config")
+                }
+                c.textEncoderType = value
+                c.text = text
+            case "hidden_dim": c.hidden = try int()
+            case "nheads": c.heads = try int()
+            case "enc_layers": c.encoderLayers = try int()
+            case "dec_layers": c.decoderLayers = try int()
+            case "dim_feedforward": c.feedForward = try int()
+            case "num_queries": c.queries = try int()
+            case "contrastive_hdim": c.contrastiveDim = try int()
+            case "contrastive_align_loss":
+                guard let v = ["true": true, "false": false, "1": true, "0": false][value.lowercased()] else {
+                    throw WeightsError.missingConfig("contrastive_align_loss=\(value): expected true or false")
+                }
+                c.contrastiveAlign = v
+            default:
+                throw WeightsError.missingConfig("unknown setting '\(key)' (known: \(Self.overridableKeys.joined(separator: ", ")))")
+            }
+        }
+        return c
+    }
 }

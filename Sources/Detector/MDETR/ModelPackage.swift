@@ -23,10 +23,14 @@ public struct ModelPackage {
         public var vocabFile: String?
         public var mergesFile: String?
         public var textConfigFile: String?
-        public init(vocabFile: String? = nil, mergesFile: String? = nil, textConfigFile: String? = nil) {
+        /// Configuration fields to replace, by their `args` names.
+        public var overrides: [String: String]
+        public init(vocabFile: String? = nil, mergesFile: String? = nil, textConfigFile: String? = nil,
+                    overrides: [String: String] = [:]) {
             self.vocabFile = vocabFile
             self.mergesFile = mergesFile
             self.textConfigFile = textConfigFile
+            self.overrides = overrides
         }
     }
 
@@ -104,6 +108,7 @@ public struct ModelPackage {
             throw WeightsError.missingConfig("\(path) has no 'args': not an MDETR training checkpoint")
         }
         let config = try MDETRConfig(args: args, textConfig: try textConfig(options, near: path))
+            .applying(overrides: options.overrides)
         return (config, try checkpoint.stateDict(), try sha256(file: path))
     }
 
