@@ -33,6 +33,8 @@ public enum Activation: Sendable {
                 switch self {
                 case .relu: for i in 0..<n { p[i] = max(p[i], 0) }
                 case .relu6: for i in 0..<n { p[i] = min(max(p[i], 0), 6) }
+                case .silu: Vector.silu(p, n)
+                case .sigmoid: Vector.sigmoid(p, n)
                 default: for i in 0..<n { p[i] = apply(p[i]) }
                 }
             }

@@ -21,31 +21,46 @@ enum Vector {
         for i in 0..<n { p[i] *= s }
     }
 
-    /// p[i] = exp(p[i] − shift) in place; returns the sum. A branch-free polynomial exp (Cody–Waite reduction,
-    /// degree-6 minimax polynomial, 2ⁿ through the exponent bits; relative error ≤ 2e-7, checked against `expf` in
-    /// the tests) that the compiler vectorizes, with the sum kept out of the loop so it does not serialize it.
-    /// Softmax spends most of its time here: glibc's `expf` is a call per element.
+    /// exp(x) as a branch-free polynomial (Cody–Waite reduction, degree-6 minimax polynomial, 2ⁿ through the
+    /// exponent bits; relative error ≤ 2e-7, checked against `expf` in the tests). Unlike a call to glibc's `expf`,
+    /// a loop over it vectorizes — softmax and SiLU spend most of their time here.
+    @inline(__always)
+    static func exp(_ value: Float) -> Float {
+        let x = Swift.min(Swift.max(value, -87.33654), 88.72283)
+        let t = x * 1.44269504088896341 + 12_582_912   // round(x·log2 e) in the low mantissa bits
+        let k = t - 12_582_912
+        var r = x - k * 0.693359375
+        r = r - k * -2.12194440e-4
+        var q: Float = 1.9875691500e-4
+        q = q * r + 1.3981999507e-3
+        q = q * r + 8.3334519073e-3
+        q = q * r + 4.1665795894e-2
+        q = q * r + 1.6666665459e-1
+        q = q * r + 5.0000001201e-1
+        q = q * r * r + r + 1
+        return q * Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
+    }
+
+    /// p[i] = exp(p[i] − shift) in place; returns the sum (kept out of the loop so it does not serialize it).
     @inline(__always)
     static func expShifted(_ p: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
-        for i in 0..<n {
-            let x = Swift.min(Swift.max(p[i] - shift, -87.33654), 88.72283)
-            let t = x * 1.44269504088896341 + 12_582_912   // round(x·log2 e) in the low mantissa bits
-            let k = t - 12_582_912
-            var r = x - k * 0.693359375
-            r = r - k * -2.12194440e-4
-            var q: Float = 1.9875691500e-4
-            q = q * r + 1.3981999507e-3
-            q = q * r + 8.3334519073e-3
-            q = q * r + 4.1665795894e-2
-            q = q * r + 1.6666665459e-1
-            q = q * r + 5.0000001201e-1
-            q = q * r * r + r + 1
-            p[i] = q * Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
-        }
+        for i in 0..<n { p[i] = exp(p[i] - shift) }
         var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
         var i = 0
         while i + 4 <= n { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; i += 4 }
         while i < n { s0 += p[i]; i += 1 }
         return (s0 + s1) + (s2 + s3)
+    }
+
+    /// p[i] = p[i]·σ(p[i]) in place.
+    @inline(__always)
+    static func silu(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { p[i] = p[i] / (1 + exp(-p[i])) }
+    }
+
+    /// p[i] = σ(p[i]) in place.
+    @inline(__always)
+    static func sigmoid(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { p[i] = 1 / (1 + exp(-p[i])) }
     }
 }
