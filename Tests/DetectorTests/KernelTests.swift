@@ -48,4 +48,29 @@ import Testing
             expectClose(y, ref, tolerance: 1e-4, "conv \(c) channels stride \(stride) \(padding)")
         }
     }
+
+    @Test func depthwiseConvolutionMatchesADirectLoop() {
+        for (k, stride, padding) in [(3, 1, Padding.symmetric(1)), (5, 2, .tfSame), (3, 2, .tfSame), (5, 1, .tfSame),
+                                     (3, 2, .symmetric(1))] {
+            for (h, w) in [(9, 11), (10, 12), (7, 4)] {
+                let c = 6
+                let x = Tensor(shape: [c, h, w], data: (0..<(c * h * w)).map { Float(($0 * 37) % 19) / 7 - 1 })
+                let weight = Tensor(shape: [c, 1, k, k], data: (0..<(c * k * k)).map { Float(($0 * 13) % 11) / 5 - 1 })
+                let bias = Tensor(shape: [c], data: (0..<c).map { Float($0) / 3 })
+                let y = Conv2D(weight: weight, bias: bias, stride: stride, padding: padding, groups: c)(x)
+                let (pt, _, ho) = padding.resolve(input: h, kernel: k, stride: stride)
+                let (pl, _, wo) = padding.resolve(input: w, kernel: k, stride: stride)
+                var ref = Tensor(zeros: [c, ho, wo])
+                for ch in 0..<c { for oy in 0..<ho { for ox in 0..<wo {
+                    var s = bias.data[ch]
+                    for ky in 0..<k { for kx in 0..<k {
+                        let iy = oy * stride - pt + ky, ix = ox * stride - pl + kx
+                        if iy >= 0 && iy < h && ix >= 0 && ix < w { s += weight[ch, 0, ky, kx] * x[ch, iy, ix] }
+                    } }
+                    ref[ch, oy, ox] = s
+                } } }
+                expectClose(y, ref, tolerance: 1e-5, "depthwise k\(k) s\(stride) \(padding) \(h)×\(w)")
+            }
+        }
+    }
 }

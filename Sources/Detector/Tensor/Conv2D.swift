@@ -193,6 +193,10 @@ public struct Conv2D: Sendable {
                         let plane = src + ch * h * w
                         let kc = kern + ch * kh * kw
                         let outPlane = dst + ch * ho * wo
+                        if s == 2 {
+                            stride2(plane, kc, outPlane, h: h, w: w, ho: ho, wo: wo, pt: pt, pl: pl)
+                            return
+                        }
                         for oy in 0..<ho {
                             for ky in 0..<kh {
                                 let iy = oy * s - pt + ky
@@ -222,5 +226,36 @@ public struct Conv2D: Sendable {
             }
         }
         return Tensor(shape: [c, ho, wo], data: out)
+    }
+
+    /// One channel of a stride-2 depthwise convolution. The plane is split into its even and odd columns first, so
+    /// every tap becomes a contiguous (vectorizable) multiply-add instead of a stride-2 gather.
+    private func stride2(_ plane: UnsafePointer<Float>, _ kc: UnsafePointer<Float>, _ outPlane: UnsafeMutablePointer<Float>,
+                         h: Int, w: Int, ho: Int, wo: Int, pt: Int, pl: Int) {
+        let (kh, kw) = kernel
+        let evenW = (w + 1) / 2, oddW = w / 2
+        let split = UnsafeMutablePointer<Float>.allocate(capacity: h * (evenW + oddW))
+        defer { split.deallocate() }
+        let even = split, odd = split + h * evenW
+        for y in 0..<h {
+            let row = plane + y * w
+            for j in 0..<evenW { even[y * evenW + j] = row[2 * j] }
+            for j in 0..<oddW { odd[y * oddW + j] = row[2 * j + 1] }
+        }
+        for oy in 0..<ho {
+            let orow = outPlane + oy * wo
+            for ky in 0..<kh {
+                let iy = oy * 2 - pt + ky
+                if iy < 0 || iy >= h { continue }
+                for kx in 0..<kw {
+                    // Input column 2·ox + (kx − pl) = 2·(ox + o) + parity.
+                    let parity = (kx - pl) & 1
+                    let o = (kx - pl - parity) / 2
+                    let (source, length) = parity == 0 ? (even + iy * evenW, evenW) : (odd + iy * oddW, oddW)
+                    let lo = max(0, -o), hi = min(wo, length - o)
+                    if lo < hi { Vector.axpy(orow + lo, source + lo + o, kc[ky * kw + kx], hi - lo) }
+                }
+            }
+        }
     }
 }
