@@ -80,6 +80,8 @@ struct Run: ParsableCommand {
         let daemon = Daemon(config: config, configPath: options.config, logger: logger) { database, config in
             guard let path = config.modelPath else { return nil }
             let detector = try ModelPackage.load(path)
+            // A prompt the model cannot read would fail every job: refuse it now, with the reason.
+            for prompt in config.prompts { _ = try detector.encode(prompt) }
             logger.info("model loaded", metadata: ["model": "\(detector.identity.name)@\(detector.identity.version)",
                                                     "prompts": "\(config.prompts)"])
             return StandardStages.make(database: database, config: config, detector: detector, prompts: config.prompts)
