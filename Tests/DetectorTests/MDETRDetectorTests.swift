@@ -19,6 +19,9 @@ import Testing
         let out = detector.run(prepared, text: text)
         expectClose(out.logits, try io.tensor("pred_logits"), "end-to-end logits")
         expectClose(out.boxes, try io.tensor("pred_boxes"), "end-to-end boxes")
+        // A second encoding of the same prompt comes from the cache and is the same.
+        let (again, againText) = try detector.encode(c.caption)
+        #expect(again == encoding && againText.tokens == text.tokens)
         // The demo recipe runs and reports boxes in original pixels.
         detector.threshold = 0
         let detections = try detector.detect(image, prompts: [c.caption])

@@ -42,14 +42,23 @@ public final class MDETRDetector: ImageDetector, @unchecked Sendable {
                              width: image.width, height: image.height)
     }
 
-    /// Tokenizes and encodes a prompt, refusing empty and over-long ones.
+    /// Encoded prompts, reused across images (a daemon asks every image the same questions). Bounded: cleared
+    /// when it grows past `textCacheLimit` entries.
+    private var textCache: [String: (Encoding, TextFeatures)] = [:]
+    public var textCacheLimit = 4096
+
+    /// Tokenizes and encodes a prompt (or returns the cached encoding), refusing empty and over-long ones.
     public func encode(_ prompt: String) throws -> (Encoding, TextFeatures) {
+        if let cached = textCache[prompt] { return cached }
         guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw DetectorError.emptyPrompt }
         let encoding = tokenizer.encode(prompt)
         guard encoding.ids.count <= model.maxTokens else {
             throw DetectorError.promptTooLong(tokens: encoding.ids.count, limit: model.maxTokens)
         }
-        return (encoding, model.encodeText(encoding.ids))
+        let result = (encoding, model.encodeText(encoding.ids))
+        if textCache.count >= textCacheLimit { textCache.removeAll(keepingCapacity: true) }
+        textCache[prompt] = result
+        return result
     }
 
     /// Raw outputs for one prompt on a prepared image.
