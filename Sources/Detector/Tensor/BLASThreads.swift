@@ -19,7 +19,16 @@ public enum BLASThreads {
         let n = max(1, env ?? ProcessInfo.processInfo.activeProcessorCount)
         configuredWorkers = n
         openblas_set_num_threads(1)
+        keepLargeBlocks()
         return n
+    }
+
+    /// Activations are large (tens of MB) and short-lived. glibc serves such blocks with fresh `mmap`s by default, so
+    /// every layer output would be faulted in and zeroed page by page; keeping them in the heap lets the next layer
+    /// reuse the same memory.
+    private static func keepLargeBlocks() {
+        mallopt(CMALLOC_MMAP_THRESHOLD, 1 << 30)
+        mallopt(CMALLOC_TRIM_THRESHOLD, 1 << 30)
     }
 
     /// Overrides the worker count (tests, benchmarks at one thread).
