@@ -172,3 +172,29 @@ import Testing
         #expect(daemon.terminate() == 0)
     }
 }
+
+@Suite struct EvalCommandLineTests {
+    @Test func scoresAResultsFileLikeTheOfficialPackage() throws {
+        let fixture = BuiltProducts.packageRoot + "/Tests/DetectorTests/Fixtures/lvis_eval/good_detector.json"
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixture))) as? [String: Any])
+        let dir = TemporaryDirectory("eval")
+        try JSONSerialization.data(withJSONObject: json["gt"]!).write(to: URL(fileURLWithPath: dir.file("gt.json")))
+        try JSONSerialization.data(withJSONObject: json["results"]!).write(to: URL(fileURLWithPath: dir.file("dt.json")))
+        let expected = try #require((json["expected"] as? [String: [String: Double]])?["standard"])
+        let process = try DaemonProcess(executable: BuiltProducts.path("pipelined"),
+                                        arguments: ["eval", "--annotations", dir.file("gt.json"), "--detections",
+                                                    dir.file("dt.json"), "--json", dir.file("metrics.json")],
+                                        logPath: dir.file("out"))
+        #expect(process.wait(timeout: 60) == 0, "\(process.log)")
+        #expect(process.log.contains("AP50"))
+        let metrics = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("metrics.json")))) as? [String: Double])
+        for (key, value) in expected { #expect(abs((metrics[key] ?? -9) - value) <= 1e-6, "\(key)") }
+
+        FileManager.default.createFile(atPath: dir.file("bad.json"), contents: Data("{\"images\": 3}".utf8))
+        let bad = try DaemonProcess(executable: BuiltProducts.path("pipelined"),
+                                    arguments: ["eval", "--annotations", dir.file("bad.json"), "--detections", dir.file("dt.json")],
+                                    logPath: dir.file("bad-out"))
+        #expect(bad.wait(timeout: 60) != 0)
+        #expect(bad.log.contains("not a valid LVIS/COCO file"), "\(bad.log)")
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// An LVIS-format (or COCO-format) annotation file: images with their negative and not-exhaustive category lists,
+/// categories with their frequency bucket, and box annotations. COCO files lack the federated lists and frequencies:
+/// every category then counts as exhaustively labelled and negative wherever it is absent, and as frequent.
+public struct LVISDataset: Sendable {
+    public struct Category: Sendable, Codable {
+        public var id: Int
+        public var name: String
+        public var frequency: String?
+        public var synonyms: [String]?
+        public var def: String?
+        public var image_count: Int?
+    }
+
+    public var images: [LVISEvaluator.Image]
+    public var categories: [Category]
+    public var annotations: [LVISEvaluator.Annotation]
+
+    /// Why an annotation or results file cannot be used.
+    public enum Failure: Error, CustomStringConvertible {
+        case unreadable(String, String)
+        case malformed(String, String)
+
+        public var description: String {
+            switch self {
+            case let .unreadable(path, reason): return "cannot read \(path): \(reason)"
+            case let .malformed(path, reason): return "\(path) is not a valid LVIS/COCO file: \(reason)"
+            }
+        }
+    }
+
+    public init(path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { throw Failure.unreadable(path, "no such file") }
+        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw Failure.malformed(path, "not a JSON object")
+        }
+        guard let rawImages = json["images"] as? [[String: Any]], let rawCats = json["categories"] as? [[String: Any]] else {
+            throw Failure.malformed(path, "missing 'images' or 'categories'")
+        }
+        let catData = try JSONSerialization.data(withJSONObject: rawCats)
+        do { categories = try JSONDecoder().decode([Category].self, from: catData) } catch {
+            throw Failure.malformed(path, "categories: \(error)")
+        }
+        let allCategories = Set(categories.map(\.id))
+        let rawAnnotations = json["annotations"] as? [[String: Any]] ?? []
+        var positives: [Int: Set<Int>] = [:]
+        annotations = try rawAnnotations.map { a in
+            guard let id = a["id"] as? Int, let image = a["image_id"] as? Int, let cat = a["category_id"] as? Int,
+                  let b = (a["bbox"] as? [NSNumber])?.map(\.doubleValue), b.count == 4 else {
+                throw Failure.malformed(path, "an annotation lacks id, image_id, category_id or a 4-number bbox")
+            }
+            positives[image, default: []].insert(cat)
+            let area = (a["area"] as? NSNumber)?.doubleValue ?? b[2] * b[3]
+            return LVISEvaluator.Annotation(id: id, imageID: image, categoryID: cat, bbox: (b[0], b[1], b[2], b[3]), area: area)
+        }
+        images = try rawImages.map { i in
+            guard let id = i["id"] as? Int else { throw Failure.malformed(path, "an image lacks its id") }
+            let negatives = (i["neg_category_ids"] as? [Int]).map(Set.init)
+                ?? allCategories.subtracting(positives[id] ?? [])
+            return LVISEvaluator.Image(id: id, negativeCategories: negatives,
+                                       notExhaustiveCategories: Set(i["not_exhaustive_category_ids"] as? [Int] ?? []))
+        }
+    }
+
+    public var evaluator: LVISEvaluator {
+        LVISEvaluator(images: images, categories: categories.map { .init(id: $0.id, frequency: $0.frequency ?? "f") },
+                      annotations: annotations)
+    }
+
+    /// A results file: a JSON list of {image_id, category_id, bbox [x, y, w, h], score}.
+    public static func results(path: String) throws -> [LVISEvaluator.Result] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw Failure.unreadable(path, "no such file") }
+        guard let list = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
+            throw Failure.malformed(path, "results must be a JSON list of detections")
+        }
+        return try list.enumerated().map { (i, r) in
+            guard let image = r["image_id"] as? Int, let cat = r["category_id"] as? Int,
+                  let b = (r["bbox"] as? [NSNumber])?.map(\.doubleValue), b.count == 4,
+                  let score = (r["score"] as? NSNumber)?.doubleValue else {
+                throw Failure.malformed(path, "result \(i) lacks image_id, category_id, a 4-number bbox or score")
+            }
+            return LVISEvaluator.Result(imageID: image, categoryID: cat, bbox: (b[0], b[1], b[2], b[3]), score: score)
+        }
+    }
+}
