@@ -20,12 +20,15 @@ public struct Detection: Sendable, Equatable {
     public var label: String
     /// The full caption the model was asked.
     public var prompt: String
+    /// The vocabulary category (its stored id) when the prompt was a category's.
+    public var categoryID: Int?
 
-    public init(box: Box, score: Float, label: String, prompt: String) {
+    public init(box: Box, score: Float, label: String, prompt: String, categoryID: Int? = nil) {
         self.box = box
         self.score = score
         self.label = label
         self.prompt = prompt
+        self.categoryID = categoryID
     }
 }
 
@@ -47,5 +50,8 @@ public struct ModelIdentity: Sendable, Equatable {
 /// synchronous code; the caller decides on which queue they run and must not call one instance concurrently.
 public protocol ImageDetector: AnyObject, Sendable {
     var identity: ModelIdentity { get }
+    /// Free-text prompts: the boxes each prompt's words ground.
     func detect(_ image: RGBImage, prompts: [String]) throws -> [Detection]
+    /// LVIS-style: one prompt per category, the detections merged per `settings`.
+    func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings) throws -> [CategoryDetection]
 }

@@ -7,12 +7,27 @@ public struct InboxConfig: Sendable, Equatable {
     public var path: String
     /// Poll instead of relying on inotify (NFS, SMB and other filesystems where inotify sees nothing).
     public var poll: Bool
+    /// The vocabulary (by name, newest version) every image of this inbox is queried with; nil uses `model.prompts`.
+    public var vocabulary: String?
 
-    public init(name: String, path: String, poll: Bool = false) {
+    public init(name: String, path: String, poll: Bool = false, vocabulary: String? = nil) {
         self.name = name
         self.path = path
         self.poll = poll
+        self.vocabulary = vocabulary
     }
+}
+
+/// How vocabularies are queried and merged (LVIS conventions by default).
+public struct QuerySettings: Sendable, Equatable {
+    /// `clean_name`, `name_and_definition`, or a template with `{name}` / `{definition}`.
+    public var template = "clean_name"
+    public var topN = 300
+    public var scoreThreshold = 0.0
+    /// Class-wise NMS IoU; nil for none (the official protocol).
+    public var nmsIoU: Double?
+
+    public init() {}
 }
 
 /// Limits on what the decoder accepts; a file beyond them is quarantined, not decoded.
@@ -54,8 +69,9 @@ public struct Config: Sendable, Equatable {
     public var limits = ImageLimits()
     /// Path of the detector model; nil means no model is configured.
     public var modelPath: String?
-    /// What the detect stage asks about every image until vocabularies arrive.
+    /// What the detect stage asks about images of inboxes without a vocabulary.
     public var prompts: [String] = ["an object"]
+    public var query = QuerySettings()
 
     public init(stateDirectory: String = Config.defaultStateDirectory) {
         self.stateDirectory = stateDirectory

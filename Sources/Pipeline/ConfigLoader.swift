@@ -51,6 +51,7 @@ public enum ConfigLoader {
             try r.string("name") { inbox.name = $0 }
             try r.string("path") { inbox.path = $0 }
             try r.bool("poll") { inbox.poll = $0 }
+            try r.string("vocabulary") { inbox.vocabulary = $0 }
             if inbox.path.isEmpty { throw ConfigError.invalid(key: "inbox.path", value: "\"\"", expected: "a directory") }
             if inbox.name.isEmpty { inbox.name = URL(fileURLWithPath: inbox.path).lastPathComponent }
             config.inboxes.append(inbox)
@@ -72,6 +73,12 @@ public enum ConfigLoader {
             for key in r.table.keys {
                 try r.int(key) { config.stageConcurrency[key] = $0 }
             }
+        }
+        try reader.table("query") { r in
+            try r.string("template") { config.query.template = $0 }
+            try r.int("top_n") { config.query.topN = $0 }
+            try r.double("score_threshold") { config.query.scoreThreshold = $0 }
+            try r.double("nms_iou") { config.query.nmsIoU = $0 }
         }
         try reader.table("limits") { r in
             try r.int("max_file_bytes") { config.limits.maxFileBytes = $0 }

@@ -8,22 +8,41 @@ public final class DetectStage: Stage, @unchecked Sendable {
     public let name = "detect"
     private let detector: any ImageDetector
     private let prompts: [String]
+    private let vocabularies: VocabularyResolver?
+    private let merge: MergeSettings
     private let lock = NSLock()
 
-    public init(detector: any ImageDetector, prompts: [String]) {
+    public init(detector: any ImageDetector, prompts: [String], vocabularies: VocabularyResolver? = nil,
+                merge: MergeSettings = MergeSettings()) {
         self.detector = detector
         self.prompts = prompts
+        self.vocabularies = vocabularies
+        self.merge = merge
     }
 
     public func run(_ item: WorkItem) throws -> StageResult {
         guard let image = item[WorkKeys.image] else {
             preconditionFailure("detect runs after decode")
         }
+        let vocabulary = try vocabularies?.prompts(forInbox: item.job.inbox)
         lock.lock()
         defer { lock.unlock() }
-        item[WorkKeys.detections] = try detector.detect(image, prompts: prompts)
+        if let (stored, categoryPrompts) = vocabulary, let resolver = vocabularies {
+            let names = Dictionary(stored.categories.compactMap { c in c.id.map { ($0, c.name) } }, uniquingKeysWith: { a, _ in a })
+            item[WorkKeys.detections] = try detector.detect(image, vocabulary: categoryPrompts, settings: merge).map {
+                Detection(box: $0.box, score: $0.score, label: names[$0.categoryID] ?? $0.prompt, prompt: $0.prompt,
+                          categoryID: $0.categoryID)
+            }
+            item[WorkKeys.vocabulary] = (stored.id, stored.version)
+            item[WorkKeys.settings] = merge.description.merging([
+                "vocabulary": "\(stored.name)@\(stored.version)", "template": resolver.templateName,
+                "prompts_per_image": "\(categoryPrompts.count)",
+            ]) { $1 }
+        } else {
+            item[WorkKeys.detections] = try detector.detect(image, prompts: prompts)
+            item[WorkKeys.settings] = ["prompts": prompts.joined(separator: " | ")]
+        }
         item[WorkKeys.model] = detector.identity
-        item[WorkKeys.settings] = ["prompts": prompts.joined(separator: " | ")]
         // The pixels are the biggest thing a job holds; nothing after detection needs them.
         item.remove(WorkKeys.image)
         return .next

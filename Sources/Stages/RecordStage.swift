@@ -20,11 +20,13 @@ public struct RecordStage: Stage {
             preconditionFailure("record runs after decode and detect")
         }
         let rows = detections.map { d in
-            DetectionRow(label: d.label, prompt: d.prompt, categoryID: nil, score: Double(d.score),
+            DetectionRow(label: d.label, prompt: d.prompt, categoryID: d.categoryID, score: Double(d.score),
                          box: (Double(d.box.x0), Double(d.box.y0), Double(d.box.x1), Double(d.box.y1)))
         }
+        let vocabulary = item[WorkKeys.vocabulary]
         let provenance = ProvenanceRow(
             modelVersion: "\(model.name)@\(model.version)", weightsSHA256: model.weightsSHA256,
+            vocabularyID: vocabulary?.id, vocabularyVersion: vocabulary?.version,
             codeVersion: PipelinedVersion.string, host: host, timingsMS: item.timingsMS,
             settings: item[WorkKeys.settings] ?? [:])
         let stored = try database.recordResults(for: item.job, owner: item.owner, width: size.width,

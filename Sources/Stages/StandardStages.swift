@@ -8,9 +8,14 @@ public enum StandardStages {
                             prompts: [String]) -> [any Stage] {
         let limits = DecodeLimits(maxFileBytes: config.limits.maxFileBytes, maxSide: config.limits.maxSide,
                                   maxPixels: config.limits.maxPixels)
+        let query = config.query
+        let merge = MergeSettings(topN: query.topN, scoreThreshold: Float(query.scoreThreshold),
+                                  nmsIoU: query.nmsIoU.map(Float.init))
+        let vocabularies = config.effectiveInboxes.contains { $0.vocabulary != nil }
+            ? VocabularyResolver(database: database, inboxes: config.effectiveInboxes, template: query.template) : nil
         return [
             DecodeStage(limits: limits),
-            DetectStage(detector: detector, prompts: prompts),
+            DetectStage(detector: detector, prompts: prompts, vocabularies: vocabularies, merge: merge),
             RecordStage(database: database),
         ]
     }

@@ -13,4 +13,6 @@ public enum WorkKeys {
     public static let model = WorkKey<ModelIdentity>("model")
     /// Querying settings recorded with the results.
     public static let settings = WorkKey<[String: String]>("settings")
+    /// The vocabulary version the image was queried with.
+    public static let vocabulary = WorkKey<(id: Int, version: Int)>("vocabulary")
 }

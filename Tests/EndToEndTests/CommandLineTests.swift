@@ -198,3 +198,68 @@ import Testing
         #expect(bad.log.contains("not a valid LVIS/COCO file"), "\(bad.log)")
     }
 }
+
+@Suite struct VocabularyEndToEndTests {
+    @Test func anInboxWithAVocabularyRecordsCategoriesPromptsAndSettings() throws {
+        let url = try TestDatabase.fresh()
+        let dir = TemporaryDirectory("voc")
+        let common = ["--database-url", url, "--state-dir", dir.file("state")]
+        func run(_ args: [String]) throws -> DaemonProcess {
+            let p = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: args,
+                                      logPath: dir.file("cmd-\(UUID().uuidString.prefix(6))"))
+            _ = p.wait(timeout: 120)
+            return p
+        }
+        let model = try run(["model", "import", DetectorCommandLineTests.checkpoint, "--name", "tiny",
+                             "--output", dir.file("model"), "--no-register"] + common)
+        #expect(model.process.terminationStatus == 0, "\(model.log)")
+        try "# shapes\nred star\nblue_circle\nbow_(weapon)\n".write(toFile: dir.file("shapes.txt"), atomically: true, encoding: .utf8)
+        let imported = try run(["vocab", "import", dir.file("shapes.txt"), "--name", "shapes"] + common)
+        #expect(imported.log.contains("imported 3 categories as shapes version 1"), "\(imported.log)")
+        try "red star\nred star\n".write(toFile: dir.file("dup.txt"), atomically: true, encoding: .utf8)
+        let duplicate = try run(["vocab", "import", dir.file("dup.txt"), "--name", "dup"] + common)
+        #expect(duplicate.process.terminationStatus != 0 && duplicate.log.contains("twice"), "\(duplicate.log)")
+
+        try """
+            state_directory = "\(dir.file("state"))"
+            [database]
+            url = "\(url)"
+            [model]
+            path = "\(dir.file("model"))"
+            [[inbox]]
+            name = "shapes-inbox"
+            path = "\(dir.file("inbox"))"
+            vocabulary = "shapes"
+            [query]
+            top_n = 5
+            """.write(toFile: dir.file("p.toml"), atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: ["run", "--config", dir.file("p.toml")],
+                                       logPath: dir.file("daemon.log"))
+        defer { daemon.terminate() }
+        #expect(eventually(timeout: 60) { daemon.log.contains("inbox watched") }, "\(daemon.log)")
+        FileManager.default.createFile(atPath: dir.file("inbox/scene.png"), contents: TinyPNG.sample(seed: 21, width: 72, height: 56))
+        let db = Database(url: url)
+        #expect(try eventually(timeout: 60) { try db.queueStatus().counts["done"] == 1 }, "\(daemon.log.suffix(2000))")
+        let rows = try db.query(Statement("voc.rows", """
+            SELECT category, prompt, vocabulary, vocabulary_version, settings ->> 'top_n' AS top_n,
+                   settings ->> 'template' AS template
+            FROM vocabulary_detections WHERE original_name = 'scene.png' ORDER BY score DESC
+            """))
+        #expect(rows.count == 5)
+        for row in rows {
+            let category = try row.string("category"), prompt = try row.string("prompt")
+            #expect(["red star", "blue_circle", "bow_(weapon)"].contains(category))
+            #expect(prompt == PromptTemplateProbe.clean(category), "\(category) asked as '\(prompt)'")
+            #expect(try row.string("vocabulary") == "shapes" && row.int("vocabulary_version") == 1)
+            #expect(row["top_n"] == "5" && row["template"] == "clean_name")
+        }
+        #expect(daemon.terminate() == 0)
+    }
+}
+
+/// The prompts the test expects, written out (the official clean_name on these three names).
+enum PromptTemplateProbe {
+    static func clean(_ name: String) -> String {
+        ["red star": "red star", "blue_circle": "blue circle", "bow_(weapon)": "bow "][name] ?? "?"
+    }
+}

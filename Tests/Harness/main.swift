@@ -42,6 +42,14 @@ final class DoubleDetector: ImageDetector, @unchecked Sendable {
         return [Detection(box: Box(x0: 0, y0: 0, x1: Float(image.width), y1: Float(image.height)),
                           score: score, label: "image", prompt: prompts.first ?? "image")]
     }
+
+    func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings) throws -> [CategoryDetection] {
+        try vocabulary.flatMap { entry in
+            try detect(image, prompts: [entry.prompt]).map {
+                CategoryDetection(categoryID: entry.categoryID, prompt: entry.prompt, box: $0.box, score: $0.score)
+            }
+        }
+    }
 }
 
 var configPath: String?

@@ -14,6 +14,13 @@ public struct CategoryDetection: Sendable, Equatable {
     public var prompt: String
     public var box: Box
     public var score: Float
+
+    public init(categoryID: Int, prompt: String, box: Box, score: Float) {
+        self.categoryID = categoryID
+        self.prompt = prompt
+        self.box = box
+        self.score = score
+    }
 }
 
 /// How per-prompt detections are merged for one image (the LVIS convention by default).

@@ -1,0 +1,70 @@
+import Detector
+import Foundation
+import Pipeline
+import Store
+
+/// Which categories an inbox's images are asked about: the newest version of the inbox's vocabulary, turned into one
+/// prompt per category with the configured template. Reloaded at most once a minute, so a new version imported while
+/// the daemon runs is picked up between jobs.
+public final class VocabularyResolver: @unchecked Sendable {
+    private let database: Database
+    private let vocabularyByInbox: [String: String]
+    public let template: PromptTemplate
+    private let lock = NSLock()
+    private var cache: [String: (loaded: Date, vocabulary: StoredVocabulary, prompts: [CategoryPrompt])] = [:]
+
+    public init(database: Database, inboxes: [InboxConfig], template: String) {
+        self.database = database
+        self.vocabularyByInbox = Dictionary(inboxes.compactMap { i in i.vocabulary.map { (i.name, $0) } },
+                                            uniquingKeysWith: { a, _ in a })
+        self.template = Self.template(template)
+    }
+
+    public static func template(_ name: String) -> PromptTemplate {
+        switch name {
+        case "clean_name": return .cleanName
+        case "name_and_definition": return .nameAndDefinition
+        default: return .custom(name)
+        }
+    }
+
+    public var templateName: String {
+        switch template {
+        case .cleanName: return "clean_name"
+        case .nameAndDefinition: return "name_and_definition"
+        case let .custom(t): return t
+        }
+    }
+
+    /// nil when the inbox has no vocabulary (its images get the free-text prompts).
+    public func prompts(forInbox inbox: String) throws -> (StoredVocabulary, [CategoryPrompt])? {
+        guard let name = vocabularyByInbox[inbox] else { return nil }
+        lock.lock()
+        if let hit = cache[name], Date().timeIntervalSince(hit.loaded) < 60 {
+            lock.unlock()
+            return (hit.vocabulary, hit.prompts)
+        }
+        lock.unlock()
+        guard let vocabulary = try database.latestVocabulary(name: name) else {
+            throw VocabularyError.unknown(name: name, inbox: inbox)
+        }
+        let prompts = vocabulary.categories.map {
+            CategoryPrompt(categoryID: $0.id ?? 0, prompt: template.prompt(name: $0.name, definition: $0.definition))
+        }
+        lock.lock()
+        cache[name] = (Date(), vocabulary, prompts)
+        lock.unlock()
+        return (vocabulary, prompts)
+    }
+}
+
+public enum VocabularyError: Error, CustomStringConvertible {
+    case unknown(name: String, inbox: String)
+
+    public var description: String {
+        switch self {
+        case let .unknown(name, inbox):
+            return "inbox \(inbox) names vocabulary '\(name)', which is not in the database: import it with `pipelined vocab import FILE --name \(name)`"
+        }
+    }
+}

@@ -1,0 +1,15 @@
+-- Vocabulary results: which vocabulary version and prompt produced each detection, with the querying settings.
+
+CREATE INDEX categories_vocabulary ON categories (vocabulary_id);
+
+-- "What did the vocabulary find in this file?" — one row per detection with its category and how it was asked.
+CREATE VIEW vocabulary_detections AS
+SELECT a.inbox, a.original_name, i.sha256, v.name AS vocabulary, v.version AS vocabulary_version,
+       c.name AS category, c.frequency, d.prompt, d.score, d.x0, d.y0, d.x1, d.y1,
+       p.model_version, p.settings, p.created_at AS detected_at, i.id AS image_id
+FROM detections d
+JOIN categories c ON c.id = d.category_id
+JOIN vocabularies v ON v.id = c.vocabulary_id
+JOIN provenance p ON p.id = d.provenance_id
+JOIN images i ON i.id = d.image_id
+JOIN image_arrivals a ON a.image_id = i.id;
