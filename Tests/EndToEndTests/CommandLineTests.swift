@@ -216,6 +216,16 @@ import Testing
         try "# shapes\nred star\nblue_circle\nbow_(weapon)\n".write(toFile: dir.file("shapes.txt"), atomically: true, encoding: .utf8)
         let imported = try run(["vocab", "import", dir.file("shapes.txt"), "--name", "shapes"] + common)
         #expect(imported.log.contains("imported 3 categories as shapes version 1"), "\(imported.log)")
+        try """
+            {"categories": [{"id": 3, "name": "bow_(weapon)", "frequency": "r", "synonyms": ["bow"], "def": "a weapon", "image_count": 4},
+                            {"id": 5, "name": "teddy_bear", "frequency": "f", "image_count": 400}]}
+            """.write(toFile: dir.file("lvis.json"), atomically: true, encoding: .utf8)
+        let lvis = try run(["vocab", "import", dir.file("lvis.json"), "--name", "lvis-mini"] + common)
+        #expect(lvis.log.contains("imported 2 categories as lvis-mini version 1 (lvis)"), "\(lvis.log)")
+        try #"{"categories": [{"id": 1, "name": "x", "frequency": "sometimes"}]}"#
+            .write(toFile: dir.file("badfreq.json"), atomically: true, encoding: .utf8)
+        let badFrequency = try run(["vocab", "import", dir.file("badfreq.json"), "--name", "bad"] + common)
+        #expect(badFrequency.process.terminationStatus != 0 && badFrequency.log.contains("expected r, c or f"), "\(badFrequency.log)")
         try "red star\nred star\n".write(toFile: dir.file("dup.txt"), atomically: true, encoding: .utf8)
         let duplicate = try run(["vocab", "import", dir.file("dup.txt"), "--name", "dup"] + common)
         #expect(duplicate.process.terminationStatus != 0 && duplicate.log.contains("twice"), "\(duplicate.log)")
