@@ -94,13 +94,7 @@ import Testing
 @Suite struct DetectorCommandLineTests {
     static let checkpoint = BuiltProducts.packageRoot + "/Tests/DetectorTests/Fixtures/mdetr_end_to_end/checkpoint.pth"
 
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let dir = TemporaryDirectory("det-out")
-        let process = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: arguments,
-                                        logPath: dir.file("out"))
-        let status = process.wait(timeout: 120) ?? -1
-        return (status, process.log)
-    }
+    func run(_ arguments: [String]) throws -> (status: Int32, output: String) { try runPipelined(arguments) }
 
     @Test func detectPrintsJSONAndRawOutputs() throws {
         let dir = TemporaryDirectory("det")
@@ -181,21 +175,18 @@ import Testing
         try JSONSerialization.data(withJSONObject: json["gt"]!).write(to: URL(fileURLWithPath: dir.file("gt.json")))
         try JSONSerialization.data(withJSONObject: json["results"]!).write(to: URL(fileURLWithPath: dir.file("dt.json")))
         let expected = try #require((json["expected"] as? [String: [String: Double]])?["standard"])
-        let process = try DaemonProcess(executable: BuiltProducts.path("pipelined"),
-                                        arguments: ["eval", "--annotations", dir.file("gt.json"), "--detections",
-                                                    dir.file("dt.json"), "--json", dir.file("metrics.json")],
-                                        logPath: dir.file("out"))
-        #expect(process.wait(timeout: 60) == 0, "\(process.log)")
-        #expect(process.log.contains("AP50"))
+        let evaluated = try runPipelined(["eval", "--annotations", dir.file("gt.json"), "--detections",
+                                          dir.file("dt.json"), "--json", dir.file("metrics.json")], timeout: 60)
+        #expect(evaluated.status == 0, "\(evaluated.output)")
+        #expect(evaluated.output.contains("AP50"))
         let metrics = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("metrics.json")))) as? [String: Double])
         for (key, value) in expected { #expect(abs((metrics[key] ?? -9) - value) <= 1e-6, "\(key)") }
 
         FileManager.default.createFile(atPath: dir.file("bad.json"), contents: Data("{\"images\": 3}".utf8))
-        let bad = try DaemonProcess(executable: BuiltProducts.path("pipelined"),
-                                    arguments: ["eval", "--annotations", dir.file("bad.json"), "--detections", dir.file("dt.json")],
-                                    logPath: dir.file("bad-out"))
-        #expect(bad.wait(timeout: 60) != 0)
-        #expect(bad.log.contains("not a valid LVIS/COCO file"), "\(bad.log)")
+        let bad = try runPipelined(["eval", "--annotations", dir.file("bad.json"), "--detections", dir.file("dt.json")],
+                                   timeout: 60)
+        #expect(bad.status != 0)
+        #expect(bad.output.contains("not a valid LVIS/COCO file"), "\(bad.output)")
     }
 }
 
@@ -204,31 +195,26 @@ import Testing
         let url = try TestDatabase.fresh()
         let dir = TemporaryDirectory("voc")
         let common = ["--database-url", url, "--state-dir", dir.file("state")]
-        func run(_ args: [String]) throws -> DaemonProcess {
-            let p = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: args,
-                                      logPath: dir.file("cmd-\(UUID().uuidString.prefix(6))"))
-            _ = p.wait(timeout: 120)
-            return p
-        }
+        let run = { (args: [String]) in try runPipelined(args) }
         let model = try run(["model", "import", DetectorCommandLineTests.checkpoint, "--name", "tiny",
                              "--output", dir.file("model"), "--no-register"] + common)
-        #expect(model.process.terminationStatus == 0, "\(model.log)")
+        #expect(model.status == 0, "\(model.output)")
         try "# shapes\nred star\nblue_circle\nbow_(weapon)\n".write(toFile: dir.file("shapes.txt"), atomically: true, encoding: .utf8)
         let imported = try run(["vocab", "import", dir.file("shapes.txt"), "--name", "shapes"] + common)
-        #expect(imported.log.contains("imported 3 categories as shapes version 1"), "\(imported.log)")
+        #expect(imported.output.contains("imported 3 categories as shapes version 1"), "\(imported.output)")
         try """
             {"categories": [{"id": 3, "name": "bow_(weapon)", "frequency": "r", "synonyms": ["bow"], "def": "a weapon", "image_count": 4},
                             {"id": 5, "name": "teddy_bear", "frequency": "f", "image_count": 400}]}
             """.write(toFile: dir.file("lvis.json"), atomically: true, encoding: .utf8)
         let lvis = try run(["vocab", "import", dir.file("lvis.json"), "--name", "lvis-mini"] + common)
-        #expect(lvis.log.contains("imported 2 categories as lvis-mini version 1 (lvis)"), "\(lvis.log)")
+        #expect(lvis.output.contains("imported 2 categories as lvis-mini version 1 (lvis)"), "\(lvis.output)")
         try #"{"categories": [{"id": 1, "name": "x", "frequency": "sometimes"}]}"#
             .write(toFile: dir.file("badfreq.json"), atomically: true, encoding: .utf8)
         let badFrequency = try run(["vocab", "import", dir.file("badfreq.json"), "--name", "bad"] + common)
-        #expect(badFrequency.process.terminationStatus != 0 && badFrequency.log.contains("expected r, c or f"), "\(badFrequency.log)")
+        #expect(badFrequency.status != 0 && badFrequency.output.contains("expected r, c or f"), "\(badFrequency.output)")
         try "red star\nred star\n".write(toFile: dir.file("dup.txt"), atomically: true, encoding: .utf8)
         let duplicate = try run(["vocab", "import", dir.file("dup.txt"), "--name", "dup"] + common)
-        #expect(duplicate.process.terminationStatus != 0 && duplicate.log.contains("twice"), "\(duplicate.log)")
+        #expect(duplicate.status != 0 && duplicate.output.contains("twice"), "\(duplicate.output)")
 
         try """
             state_directory = "\(dir.file("state"))"

@@ -1,0 +1,10 @@
+import Foundation
+
+/// Runs the built `pipelined` binary once, to completion (or `timeout`), and returns its exit status and output.
+public func runPipelined(_ arguments: [String], timeout: Double = 120) throws -> (status: Int32, output: String) {
+    let dir = TemporaryDirectory("cmd")
+    let process = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: arguments,
+                                    logPath: dir.file("out"))
+    let status = process.wait(timeout: timeout) ?? -1
+    return (status, process.log)
+}
