@@ -1,5 +1,14 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
+
+// The Detector's own kernels (softmax, activations, normalization, resizing) are loops the compiler vectorizes; for the
+// baseline x86-64 it can use SSE2 only. Optimized builds therefore target the CPU they are built on, as the set-up
+// builds on the machine that runs the daemon. PIPELINED_TARGET_CPU=generic builds a binary for any x86-64 (or
+// names another CPU, e.g. skylake-avx512).
+let targetCPU = ProcessInfo.processInfo.environment["PIPELINED_TARGET_CPU"] ?? "native"
+let detectorFlags: [SwiftSetting] = targetCPU == "generic" ? [] :
+    [.unsafeFlags(["-target-cpu", targetCPU], .when(configuration: .release))]
 
 let package = Package(
     name: "pipelined",
@@ -24,7 +33,7 @@ let package = Package(
 
         .target(name: "Detector", dependencies: [
             "COpenBLAS", .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        ], swiftSettings: detectorFlags),
         .target(name: "Store", dependencies: [
             "CLibPQ",
             .product(name: "Crypto", package: "swift-crypto"),

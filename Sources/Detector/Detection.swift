@@ -52,6 +52,8 @@ public protocol ImageDetector: AnyObject, Sendable {
     var identity: ModelIdentity { get }
     /// Free-text prompts: the boxes each prompt's words ground.
     func detect(_ image: RGBImage, prompts: [String]) throws -> [Detection]
-    /// LVIS-style: one prompt per category, the detections merged per `settings`.
-    func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings) throws -> [CategoryDetection]
+    /// LVIS-style: one prompt per category, the detections merged per `settings`; `progress` hears (prompts done,
+    /// prompts in all) as the work goes on.
+    func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings,
+                progress: ((_ done: Int, _ total: Int) -> Void)?) throws -> [CategoryDetection]
 }

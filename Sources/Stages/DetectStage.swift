@@ -1,5 +1,6 @@
 import Detector
 import Foundation
+import Logging
 import Pipeline
 
 /// Runs the detector on the decoded image with the configured prompts. The detector is not re-entrant: calls are
@@ -11,10 +12,14 @@ public final class DetectStage: Stage, @unchecked Sendable {
     private let vocabularies: VocabularyResolver?
     private let merge: MergeSettings
     private let lock = NSLock()
+    private let logger: Logger
+    /// A vocabulary job taking longer than this logs its progress this often.
+    public var progressInterval: TimeInterval = 10
 
     public init(detector: any ImageDetector, prompts: [String], vocabularies: VocabularyResolver? = nil,
-                merge: MergeSettings = MergeSettings()) {
+                merge: MergeSettings = MergeSettings(), logger: Logger = Logger(label: "pipelined.detect")) {
         self.detector = detector
+        self.logger = logger
         self.prompts = prompts
         self.vocabularies = vocabularies
         self.merge = merge
@@ -29,7 +34,18 @@ public final class DetectStage: Stage, @unchecked Sendable {
         defer { lock.unlock() }
         if let (stored, categoryPrompts) = vocabulary, let resolver = vocabularies {
             let names = Dictionary(stored.categories.compactMap { c in c.id.map { ($0, c.name) } }, uniquingKeysWith: { a, _ in a })
-            item[WorkKeys.detections] = try detector.detect(image, vocabulary: categoryPrompts, settings: merge).map {
+            let started = Date()
+            var lastReport = started
+            let progress = { [logger, progressInterval, job = item.job.jobID] (done: Int, total: Int) in
+                let now = Date()
+                guard now.timeIntervalSince(lastReport) >= progressInterval else { return }
+                lastReport = now
+                let elapsed = now.timeIntervalSince(started)
+                let eta = elapsed / Double(max(done, 1)) * Double(total - done)
+                logger.info("job \(job): \(done)/\(total) prompts of \(stored.name)@\(stored.version), \(Int(elapsed)) s, about \(Int(eta)) s left")
+            }
+            item[WorkKeys.detections] = try detector.detect(image, vocabulary: categoryPrompts, settings: merge,
+                                                            progress: progress).map {
                 Detection(box: $0.box, score: $0.score, label: names[$0.categoryID] ?? $0.prompt, prompt: $0.prompt,
                           categoryID: $0.categoryID)
             }

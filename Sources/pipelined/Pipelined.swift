@@ -69,6 +69,16 @@ struct Pipelined: ParsableCommand {
         version: PipelinedVersion.string,
         subcommands: [Run.self, Migrate.self, Status.self, Ingest.self, Detect.self, ModelCommand.self, VocabCommand.self, Eval.self],
         defaultSubcommand: Run.self)
+
+    static func main() {
+        BLASKernels.reexecIfGenericKernels()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 struct Run: ParsableCommand {

@@ -2,6 +2,8 @@
 // timed on), and measures the machine's sgemm ceiling in the same process.
 //
 //   detector-bench WEIGHTS.safetensors CONFIG.json HEIGHT WIDTH TOKENS [REPEATS]
+//   detector-bench vocab WEIGHTS.safetensors CONFIG.json HEIGHT WIDTH PROMPTS.json [IMAGES]
+//     (tools/bench_vocabulary.py: LVIS-style querying of every prompt, seconds per image)
 import COpenBLAS
 import Detector
 import Foundation
@@ -17,7 +19,12 @@ func peakRSSMB() -> Double {
     return Double(usage.ru_maxrss) / 1024
 }
 
+BLASKernels.reexecIfGenericKernels()
 let args = CommandLine.arguments
+if args.count > 1, args[1] == "vocab" {
+    try vocabularyBenchmark(Array(args.dropFirst(2)))
+    exit(0)
+}
 guard args.count >= 6 else {
     FileHandle.standardError.write(Data("usage: detector-bench WEIGHTS CONFIG HEIGHT WIDTH TOKENS [REPEATS]\n".utf8))
     exit(2)

@@ -43,7 +43,8 @@ final class DoubleDetector: ImageDetector, @unchecked Sendable {
                           score: score, label: "image", prompt: prompts.first ?? "image")]
     }
 
-    func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings) throws -> [CategoryDetection] {
+    func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings,
+                progress: ((Int, Int) -> Void)?) throws -> [CategoryDetection] {
         try vocabulary.flatMap { entry in
             try detect(image, prompts: [entry.prompt]).map {
                 CategoryDetection(categoryID: entry.categoryID, prompt: entry.prompt, box: $0.box, score: $0.score)

@@ -11,6 +11,8 @@ public final class MDETRDetector: ImageDetector, @unchecked Sendable {
     public var resize: (size: Int, maxSize: Int?)? = (800, 1333)
     /// The demo recipe's threshold on 1 − P(no-object).
     public var threshold: Float = 0.7
+    /// Prompts per transformer pass in vocabulary querying (a pass runs its prompts side by side on the cores).
+    public var promptsPerPass = 32
 
     public init(model: MDETRModel, tokenizer: any Tokenizer, identity: ModelIdentity,
                 normalization: ImageNormalization) throws {
@@ -70,10 +72,10 @@ public final class MDETRDetector: ImageDetector, @unchecked Sendable {
     /// puts probability > 0.1 on, boxes in the original image's pixels, best first.
     public func detect(_ image: RGBImage, prompts: [String]) throws -> [Detection] {
         let prepared = try prepare(image)
+        let encoded = try prompts.map { try encode($0) }
+        let results = model.forward(image: prepared.features, texts: encoded.map(\.1))
         var out: [Detection] = []
-        for prompt in prompts {
-            let (encoding, text) = try encode(prompt)
-            let outputs = run(prepared, text: text)
+        for ((prompt, (encoding, _)), outputs) in zip(zip(prompts, encoded), results) {
             let probabilities = PostProcess.probabilities(outputs.logits)
             let scores = PostProcess.scores(probabilities)
             let boxes = PostProcess.boxes(outputs.boxes, width: prepared.width, height: prepared.height)

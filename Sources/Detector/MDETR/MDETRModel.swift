@@ -115,6 +115,25 @@ public final class MDETRModel: @unchecked Sendable {
         return MDETROutputs(logits: logits, boxes: boxes, projectedQueries: projQ, projectedTokens: projT)
     }
 
+    /// Encoder + decoder + heads for several captions on one image (a pass of LVIS-style querying); each caption's
+    /// outputs equal `forward(image:text:)`'s. The sequences are independent, so they run side by side, one per core,
+    /// each core running its sequence's kernels alone: no join after every small kernel.
+    public func forward(image: ImageFeatures, texts: [TextFeatures]) -> [MDETROutputs] {
+        let workers = min(BLASThreads.workers, texts.count)
+        if workers <= 1 { return texts.map { forward(image: image, text: $0) } }
+        var outputs = [MDETROutputs?](repeating: nil, count: texts.count)
+        outputs.withUnsafeMutableBufferPointer { out in
+            parallelFor(workers) { worker in
+                BLASThreads.serially {
+                    for i in stride(from: worker, to: texts.count, by: workers) {
+                        out[i] = forward(image: image, text: texts[i])
+                    }
+                }
+            }
+        }
+        return outputs.map { $0! }
+    }
+
     /// Rows scaled to unit length (`F.normalize`, eps 1e-12).
     static func l2Normalized(_ x: Tensor) -> Tensor {
         let n = x.shape.last!

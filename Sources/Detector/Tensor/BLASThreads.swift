@@ -10,8 +10,10 @@ public enum BLASThreads {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var configuredWorkers: Int?
 
-    /// How many tiles large products are split into: `OPENBLAS_NUM_THREADS` when set, else the core count.
+    /// How many tiles large products are split into: `OPENBLAS_NUM_THREADS` when set, else the core count; 1 inside
+    /// `serially`.
     public static var workers: Int {
+        if pthread_getspecific(serialKey) != nil { return 1 }
         lock.lock()
         defer { lock.unlock() }
         if let configuredWorkers { return configuredWorkers }
@@ -30,6 +32,21 @@ public enum BLASThreads {
         mallopt(CMALLOC_MMAP_THRESHOLD, 1 << 30)
         mallopt(CMALLOC_TRIM_THRESHOLD, 1 << 30)
     }
+
+    /// Runs `body` with every kernel it calls on the calling thread alone. For coarse-grained parallelism: independent
+    /// sequences run side by side, one per core, rather than each kernel split across cores and joined after it.
+    public static func serially<T>(_ body: () throws -> T) rethrows -> T {
+        let previous = pthread_getspecific(serialKey)
+        pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(serialKey, previous) }
+        return try body()
+    }
+
+    private static let serialKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create")
+        return key
+    }()
 
     /// Overrides the worker count (tests, benchmarks at one thread).
     public static func set(_ count: Int) {

@@ -48,7 +48,7 @@ public struct MultiheadAttention: Sendable {
         var out = [Float](repeating: 0, count: lq * e)
         // Tiles of (head, block of query rows): a block's scores (rows × Lk) stay in the core's cache from the first
         // product through the softmax to the second; the workers take tiles in turn.
-        let blockRows = 64
+        let blockRows = 128
         let blocks = (lq + blockRows - 1) / blockRows
         let tiles = heads * blocks
         q.data.withUnsafeBufferPointer { qp in

@@ -7,12 +7,37 @@ enum Vector {
         for i in 0..<n { dst[i] += alpha * src[i] }
     }
 
-    /// The largest of p[0..<n] (n > 0).
+    /// The largest of p[0..<n] (n > 0). Explicit 8-lane compare-and-select: a scalar `max` loop is not vectorized
+    /// (its NaN rules forbid reordering), and softmax spends a third of its time here otherwise.
     @inline(__always)
     static func max(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var i = 0
         var best = -Float.infinity
-        for i in 0..<n { best = Swift.max(best, p[i]) }
+        if n >= 8 {
+            var lanes = SIMD8<Float>(repeating: -.infinity)
+            while i + 8 <= n {
+                let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+                lanes.replace(with: v, where: v .> lanes)
+                i += 8
+            }
+            best = lanes.max()
+        }
+        while i < n { if p[i] > best { best = p[i] }; i += 1 }
         return best
+    }
+
+    /// p[0] + … + p[n−1], in 8 lanes (a single scalar accumulator serializes the loop).
+    @inline(__always)
+    static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var i = 0
+        var lanes = SIMD8<Float>(repeating: 0)
+        while i + 8 <= n {
+            lanes += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+            i += 8
+        }
+        var total = lanes.sum()
+        while i < n { total += p[i]; i += 1 }
+        return total
     }
 
     /// p[i] *= s for i in 0..<n.
@@ -45,11 +70,7 @@ enum Vector {
     @inline(__always)
     static func expShifted(_ p: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
         for i in 0..<n { p[i] = exp(p[i] - shift) }
-        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
-        var i = 0
-        while i + 4 <= n { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; i += 4 }
-        while i < n { s0 += p[i]; i += 1 }
-        return (s0 + s1) + (s2 + s3)
+        return sum(p, n)
     }
 
     /// p[i] = p[i]·σ(p[i]) in place.

@@ -6,6 +6,12 @@ public struct Encoding: Sendable, Equatable {
     /// The caption in code points, for mapping spans back to text.
     public var text: [Unicode.Scalar]
 
+    public init(ids: [Int], offsets: [Range<Int>], text: [Unicode.Scalar]) {
+        self.ids = ids
+        self.offsets = offsets
+        self.text = text
+    }
+
     /// The token covering character `char`, or nil (spaces, or beyond the text). Like `BatchEncoding.char_to_token`.
     public func token(atCharacter char: Int) -> Int? {
         offsets.firstIndex { !$0.isEmpty && $0.contains(char) }

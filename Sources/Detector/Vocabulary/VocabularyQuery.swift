@@ -46,19 +46,33 @@ public struct MergeSettings: Sendable, Equatable {
 
 extension MDETRDetector {
     /// LVIS-style querying: the backbone once, every category's prompt (encoded once and cached) through the
-    /// transformer, each query scored 1 − P(no-object) for its prompt's category, then merged per `settings`.
-    public func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings = MergeSettings()) throws
-        -> [CategoryDetection] {
-        let prepared = try prepare(image)
+    /// transformer, `promptsPerPass` prompts at a time, each query scored 1 − P(no-object) for its prompt's category,
+    /// then merged per `settings`. `progress` is told how many prompts are done after each pass.
+    public func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings = MergeSettings(),
+                       progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> [CategoryDetection] {
+        let texts = try vocabulary.map { try encode($0.prompt).1 }
+        return detections(try prepare(image), prompts: Array(zip(vocabulary, texts)), settings: settings, progress: progress)
+    }
+
+    /// The querying itself, on a prepared image and encoded prompts (what the vocabulary benchmark times).
+    public func detections(_ prepared: PreparedImage, prompts: [(CategoryPrompt, TextFeatures)], settings: MergeSettings,
+                           progress: ((_ done: Int, _ total: Int) -> Void)? = nil) -> [CategoryDetection] {
         var all: [CategoryDetection] = []
-        for entry in vocabulary {
-            let (_, text) = try encode(entry.prompt)
-            let outputs = run(prepared, text: text)
-            let scores = PostProcess.scores(PostProcess.probabilities(outputs.logits))
-            let boxes = PostProcess.boxes(outputs.boxes, width: prepared.width, height: prepared.height)
-            for q in scores.indices where scores[q] > settings.scoreThreshold {
-                all.append(CategoryDetection(categoryID: entry.categoryID, prompt: entry.prompt, box: boxes[q], score: scores[q]))
+        for start in stride(from: 0, to: prompts.count, by: max(1, promptsPerPass)) {
+            let pass = prompts[start..<min(start + max(1, promptsPerPass), prompts.count)]
+            let outputs = model.forward(image: prepared.features, texts: pass.map(\.1))
+            for ((entry, _), output) in zip(pass, outputs) {
+                let scores = PostProcess.scores(PostProcess.probabilities(output.logits))
+                let boxes = PostProcess.boxes(output.boxes, width: prepared.width, height: prepared.height)
+                for q in scores.indices where scores[q] > settings.scoreThreshold {
+                    all.append(CategoryDetection(categoryID: entry.categoryID, prompt: entry.prompt, box: boxes[q], score: scores[q]))
+                }
             }
+            // Bound the candidates kept between passes: only the best topN can survive the merge. NMS needs them all.
+            if settings.topN > 0, settings.nmsIoU == nil, all.count > 4 * settings.topN {
+                all = Self.merge(all, settings: settings)
+            }
+            progress?(start + pass.count, prompts.count)
         }
         return Self.merge(all, settings: settings)
     }
