@@ -52,6 +52,8 @@ public protocol ImageDetector: AnyObject, Sendable {
     var identity: ModelIdentity { get }
     /// Free-text prompts: the boxes each prompt's words ground.
     func detect(_ image: RGBImage, prompts: [String]) throws -> [Detection]
+    /// Grounding: a caption and its phrases as character spans; each box is labelled with its best phrase.
+    func detect(_ image: RGBImage, caption: String, phrases: [Range<Int>]) throws -> [Detection]
     /// LVIS-style: one prompt per category, the detections merged per `settings`; `progress` hears (prompts done,
     /// prompts in all) as the work goes on.
     func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings,

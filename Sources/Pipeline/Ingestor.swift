@@ -129,6 +129,8 @@ public final class Ingestor: @unchecked Sendable {
         let path = URL(fileURLWithPath: rawPath).standardizedFileURL.path
         guard let (inbox, relative) = locate(path) else { return .skipped("not inside a configured inbox") }
         guard filter.accepts(relativePath: relative) else { return .skipped("hidden or temporary name") }
+        // Sidecars are read with their image, never ingested as images themselves.
+        guard !relative.lowercased().hasSuffix(SidecarQueries.suffix) else { return .skipped("sidecar (read with its image)") }
 
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
@@ -152,24 +154,52 @@ public final class Ingestor: @unchecked Sendable {
         let archiveRelative = Self.archivePath(sha256: sha, format: format)
         let archiveFile = archiveRoot + "/" + archiveRelative
         let createdArchiveFile = try archive(fd: fd, source: path, to: archiveFile)
+        let sidecar = readSidecar(path + SidecarQueries.suffix)
 
         let outcome = try database.recordArrival(
             NewImage(sha256: sha, inbox: inbox.config.name, originalName: relative, archivePath: archiveRelative,
-                     byteSize: size, format: format),
+                     byteSize: size, format: format, queries: sidecar?.queries?.json, sidecar: sidecar?.evidence),
             maxAttempts: maxAttempts)
+        // The sidecar's content is in the database now (as questions or as evidence of what was wrong with it).
+        if sidecar != nil { unlink(path + SidecarQueries.suffix) }
 
         // Remove the inbox name only if it still is the file we recorded (not something renamed over it since).
         var now = stat()
         if lstat(path, &now) == 0 && now.st_ino == before.st_ino && now.st_dev == before.st_dev {
             unlink(path)
         }
+        if let error = sidecar?.error {
+            logger.warning("sidecar not used: the image gets its inbox's questions",
+                           metadata: ["path": "\(path)\(SidecarQueries.suffix)", "error": "\(error)"])
+        }
         switch outcome {
         case let .created(imageID, jobID):
             return .created(imageID: imageID, jobID: jobID, sha256: sha)
         case let .duplicate(imageID):
+            if sidecar?.queries != nil {
+                logger.warning("duplicate image: its sidecar is kept with the arrival but not asked (the image's first arrival decided its questions)",
+                               metadata: ["path": "\(path)", "image.id": "\(imageID)"])
+            }
             // Known bytes without an archive file were quarantined: their evidence is in quarantine already.
             if createdArchiveFile, try database.imageStatus(imageID) == "quarantined" { unlink(archiveFile) }
             return .duplicate(imageID: imageID, sha256: sha)
+        }
+    }
+
+    /// The sidecar beside an image, if there is one: its validated questions, or the reason it is unusable; either
+    /// way `evidence` (JSON) is what the arrival keeps.
+    private func readSidecar(_ path: String) -> (queries: SidecarQueries?, error: String?, evidence: String)? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        let data = (try? handle.read(upToCount: SidecarQueries.maxBytes + 1)) ?? Data()
+        do {
+            let queries = try SidecarQueries.parse(data ?? Data())
+            return (queries, nil, queries.json)
+        } catch {
+            let raw = String(decoding: (data ?? Data()).prefix(4096), as: UTF8.self)
+            let evidence = JSONParam(["error": "\(error)", "raw": raw]).pgText
+            return (nil, "\(error)", evidence)
         }
     }
 

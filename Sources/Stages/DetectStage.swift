@@ -2,6 +2,7 @@ import Detector
 import Foundation
 import Logging
 import Pipeline
+import Store
 
 /// Runs the detector on the decoded image with the configured prompts. The detector is not re-entrant: calls are
 /// serialised here whatever the stage's configured concurrency.
@@ -29,38 +30,63 @@ public final class DetectStage: Stage, @unchecked Sendable {
         guard let image = item[WorkKeys.image] else {
             preconditionFailure("detect runs after decode")
         }
-        let vocabulary = try vocabularies?.prompts(forInbox: item.job.inbox)
+        // A sidecar's questions replace the inbox's (vocabulary or prompts) unless it asks for both.
+        let sidecar = item.job.queries.flatMap(SidecarQueries.decode(stored:))
+        let askDefaults = sidecar.map { $0.vocabulary } ?? true
+        let vocabulary = askDefaults ? try vocabularies?.prompts(forInbox: item.job.inbox) : nil
         lock.lock()
         defer { lock.unlock() }
+        var detections: [Detection] = []
+        var settings: [String: String] = [:]
+        if let sidecar {
+            if let caption = sidecar.caption {
+                detections += try detector.detect(image, caption: caption, phrases: sidecar.ranges)
+                settings["caption"] = caption
+            } else if !sidecar.phrases.isEmpty {
+                // Each phrase is its own prompt; its boxes are named after it.
+                detections += try detector.detect(image, prompts: sidecar.phrases).map {
+                    Detection(box: $0.box, score: $0.score, label: $0.prompt, prompt: $0.prompt)
+                }
+            }
+            settings["queries"] = "sidecar"
+            settings["phrases"] = sidecar.phraseTexts.joined(separator: " | ")
+        }
         if let (stored, categoryPrompts) = vocabulary, let resolver = vocabularies {
-            let names = Dictionary(stored.categories.compactMap { c in c.id.map { ($0, c.name) } }, uniquingKeysWith: { a, _ in a })
-            let started = Date()
-            var lastReport = started
-            let progress = { [logger, progressInterval, job = item.job.jobID] (done: Int, total: Int) in
-                let now = Date()
-                guard now.timeIntervalSince(lastReport) >= progressInterval else { return }
-                lastReport = now
-                let elapsed = now.timeIntervalSince(started)
-                let eta = elapsed / Double(max(done, 1)) * Double(total - done)
-                logger.info("job \(job): \(done)/\(total) prompts of \(stored.name)@\(stored.version), \(Int(elapsed)) s, about \(Int(eta)) s left")
-            }
-            item[WorkKeys.detections] = try detector.detect(image, vocabulary: categoryPrompts, settings: merge,
-                                                            progress: progress).map {
-                Detection(box: $0.box, score: $0.score, label: names[$0.categoryID] ?? $0.prompt, prompt: $0.prompt,
-                          categoryID: $0.categoryID)
-            }
+            detections += try vocabularyDetections(image, stored: stored, prompts: categoryPrompts, job: item.job.jobID)
             item[WorkKeys.vocabulary] = (stored.id, stored.version)
-            item[WorkKeys.settings] = merge.description.merging([
+            settings.merge(merge.description.merging([
                 "vocabulary": "\(stored.name)@\(stored.version)", "template": resolver.templateName,
                 "prompts_per_image": "\(categoryPrompts.count)",
-            ]) { $1 }
-        } else {
-            item[WorkKeys.detections] = try detector.detect(image, prompts: prompts)
-            item[WorkKeys.settings] = ["prompts": prompts.joined(separator: " | ")]
+            ]) { $1 }) { $1 }
+        } else if askDefaults {
+            detections += try detector.detect(image, prompts: prompts)
+            settings["prompts"] = prompts.joined(separator: " | ")
         }
+        item[WorkKeys.detections] = detections
+        item[WorkKeys.settings] = settings
         item[WorkKeys.model] = detector.identity
         // The pixels are the biggest thing a job holds; nothing after detection needs them.
         item.remove(WorkKeys.image)
         return .next
+    }
+
+    /// Every category asked, merged; progress logged every `progressInterval` seconds of a long job.
+    private func vocabularyDetections(_ image: RGBImage, stored: StoredVocabulary, prompts: [CategoryPrompt],
+                                      job: Int) throws -> [Detection] {
+        let names = Dictionary(stored.categories.compactMap { c in c.id.map { ($0, c.name) } }, uniquingKeysWith: { a, _ in a })
+        let started = Date()
+        var lastReport = started
+        let progress = { [logger, progressInterval] (done: Int, total: Int) in
+            let now = Date()
+            guard now.timeIntervalSince(lastReport) >= progressInterval else { return }
+            lastReport = now
+            let elapsed = now.timeIntervalSince(started)
+            let eta = elapsed / Double(max(done, 1)) * Double(total - done)
+            logger.info("job \(job): \(done)/\(total) prompts of \(stored.name)@\(stored.version), \(Int(elapsed)) s, about \(Int(eta)) s left")
+        }
+        return try detector.detect(image, vocabulary: prompts, settings: merge, progress: progress).map {
+            Detection(box: $0.box, score: $0.score, label: names[$0.categoryID] ?? $0.prompt, prompt: $0.prompt,
+                      categoryID: $0.categoryID)
+        }
     }
 }

@@ -1,8 +1,8 @@
 extension Database {
     static let insertImage = Statement("ingest.insert_image", """
         WITH inserted AS (
-            INSERT INTO images (sha256, inbox, original_name, archive_path, byte_size, format)
-            VALUES ($1, $2, $3, $4, $5::bigint, $6)
+            INSERT INTO images (sha256, inbox, original_name, archive_path, byte_size, format, queries)
+            VALUES ($1, $2, $3, $4, $5::bigint, $6, $7::jsonb)
             ON CONFLICT (sha256) DO NOTHING
             RETURNING id)
         SELECT id, true AS created FROM inserted
@@ -16,8 +16,8 @@ extension Database {
         RETURNING id
         """)
     static let insertArrival = Statement("ingest.insert_arrival", """
-        INSERT INTO image_arrivals (image_id, inbox, original_name) VALUES ($1::bigint, $2, $3)
-        ON CONFLICT (image_id, inbox, original_name) DO NOTHING
+        INSERT INTO image_arrivals (image_id, inbox, original_name, sidecar) VALUES ($1::bigint, $2, $3, $4::jsonb)
+        ON CONFLICT (image_id, inbox, original_name) DO UPDATE SET sidecar = coalesce(EXCLUDED.sidecar, image_arrivals.sidecar)
         """)
     static let notifyJobs = Statement("ingest.notify", "SELECT pg_notify('pipelined_jobs', '')")
 
@@ -33,14 +33,14 @@ extension Database {
             var row: PGRow?
             for _ in 0..<5 where row == nil {
                 row = try conn.query(Self.insertImage, [image.sha256, image.inbox, image.originalName,
-                                                        image.archivePath, image.byteSize, image.format]).first
+                                                        image.archivePath, image.byteSize, image.format, image.queries]).first
             }
             guard let row else {
                 throw StoreError.query(statement: Self.insertImage.name, sqlState: "40001",
                                        message: "image row for \(image.sha256) not visible after insert", detail: nil)
             }
             let imageID = try row.int("id")
-            try conn.query(Self.insertArrival, [imageID, image.inbox, image.originalName])
+            try conn.query(Self.insertArrival, [imageID, image.inbox, image.originalName, image.sidecar])
             guard try row.bool("created") else { return .duplicate(imageID: imageID) }
             guard let job = try conn.query(Self.enqueueJob, [imageID, maxAttempts, priority]).first else {
                 return .duplicate(imageID: imageID)

@@ -17,7 +17,7 @@ extension Database {
             FROM next WHERE j.id = next.id
             RETURNING j.id, j.image_id, j.attempt, j.max_attempts)
         SELECT c.id, c.image_id, c.attempt, c.max_attempts, i.sha256, i.archive_path, i.format, i.inbox,
-               i.original_name
+               i.original_name, i.queries::text AS queries
         FROM claimed c JOIN images i ON i.id = c.image_id
         ORDER BY c.id
         """)
@@ -29,7 +29,8 @@ extension Database {
             ClaimedJob(jobID: try row.int("id"), imageID: try row.int("image_id"), attempt: try row.int("attempt"),
                        maxAttempts: try row.int("max_attempts"), sha256: try row.string("sha256"),
                        archivePath: try row.string("archive_path"), format: try row.string("format"),
-                       inbox: try row.string("inbox"), originalName: try row.string("original_name"))
+                       inbox: try row.string("inbox"), originalName: try row.string("original_name"),
+                       queries: row["queries"])
         }
     }
 

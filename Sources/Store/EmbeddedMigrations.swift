@@ -182,5 +182,59 @@ JOIN images i ON i.id = d.image_id
 JOIN image_arrivals a ON a.image_id = i.id;
 
 """####),
+        Migration(version: 3, name: "evaluations", sql: ####"""
+-- Evaluation runs: `pipelined eval --images` stores each run's metrics and per-category AP, so a model's accuracy
+-- on a dataset is queryable next to the detections it makes.
+
+CREATE TABLE evaluation_runs (
+    id                  bigserial PRIMARY KEY,
+    model_name          text NOT NULL,
+    model_version       text NOT NULL,
+    weights_sha256      text NOT NULL,
+    annotations_path    text NOT NULL,
+    annotations_sha256  text NOT NULL,
+    protocol            text NOT NULL CHECK (protocol IN ('standard', 'fixed_ap')),
+    settings            jsonb NOT NULL,   -- template, top_n, nms_iou, max_dets / top_k, images dir …
+    images              integer NOT NULL,
+    metrics             jsonb NOT NULL,   -- {"AP": …, "AP50": …, "APr": …, "AR@300": …}; −1 where undefined
+    seconds             double precision NOT NULL,
+    started_at          timestamptz NOT NULL,
+    finished_at         timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE evaluation_category_ap (
+    run_id          bigint NOT NULL REFERENCES evaluation_runs (id) ON DELETE CASCADE,
+    category_id     integer NOT NULL,   -- the id in the annotation file
+    category_name   text NOT NULL,
+    frequency       text,               -- r / c / f
+    ap              double precision,   -- NULL when the category had nothing to score
+    PRIMARY KEY (run_id, category_id)
+);
+
+-- One row per run with the headline metrics as columns.
+CREATE VIEW evaluation_summary AS
+SELECT id AS run_id, model_name, model_version, protocol, images,
+       (metrics ->> 'AP')::double precision AS ap, (metrics ->> 'AP50')::double precision AS ap50,
+       (metrics ->> 'AP75')::double precision AS ap75, (metrics ->> 'APr')::double precision AS apr,
+       (metrics ->> 'APc')::double precision AS apc, (metrics ->> 'APf')::double precision AS apf,
+       annotations_path, settings, seconds, finished_at
+FROM evaluation_runs;
+
+"""####),
+        Migration(version: 4, name: "sidecar_queries", sql: ####"""
+-- Per-image questions from sidecar files (`photo.jpg.json` beside `photo.jpg`): the image keeps the questions of the
+-- arrival that created it (asked by the detect stage); every arrival keeps what its sidecar held, as evidence —
+-- the validated questions, or {"error": …, "raw": …} when the sidecar was malformed.
+
+ALTER TABLE images ADD COLUMN queries jsonb;
+ALTER TABLE image_arrivals ADD COLUMN sidecar jsonb;
+
+-- Sidecars that could not be used: the image was processed with its inbox's defaults instead.
+CREATE VIEW sidecar_errors AS
+SELECT a.inbox, a.original_name, a.arrived_at, a.sidecar ->> 'error' AS error, a.sidecar ->> 'raw' AS raw, a.image_id
+FROM image_arrivals a
+WHERE a.sidecar ? 'error';
+
+"""####),
     ]
 }

@@ -6,8 +6,15 @@ public struct NewImage: Sendable {
     public var archivePath: String    // relative to the archive root
     public var byteSize: Int
     public var format: String         // jpeg | png | unknown (by magic bytes)
+    /// The questions of the image's sidecar (validated, JSON), asked when this arrival creates the image.
+    public var queries: String?
+    /// What the arrival's sidecar held, kept as evidence: the queries, or `{"error", "raw"}` when it was malformed.
+    public var sidecar: String?
 
-    public init(sha256: String, inbox: String, originalName: String, archivePath: String, byteSize: Int, format: String) {
+    public init(sha256: String, inbox: String, originalName: String, archivePath: String, byteSize: Int, format: String,
+                queries: String? = nil, sidecar: String? = nil) {
+        self.queries = queries
+        self.sidecar = sidecar
         self.sha256 = sha256
         self.inbox = inbox
         self.originalName = originalName
@@ -36,4 +43,6 @@ public struct ClaimedJob: Sendable, Equatable {
     public let format: String
     public let inbox: String
     public let originalName: String
+    /// The image's sidecar questions (JSON), if any.
+    public var queries: String? = nil
 }

@@ -108,19 +108,10 @@ struct Detect: ParsableCommand {
                 }) else { throw ValidationError("phrase '\(text)' does not occur in the prompt '\(p)'") }
                 return [start..<(start + needle.count)]
             }
-            let (encoding, text) = try detector.encode(p)
-            let outputs = detector.run(prepared, text: text)
-            let probabilities = PostProcess.probabilities(outputs.logits)
-            let scores = PostProcess.scores(probabilities)
-            let boxes = PostProcess.boxes(outputs.boxes, width: prepared.width, height: prepared.height)
-            let phraseScores = PostProcess.phraseScores(probabilities, positiveMap: PositiveMap.build(encoding, phrases: spans))
-            for q in scores.indices where scores[q] > detector.threshold {
-                let perPhrase = (0..<phrase.count).map { Double(phraseScores[q, $0]) }
-                let best = perPhrase.indices.max { perPhrase[$0] < perPhrase[$1] } ?? 0
-                let b = boxes[q]
-                out.append(["box": [b.x0, b.y0, b.x1, b.y1].map(Double.init), "score": Double(scores[q]),
-                            "phrase": phrase[best], "prompt": p,
-                            "phrase_scores": Dictionary(uniqueKeysWithValues: zip(phrase, perPhrase))])
+            for b in try detector.phraseScores(prepared, caption: p, phrases: spans.map { $0[0] }) {
+                out.append(["box": [b.box.x0, b.box.y0, b.box.x1, b.box.y1].map(Double.init), "score": Double(b.score),
+                            "phrase": b.phrase, "prompt": p,
+                            "phrase_scores": Dictionary(uniqueKeysWithValues: zip(phrase, b.phraseScores.map(Double.init)))])
             }
         }
         return out.sorted { ($0["score"] as? Double ?? 0) > ($1["score"] as? Double ?? 0) }

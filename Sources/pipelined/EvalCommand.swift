@@ -1,16 +1,53 @@
 import ArgumentParser
+import Crypto
 import Detector
 import Foundation
+import Stages
+import Store
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Score a detections file against LVIS/COCO annotations, as the official lvis package does.")
+        abstract: "LVIS evaluation: score a results file, or run a model over a dataset's images and score that.",
+        discussion: """
+            With --detections, scores an existing results file exactly as the official lvis package does. With \
+            --images, asks every image of the annotation file every category (LVIS-style: one prompt per category, \
+            the boxes merged), prints the metrics, stores them with per-category AP in PostgreSQL \
+            (evaluation_runs, evaluation_category_ap, view evaluation_summary) and can export the detections.
+            """)
+
+    @OptionGroup var common: CommonOptions
 
     @Option(name: .long, help: "LVIS (or COCO) annotation JSON.")
     var annotations: String
 
-    @Option(name: .long, help: "Results JSON: a list of {image_id, category_id, bbox [x, y, w, h], score}.")
-    var detections: String
+    @Option(name: .long, help: "Results JSON to score: a list of {image_id, category_id, bbox [x, y, w, h], score}.")
+    var detections: String?
+
+    @Option(name: .long, help: "Directory the annotation file's image file_names are relative to: run the model over them.")
+    var images: String?
+
+    @Option(name: .long, help: "With --images: an official MDETR .pth checkpoint or an imported model directory.")
+    var model: String?
+
+    @OptionGroup var modelOptions: CheckpointOptions
+
+    @Option(name: .long, help: "With --images: prompt template (clean_name, name_and_definition, or one with {name}/{definition}).")
+    var template = "clean_name"
+
+    @Option(name: .customLong("top-n"), help: "With --images: detections kept per image (default 300; 0 keeps all).")
+    var topN: Int?
+
+    @Option(name: .customLong("nms-iou"), help: "With --images: class-wise NMS at this IoU (default none, as upstream).")
+    var nmsIoU: Float?
+
+    @Option(name: .long, help: "With --images: evaluate only the first N images.")
+    var limit: Int?
+
+    @Option(name: .long, help: "With --images: write the detections as an LVIS/COCO results JSON.")
+    var export: String?
+
+    @Flag(name: .customLong("no-store"), help: "With --images: do not store the run in PostgreSQL.")
+    var noStore = false
 
     @Flag(name: .customLong("fixed-ap"), help: "Fixed AP protocol: top-K per category over the dataset, no per-image cap.")
     var fixedAP = false
@@ -24,11 +61,93 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "Also write the metrics to this JSON file.")
     var json: String?
 
+    @Flag(name: .long, help: "No progress bar.")
+    var quiet = false
+
+    func validate() throws {
+        guard (detections == nil) != (images == nil) else { throw ValidationError("give exactly one of --detections and --images") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be ≥ 1") }
+    }
+
+    var evaluationProtocol: LVISEvaluator.EvaluationProtocol {
+        fixedAP ? .fixedAP(topKPerCategory: topK) : .standard(maxDetsPerImage: maxDets)
+    }
+
     func run() throws {
         let dataset = try LVISDataset(path: annotations)
-        let results = try LVISDataset.results(path: detections)
-        let metrics = dataset.evaluator.evaluate(results, protocol: fixedAP ? .fixedAP(topKPerCategory: topK)
-                                                                             : .standard(maxDetsPerImage: maxDets))
+        if let detections {
+            let report = dataset.evaluator.report(try LVISDataset.results(path: detections), protocol: evaluationProtocol)
+            try output(report.metrics)
+            return
+        }
+        if noStore {
+            _ = try common.load()
+            try evaluateImages(dataset, database: nil)
+        } else {
+            try common.withDatabase { _, _, database in try evaluateImages(dataset, database: database) }
+        }
+    }
+
+    private func evaluateImages(_ dataset: LVISDataset, database: Database?) throws {
+        guard let path = model ?? ProcessInfo.processInfo.environment["PIPELINED_MODEL"] ?? (try? common.load().0.modelPath) ?? nil else {
+            throw ValidationError("no model: pass --model PATH (an official .pth checkpoint or an imported model directory)")
+        }
+        let detector = try ModelPackage.load(path, options: try modelOptions.packageOptions)
+        let promptTemplate = VocabularyResolver.template(template)
+        let vocabulary = dataset.categories.map {
+            CategoryPrompt(categoryID: $0.id, prompt: promptTemplate.prompt(name: $0.name, definition: $0.def))
+        }
+        let settings = MergeSettings(topN: topN ?? (fixedAP ? 0 : 300), scoreThreshold: 0, nmsIoU: nmsIoU)
+        let selected = Array(dataset.images.prefix(limit ?? dataset.images.count))
+        let files = dataset.fileNames
+        let started = Date()
+        let progress = ProgressBar(total: selected.count, label: "eval", enabled: !quiet)
+        var results: [LVISEvaluator.Result] = []
+        for image in selected {
+            guard let name = files[image.id] else { throw LVISDataset.Failure.malformed(annotations, "image \(image.id) has no file_name or coco_url") }
+            let file = URL(fileURLWithPath: images!).appendingPathComponent(name).path
+            let pixels = try ImageDecoder().decode(file: file)
+            for d in try detector.detect(pixels, vocabulary: vocabulary, settings: settings) {
+                results.append(LVISEvaluator.Result(imageID: image.id, categoryID: d.categoryID,
+                                                    bbox: (Double(d.box.x0), Double(d.box.y0), Double(d.box.x1 - d.box.x0), Double(d.box.y1 - d.box.y0)),
+                                                    score: Double(d.score)))
+            }
+            progress.advance(detail: "\(results.count) detections")
+        }
+        progress.finish()
+        let seconds = Date().timeIntervalSince(started)
+        // Only the evaluated images count (and are annotated) when --limit cuts the dataset short.
+        let evaluator = limit == nil ? dataset.evaluator : dataset.restricted(to: Set(selected.map(\.id))).evaluator
+        let report = evaluator.report(results, protocol: evaluationProtocol)
+        try output(report.metrics)
+        print(String(format: "%d images, %.2f s per image, %d categories asked per image", selected.count,
+                     seconds / Double(max(selected.count, 1)), vocabulary.count))
+        if let export {
+            let list = results.map { r -> [String: Any] in
+                ["image_id": r.imageID, "category_id": r.categoryID, "bbox": [r.bbox.x, r.bbox.y, r.bbox.w, r.bbox.h], "score": r.score]
+            }
+            try JSONSerialization.data(withJSONObject: list, options: [.sortedKeys]).write(to: URL(fileURLWithPath: export))
+        }
+        guard let database else { return }
+        let annotationBytes = try Data(contentsOf: URL(fileURLWithPath: annotations))
+        let runID = try database.recordEvaluation(EvaluationRecord(
+            modelName: detector.identity.name, modelVersion: detector.identity.version,
+            weightsSHA256: detector.identity.weightsSHA256,
+            annotationsPath: URL(fileURLWithPath: annotations).standardizedFileURL.path,
+            annotationsSHA256: SHA256.hash(data: annotationBytes).map { String(format: "%02x", $0) }.joined(),
+            fixedAP: fixedAP,
+            settings: settings.description.merging(["template": template, "images_dir": images!, "max_dets": "\(maxDets)",
+                                                    "top_k": "\(topK)", "limit": limit.map(String.init) ?? "none"]) { $1 },
+            images: selected.count, metrics: report.metrics,
+            categoryAP: dataset.categories.map { c in
+                let ap = report.perCategoryAP[c.id] ?? -1
+                return (c.id, c.name, c.frequency, ap < 0 ? nil : ap)
+            },
+            seconds: seconds, startedAt: started))
+        print("stored as evaluation run \(runID) (view evaluation_summary, table evaluation_category_ap)")
+    }
+
+    private func output(_ metrics: [(String, Double)]) throws {
         for (name, value) in metrics {
             print("\(name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(String(format: "%.4f", value))")
         }

@@ -188,6 +188,39 @@ import Testing
         #expect(bad.status != 0)
         #expect(bad.output.contains("not a valid LVIS/COCO file"), "\(bad.output)")
     }
+
+    /// `synth` renders a dataset, `eval --images` runs a model over it, stores the run and exports the detections,
+    /// and scoring the export gives the same metrics.
+    @Test func runsAModelOverASyntheticDatasetAndStoresTheRun() throws {
+        let url = try TestDatabase.fresh()
+        let dir = TemporaryDirectory("evimg")
+        let synth = try runPipelined(["synth", "--seed", "3", "--categories", "5", "--train", "6", "--val", "0", "--test", "3",
+                                      "--out", dir.file("synth"), "--quiet"])
+        #expect(synth.status == 0, "\(synth.output)")
+        #expect(synth.output.contains("dataset card"))
+        let common = ["--database-url", url, "--state-dir", dir.file("state")]
+        let run = try runPipelined(["eval", "--annotations", dir.file("synth/lvis_v1_test.json"), "--images", dir.file("synth/images"),
+                                    "--model", DetectorCommandLineTests.checkpoint, "--export", dir.file("dt.json"),
+                                    "--json", dir.file("m1.json"), "--quiet"] + common, timeout: 300)
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("stored as evaluation run"), "\(run.output)")
+        let db = Database(url: url)
+        let stored = try #require(try db.query(Statement("evimg.run", """
+            SELECT images, protocol, ap, settings ->> 'top_n' AS top_n,
+                   (SELECT count(*) FROM evaluation_category_ap) AS categories
+            FROM evaluation_summary
+            """)).first)
+        #expect(try stored.int("images") == 3 && stored.string("protocol") == "standard" && stored["top_n"] == "300")
+        #expect(try stored.int("categories") == 5)
+        let rescored = try runPipelined(["eval", "--annotations", dir.file("synth/lvis_v1_test.json"), "--detections", dir.file("dt.json"),
+                                         "--json", dir.file("m2.json")], timeout: 60)
+        #expect(rescored.status == 0, "\(rescored.output)")
+        let m1 = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("m1.json")))) as? [String: Double])
+        let m2 = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("m2.json")))) as? [String: Double])
+        #expect(m1.count == 13 && Set(m1.keys) == Set(m2.keys))
+        for (key, value) in m1 { #expect(abs(value - (m2[key] ?? -9)) < 1e-9, "\(key)") }
+        #expect(abs((m1["AP"] ?? -9) - (try stored.double("ap"))) < 1e-9)
+    }
 }
 
 @Suite struct VocabularyEndToEndTests {

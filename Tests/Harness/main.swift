@@ -39,8 +39,20 @@ final class DoubleDetector: ImageDetector, @unchecked Sendable {
         }
         guard mode == "whole" else { return [] }
         let score = Float(sum) / Float(image.pixels.count * 255)
-        return [Detection(box: Box(x0: 0, y0: 0, x1: Float(image.width), y1: Float(image.height)),
-                          score: score, label: "image", prompt: prompts.first ?? "image")]
+        return (prompts.isEmpty ? ["image"] : prompts).map {
+            Detection(box: Box(x0: 0, y0: 0, x1: Float(image.width), y1: Float(image.height)), score: score,
+                      label: prompts.isEmpty ? "image" : $0, prompt: $0)
+        }
+    }
+
+    /// One whole-image box per phrase, named after the phrase: enough to see the phrases travel to the database.
+    func detect(_ image: RGBImage, caption: String, phrases: [Range<Int>]) throws -> [Detection] {
+        let scalars = Array(caption.unicodeScalars)
+        return try phrases.flatMap { span in
+            try detect(image, prompts: [caption]).map {
+                Detection(box: $0.box, score: $0.score, label: String(String.UnicodeScalarView(scalars[span])), prompt: caption)
+            }
+        }
     }
 
     func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings,

@@ -16,6 +16,8 @@ public struct LVISDataset: Sendable {
     public var images: [LVISEvaluator.Image]
     public var categories: [Category]
     public var annotations: [LVISEvaluator.Annotation]
+    /// Each image's file: `file_name`, else the last path component of LVIS v1's `coco_url`.
+    public var fileNames: [Int: String] = [:]
 
     /// Why an annotation or results file cannot be used.
     public enum Failure: Error, CustomStringConvertible {
@@ -54,13 +56,26 @@ public struct LVISDataset: Sendable {
             let area = (a["area"] as? NSNumber)?.doubleValue ?? b[2] * b[3]
             return LVISEvaluator.Annotation(id: id, imageID: image, categoryID: cat, bbox: (b[0], b[1], b[2], b[3]), area: area)
         }
+        var names: [Int: String] = [:]
         images = try rawImages.map { i in
             guard let id = i["id"] as? Int else { throw Failure.malformed(path, "an image lacks its id") }
+            if let name = i["file_name"] as? String ?? (i["coco_url"] as? String).map({ URL(fileURLWithPath: $0).lastPathComponent }) {
+                names[id] = name
+            }
             let negatives = (i["neg_category_ids"] as? [Int]).map(Set.init)
                 ?? allCategories.subtracting(positives[id] ?? [])
             return LVISEvaluator.Image(id: id, negativeCategories: negatives,
                                        notExhaustiveCategories: Set(i["not_exhaustive_category_ids"] as? [Int] ?? []))
         }
+        fileNames = names
+    }
+
+    /// The dataset cut down to some of its images (their annotations only; categories unchanged).
+    public func restricted(to ids: Set<Int>) -> LVISDataset {
+        var copy = self
+        copy.images = images.filter { ids.contains($0.id) }
+        copy.annotations = annotations.filter { ids.contains($0.imageID) }
+        return copy
     }
 
     public var evaluator: LVISEvaluator {

@@ -175,6 +175,18 @@ extension LVISEvaluator {
             return mean(values)
         }
 
+        /// Each category's AP over all IoU thresholds and recall points (all areas), −1 where undefined — the
+        /// per-class figure LVIS reports (detectron2's `precision[:, :, k, 0]` mean over entries > −1).
+        func perCategoryAP() -> [Int: Double] {
+            var out: [Int: Double] = [:]
+            for (k, id) in categoryIDs.enumerated() {
+                var values: [Double] = []
+                for t in 0..<Self.iouThresholds.count { for r in 0..<Self.recallThresholds.count { values.append(precision[t][r][k][0]) } }
+                out[id] = mean(values)
+            }
+            return out
+        }
+
         /// `_summarize('ar', …)`.
         func summarizeAR(area: Int = 0) -> Double {
             var values: [Double] = []

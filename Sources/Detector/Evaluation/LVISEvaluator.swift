@@ -72,6 +72,16 @@ public struct LVISEvaluator {
     /// The metrics in the official order: AP, AP50, AP75, APs, APm, APl, APr, APc, APf, AR@N, ARs@N, ARm@N, ARl@N
     /// (−1 where undefined, as the official code reports).
     public func evaluate(_ results: [Result], protocol p: EvaluationProtocol = .standard(maxDetsPerImage: 300)) -> [(String, Double)] {
+        report(results, protocol: p).metrics
+    }
+
+    /// The metrics and every category's AP (−1 for a category with nothing to score).
+    public struct Report: Sendable {
+        public var metrics: [(String, Double)]
+        public var perCategoryAP: [Int: Double]
+    }
+
+    public func report(_ results: [Result], protocol p: EvaluationProtocol = .standard(maxDetsPerImage: 300)) -> Report {
         let selected: [Result]
         let maxDetsLabel: Int
         switch p {
@@ -97,7 +107,7 @@ public struct LVISEvaluator {
         out.append(("ARs@\(maxDetsLabel)", e.summarizeAR(area: 1)))
         out.append(("ARm@\(maxDetsLabel)", e.summarizeAR(area: 2)))
         out.append(("ARl@\(maxDetsLabel)", e.summarizeAR(area: 3)))
-        return out
+        return Report(metrics: out, perCategoryAP: e.perCategoryAP())
     }
 
     /// `LVISResults.limit_dets_per_image`: images in order of first appearance; an image with more than `maxDets`

@@ -86,4 +86,41 @@ public final class MDETRDetector: ImageDetector, @unchecked Sendable {
         }
         return out.sorted { $0.score > $1.score }
     }
+
+    /// Grounding: one caption whose phrases are given as character spans (code points, end exclusive). Boxes whose
+    /// 1 − P(no-object) exceeds `threshold`, each named after the phrase its query scores highest (the official
+    /// positive-map recipe: a phrase scores the largest probability on any of its tokens), best first.
+    public func detect(_ image: RGBImage, caption: String, phrases: [Range<Int>]) throws -> [Detection] {
+        let scored = try phraseScores(try prepare(image), caption: caption, phrases: phrases)
+        return scored.map { Detection(box: $0.box, score: $0.score, label: $0.phrase, prompt: caption) }
+    }
+
+    /// A box of a grounded caption with every phrase's score.
+    public struct PhraseScoredBox: Sendable {
+        public var box: Box
+        public var score: Float
+        public var phrase: String            // the best-scoring phrase's text
+        public var phraseScores: [Float]     // per phrase, in the order given
+    }
+
+    public func phraseScores(_ prepared: PreparedImage, caption: String, phrases: [Range<Int>]) throws -> [PhraseScoredBox] {
+        let length = caption.unicodeScalars.count
+        for span in phrases where span.isEmpty || span.lowerBound < 0 || span.upperBound > length {
+            throw DetectorError.badPhraseSpan(span: span, captionLength: length)
+        }
+        let (encoding, text) = try encode(caption)
+        let outputs = run(prepared, text: text)
+        let probabilities = PostProcess.probabilities(outputs.logits)
+        let scores = PostProcess.scores(probabilities)
+        let boxes = PostProcess.boxes(outputs.boxes, width: prepared.width, height: prepared.height)
+        let perPhrase = PostProcess.phraseScores(probabilities, positiveMap: PositiveMap.build(encoding, phrases: phrases.map { [$0] }))
+        var out: [PhraseScoredBox] = []
+        for q in scores.indices where scores[q] > threshold {
+            let values = (0..<phrases.count).map { perPhrase[q, $0] }
+            let best = values.indices.max { values[$0] < values[$1] } ?? 0
+            out.append(PhraseScoredBox(box: boxes[q], score: scores[q],
+                                       phrase: phrases.isEmpty ? caption : encoding.substring(phrases[best]), phraseScores: values))
+        }
+        return out.sorted { $0.score > $1.score }
+    }
 }
