@@ -194,10 +194,10 @@ public final class Ingestor: @unchecked Sendable {
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         let data = (try? handle.read(upToCount: SidecarQueries.maxBytes + 1)) ?? Data()
         do {
-            let queries = try SidecarQueries.parse(data ?? Data())
+            let queries = try SidecarQueries.parse(data)
             return (queries, nil, queries.json)
         } catch {
-            let raw = String(decoding: (data ?? Data()).prefix(4096), as: UTF8.self)
+            let raw = String(decoding: data.prefix(4096), as: UTF8.self)
             let evidence = JSONParam(["error": "\(error)", "raw": raw]).pgText
             return (nil, "\(error)", evidence)
         }
