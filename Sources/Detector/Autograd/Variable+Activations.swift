@@ -40,3 +40,14 @@ extension Variable {
 
     public func log() -> Variable { pointwise({ logf($0) }, derivative: { x, _ in 1 / x }) }
 }
+
+extension Variable {
+    /// Inverted dropout: each element zeroed with probability p, the rest scaled by 1/(1 − p).
+    public func dropout(_ p: Float, using random: inout SplitMix64) -> Variable {
+        let keep = 1 - p
+        let mask = (0..<value.count).map { _ in Float(random.unit()) < keep ? 1 / keep : 0 }
+        return Variable(Tensor(shape: shape, data: zip(value.data, mask).map { $0 * $1 }), parents: [self]) { [self] g in
+            accumulate(Tensor(shape: shape, data: zip(g.data, mask).map { $0 * $1 }))
+        }
+    }
+}

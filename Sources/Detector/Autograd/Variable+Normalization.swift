@@ -98,3 +98,28 @@ extension Variable {
         }
     }
 }
+
+extension Variable {
+    /// Rows scaled to unit length, `F.normalize(x, dim=-1)` (eps 1e-12).
+    public func l2NormalizedRows() -> Variable {
+        let c = shape.last!, n = value.count / c
+        var y = value
+        var norms = [Float](repeating: 0, count: n)
+        for r in 0..<n {
+            var s: Float = 0
+            for j in 0..<c { s += value.data[r * c + j] * value.data[r * c + j] }
+            norms[r] = max(s.squareRoot(), 1e-12)
+            for j in 0..<c { y.data[r * c + j] /= norms[r] }
+        }
+        return Variable(y, parents: [self]) { [self] g in
+            var dx = g.data
+            for r in 0..<n {
+                // Below eps the norm is the constant eps: plain scaling.
+                var dot: Float = 0
+                if norms[r] > 1e-12 { for j in 0..<c { dot += g.data[r * c + j] * y.data[r * c + j] } }
+                for j in 0..<c { dx[r * c + j] = (g.data[r * c + j] - y.data[r * c + j] * dot) / norms[r] }
+            }
+            accumulate(Tensor(shape: shape, data: dx))
+        }
+    }
+}
