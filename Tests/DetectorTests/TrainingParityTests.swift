@@ -52,4 +52,24 @@ import Testing
         #expect(model.parameters["backbone.0.body.layer1.0.conv1.weight"]?.grad == nil)
         #expect(model.parameters["backbone.0.body.layer2.0.bn1.weight"]?.requiresGrad == false)
     }
+
+    /// Ten AdamW steps on the same batch (MDETR's groups and rates, weight decay 1e-4, clipping at 0.1): the loss
+    /// before each step follows PyTorch's.
+    @Test func tenStepLossTrajectoryMatchesPyTorch() throws {
+        let (fixture, model, batch) = try Self.load()
+        let optimizer = AdamW(groups: AdamW.mdetrGroups(model.trainableParameters), weightDecay: 1e-4)
+        var losses: [Float] = []
+        for _ in 0..<10 {
+            let outputs = batch.map { (image, ids, target) in (model.forward(features: model.resnet(image), ids: ids), target) }
+            let (total, _) = MDETRCriterion().loss(outputs)
+            losses.append(total.value.data[0])
+            total.backward()
+            optimizer.clipGradients(maxNorm: 0.1)
+            optimizer.update()
+        }
+        for (step, (got, want)) in zip(losses, fixture.trajectory).enumerated() {
+            #expect(abs(got - want) <= 1e-3 * abs(want), "step \(step): \(got) vs PyTorch \(want)")
+        }
+        #expect(losses.last! < losses.first! - 5, "the loss falls: \(losses)")
+    }
 }

@@ -1,0 +1,81 @@
+import Foundation
+
+/// AdamW exactly as `torch.optim.AdamW` computes it (decoupled weight decay applied first, bias-corrected moments,
+/// eps added after the square root), with parameter groups, and `clip_grad_norm_` before the step.
+public final class AdamW {
+    public struct Group {
+        public var name: String
+        public var parameters: [Variable]
+        public var learningRate: Float
+        public init(name: String, parameters: [Variable], learningRate: Float) {
+            self.name = name
+            self.parameters = parameters
+            self.learningRate = learningRate
+        }
+    }
+
+    public var groups: [Group]
+    public var beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8
+    public var weightDecay: Float
+    public private(set) var step = 0
+    /// First and second moments per parameter (by identity), created at the first step.
+    var moments: [ObjectIdentifier: (m: [Float], v: [Float])] = [:]
+
+    public init(groups: [Group], weightDecay: Float = 1e-4) {
+        self.groups = groups
+        self.weightDecay = weightDecay
+    }
+
+    /// MDETR's groups: backbone (lr_backbone 1e-5), text encoder (text_encoder_lr 5e-5), everything else (lr 1e-4).
+    public static func mdetrGroups(_ parameters: [(String, Variable)], lr: Float = 1e-4, backbone: Float = 1e-5,
+                                   textEncoder: Float = 5e-5) -> [Group] {
+        [Group(name: "main", parameters: parameters.filter { !$0.0.contains("backbone") && !$0.0.contains("text_encoder") }.map(\.1), learningRate: lr),
+         Group(name: "backbone", parameters: parameters.filter { $0.0.contains("backbone") }.map(\.1), learningRate: backbone),
+         Group(name: "text_encoder", parameters: parameters.filter { $0.0.contains("text_encoder") }.map(\.1), learningRate: textEncoder)]
+    }
+
+    /// Scales every gradient so their global L2 norm is at most `maxNorm` (`clip_grad_norm_`: coefficient
+    /// maxNorm / (norm + 1e-6), clamped at 1). Returns the norm before clipping.
+    @discardableResult
+    public func clipGradients(maxNorm: Float) -> Float {
+        var sum: Double = 0
+        for g in groups { for p in g.parameters { if let grad = p.grad { for x in grad.data { sum += Double(x) * Double(x) } } } }
+        let norm = Float(sum.squareRoot())
+        let coefficient = min(1, maxNorm / (norm + 1e-6))
+        for g in groups {
+            for p in g.parameters where p.grad != nil {
+                for i in p.grad!.data.indices { p.grad!.data[i] *= coefficient }
+            }
+        }
+        return norm
+    }
+
+    /// One update of every parameter that has a gradient; gradients are then cleared.
+    public func update() {
+        step += 1
+        let c1 = 1 - pow(beta1, Float(step)), c2 = 1 - pow(beta2, Float(step))
+        for group in groups {
+            let lr = group.learningRate
+            let stepSize = lr / c1, root2 = c2.squareRoot()
+            for p in group.parameters {
+                guard let grad = p.grad else { continue }
+                let key = ObjectIdentifier(p)
+                var (m, v) = moments[key] ?? ([Float](repeating: 0, count: grad.count), [Float](repeating: 0, count: grad.count))
+                let decay = 1 - lr * weightDecay
+                for i in grad.data.indices {
+                    let g = grad.data[i]
+                    p.value.data[i] *= decay
+                    m[i] = beta1 * m[i] + (1 - beta1) * g
+                    v[i] = beta2 * v[i] + (1 - beta2) * g * g
+                    p.value.data[i] -= stepSize * m[i] / (v[i].squareRoot() / root2 + eps)
+                }
+                moments[key] = (m, v)
+                p.grad = nil
+            }
+        }
+    }
+
+    public func zeroGradients() {
+        for g in groups { for p in g.parameters { p.grad = nil } }
+    }
+}

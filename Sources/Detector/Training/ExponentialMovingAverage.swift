@@ -1,0 +1,19 @@
+/// EMA of the weights (MDETR `--ema`, decay 0.9998), updated after every step over the whole state dict — frozen
+/// tensors and buffers included, which simply stay equal to the model's.
+public final class ExponentialMovingAverage {
+    public let decay: Float
+    public private(set) var shadow: [String: Tensor]
+
+    public init(_ model: TrainableMDETR, decay: Float = 0.9998) {
+        self.decay = decay
+        shadow = model.parameters.mapValues(\.value)
+    }
+
+    public func update(from model: TrainableMDETR) {
+        for (key, p) in model.parameters where p.requiresGrad {
+            guard var s = shadow[key] else { continue }
+            for i in s.data.indices { s.data[i] = decay * s.data[i] + (1 - decay) * p.value.data[i] }
+            shadow[key] = s
+        }
+    }
+}
