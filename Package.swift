@@ -53,7 +53,7 @@ let package = Package(
             "Pipeline", "Stages", "Store", "Detector",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], exclude: ["DefaultModel"]),
 
         // A daemon wired with a test double in place of the detector, for the end-to-end tests and the
         // non-model benchmark. It lives under Tests and is not a product: the shipped binary has no fake detector.

@@ -91,7 +91,7 @@ public final class Daemon: @unchecked Sendable {
             self.scheduler = scheduler
             logger.info("daemon ready", metadata: ["worker": "\(owner)", "stages": "\(stages.map(\.name))"])
         } else {
-            logger.warning("no model configured: images are ingested and queued but not processed; set model.path in the config or PIPELINED_MODEL")
+            logger.warning("no model configured: images are ingested and queued but not processed; set model.path in the config or PIPELINED_MODEL (model.path = \"none\" turns the default model off)")
         }
         // READY once the store and the watcher are up; the scheduler's first watchdog ping follows it.
         notifier.ready(status: scheduler == nil ? "ingesting; no model configured, jobs stay queued" : "processing")

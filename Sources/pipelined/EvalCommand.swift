@@ -89,7 +89,8 @@ struct Eval: ParsableCommand {
     }
 
     private func evaluateImages(_ dataset: LVISDataset, database: Database?) throws {
-        guard let path = model ?? ProcessInfo.processInfo.environment["PIPELINED_MODEL"] ?? (try? common.load().0.modelPath) ?? nil else {
+        guard let path = model ?? ProcessInfo.processInfo.environment["PIPELINED_MODEL"] ?? (try? common.load().0.modelPath) ?? nil
+                ?? DefaultModel.directory else {
             throw ValidationError("no model: pass --model PATH (an official .pth checkpoint or an imported model directory)")
         }
         let detector = try ModelPackage.load(path, options: try modelOptions.packageOptions)

@@ -67,7 +67,7 @@ struct Pipelined: ParsableCommand {
         commandName: "pipelined",
         abstract: "Finds objects in images by what people say about them; results go to PostgreSQL.",
         version: PipelinedVersion.string,
-        subcommands: [Run.self, Migrate.self, Status.self, Ingest.self, Detect.self, ModelCommand.self, VocabCommand.self, Eval.self, Synth.self],
+        subcommands: [Run.self, Migrate.self, Status.self, Ingest.self, Detect.self, ModelCommand.self, VocabCommand.self, Eval.self, Synth.self, Train.self],
         defaultSubcommand: Run.self)
 
     static func main() {
@@ -88,6 +88,14 @@ struct Run: ParsableCommand {
     func run() throws {
         let (config, logger) = try options.load()
         let daemon = Daemon(config: config, configPath: options.config, logger: logger) { database, config in
+            var config = config
+            if DefaultModel.isDisabled(config) { return nil }
+            if config.modelPath == nil, let directory = DefaultModel.directory {
+                // No model configured: the default model, asking its own vocabulary where no other is set.
+                config.modelPath = directory
+                config = try DefaultModel.applyVocabulary(directory, to: config, database: database)
+                logger.info("no model configured: using the default model", metadata: ["path": "\(directory)"])
+            }
             guard let path = config.modelPath else { return nil }
             let detector = try ModelPackage.load(path)
             // A prompt the model cannot read would fail every job: refuse it now, with the reason.

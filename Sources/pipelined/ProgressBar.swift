@@ -18,6 +18,9 @@ final class ProgressBar: @unchecked Sendable {
         self.enabled = enabled && isatty(STDERR_FILENO) != 0
     }
 
+    /// Whether the bar is drawn (stderr is a terminal); callers log summaries otherwise.
+    var isVisible: Bool { enabled }
+
     func advance(by n: Int = 1, detail: String? = nil) {
         lock.lock()
         defer { lock.unlock() }

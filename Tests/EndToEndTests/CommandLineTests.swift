@@ -31,7 +31,7 @@ import Testing
         let state = dir.file("s")
         let daemon = try DaemonProcess(executable: BuiltProducts.path("pipelined"),
                                        arguments: ["run", "--state-dir", state, "--log-level", "info"],
-                                       logPath: dir.file("log"))
+                                       logPath: dir.file("log"), environment: ["PIPELINED_MODEL": "none"])
         defer { daemon.terminate() }
         #expect(eventually(timeout: 60) { daemon.log.contains("inbox watched") }, "\(daemon.log)")
         #expect(daemon.log.contains("no model configured"))
@@ -292,3 +292,70 @@ enum PromptTemplateProbe {
         ["red star": "red star", "blue_circle": "blue circle", "bow_(weapon)": "bow "][name] ?? "?"
     }
 }
+
+/// `pipelined train` end to end on a tiny synthetic set (debug-build sized): a model directory that loads, a resumed
+/// run, registration in PostgreSQL.
+@Suite struct TrainCommandLineTests {
+    @Test func trainsResumesSavesAndRegistersAModel() throws {
+        guard ProcessInfo.processInfo.environment["PIPELINED_LITE0_WEIGHTS"] != nil else {
+            Issue.record("PIPELINED_LITE0_WEIGHTS is not set: run the suite through tools/setup.sh test")
+            return
+        }
+        let url = try TestDatabase.fresh()
+        let dir = TemporaryDirectory("train")
+        let synth = try runPipelined(["synth", "--seed", "4", "--categories", "3", "--train", "4", "--val", "2", "--test", "0",
+                                      "--caption-only", "0", "--out", dir.file("data"), "--quiet"])
+        #expect(synth.status == 0, "\(synth.output)")
+        func config(steps: Int) throws -> String {
+            let path = dir.file("train\(steps).toml")
+            try """
+                name = "tiny"
+                output = "\(dir.file("model"))"
+                checkpoint_dir = "\(dir.file("ckpt"))"
+                [data]
+                train = "\(dir.file("data/lvis_v1_train.json"))"
+                val = "\(dir.file("data/lvis_v1_val.json"))"
+                images = "\(dir.file("data/images"))"
+                grounding = "\(dir.file("data/grounding_train.json"))"
+                image_size = 64
+                image_max = 96
+                val_images = 2
+                [model]
+                hidden = 16
+                heads = 2
+                encoder_layers = 1
+                decoder_layers = 2
+                feed_forward = 32
+                queries = 5
+                contrastive_dim = 8
+                [train]
+                batch = 2
+                max_steps = \(steps)
+                checkpoint_every = 2
+                ema_decay = 0.9
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let first = try runPipelined(["train", "--config", try config(steps: 2), "--database-url", url, "--quiet"], timeout: 600)
+        #expect(first.status == 0, "\(first.output)")
+        #expect(first.output.contains("registered as model"), "\(first.output)")
+        let second = try runPipelined(["train", "--config", try config(steps: 4), "--no-register", "--quiet"], timeout: 600)
+        #expect(second.status == 0 && second.output.contains("resuming from"), "\(second.output)")
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("model/manifest.json")))) as? [String: Any])
+        #expect((manifest["parts"] as? [[String: Any]])?.count == 2)
+        #expect((manifest["resize"] as? [Int]) == [64, 96])
+        #expect((manifest["metrics"] as? [String: Double])?["AP"] != nil)
+        // The saved model loads and answers through `detect`.
+        let image = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.file("data/images/val")).first)
+        let detect = try runPipelined(["detect", dir.file("data/images/val/" + image), "--prompt", "a shape", "--model", dir.file("model"),
+                                       "--threshold", "0"])
+        #expect(detect.status == 0 && detect.output.contains("\"detections\""), "\(detect.output)")
+        let db = Database(url: url)
+        #expect(try db.models().contains { $0.name == "tiny" })
+        // A broken config is refused with the key named.
+        try "[train]\nbatchsize = 3\n".write(toFile: dir.file("bad.toml"), atomically: true, encoding: .utf8)
+        let bad = try runPipelined(["train", "--config", dir.file("bad.toml")])
+        #expect(bad.status != 0 && bad.output.contains("train.batchsize"), "\(bad.output)")
+    }
+}
+

@@ -16,6 +16,76 @@ public struct ModelPackage {
         public var source: String
         public var sourceSHA256: String
         public var sourceStateDict: String
+        /// Pretrained weights kept outside the model directory (a trained model ships only what it trained): each
+        /// file's keys get `prefix`. `file` may name environment variables as `${NAME}` (the set-up exports where
+        /// the pip packages put them); `sha256` is checked at load.
+        public var parts: [Part]?
+        /// The input resize the model was trained for (shorter side, longer side at most); nil: MDETR's 800/1333.
+        public var resize: [Int]?
+        /// Evaluation results recorded when the model was made (metric → value).
+        public var metrics: [String: Double]?
+
+        public struct Part: Codable, Sendable {
+            public var prefix: String
+            public var file: String
+            public var sha256: String
+            public init(prefix: String, file: String, sha256: String) {
+                self.prefix = prefix
+                self.file = file
+                self.sha256 = sha256
+            }
+        }
+
+        public init(name: String, version: String, config: MDETRConfig, normalization: ImageNormalization,
+                    tokenizerFiles: [String], weightsSHA256: String, source: String, sourceSHA256: String,
+                    sourceStateDict: String, parts: [Part]? = nil, resize: [Int]? = nil, metrics: [String: Double]? = nil) {
+            self.name = name
+            self.version = version
+            self.config = config
+            self.normalization = normalization
+            self.tokenizerFiles = tokenizerFiles
+            self.weightsSHA256 = weightsSHA256
+            self.source = source
+            self.sourceSHA256 = sourceSHA256
+            self.sourceStateDict = sourceStateDict
+            self.parts = parts
+            self.resize = resize
+            self.metrics = metrics
+        }
+    }
+
+    /// `${NAME}` replaced by the environment's value; a missing variable is an error naming it.
+    public static func expand(_ path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        var out = path
+        while let start = out.range(of: "${"), let end = out.range(of: "}", range: start.upperBound..<out.endIndex) {
+            let name = String(out[start.upperBound..<end.lowerBound])
+            guard let value = environment[name], !value.isEmpty else {
+                throw WeightsError.missingConfig("\(path) needs the environment variable \(name) (tools/setup.sh exports it)")
+            }
+            out.replaceSubrange(start.lowerBound..<end.upperBound, with: value)
+        }
+        return out
+    }
+
+    /// A weight file by extension: safetensors, or a PyTorch checkpoint / state dict.
+    public static func weightFile(_ path: String) throws -> any WeightSource {
+        path.hasSuffix(".safetensors") ? try SafeTensors(path: path) : try TorchCheckpoint(path: path).stateDict()
+    }
+
+    /// The model directory's weights with its external parts merged in (each part's hash checked).
+    public static func weights(directory path: String, manifest: Manifest) throws -> any WeightSource {
+        let own = try SafeTensors(path: path + "/model.safetensors")
+        guard let parts = manifest.parts, !parts.isEmpty else { return own }
+        var sources: [(prefix: String, source: any WeightSource)] = [("", own)]
+        for part in parts {
+            let file = try expand(part.file)
+            let hash = try sha256(file: file)
+            guard hash == part.sha256 else {
+                throw WeightsError.missingConfig("\(file) has sha256 \(hash.prefix(12))…, the model was made with \(part.sha256.prefix(12))…")
+            }
+            sources.append((part.prefix, try weightFile(file)))
+        }
+        return try MergedWeights(sources)
     }
 
     /// Tokenizer files and text-encoder hyper-parameters a checkpoint does not carry.
@@ -89,17 +159,18 @@ public struct ModelPackage {
         let manifestURL = URL(fileURLWithPath: path + "/manifest.json")
         guard let data = try? Data(contentsOf: manifestURL) else { throw DetectorError.modelNotFound(path: path) }
         let manifest = try JSONDecoder().decode(Manifest.self, from: data)
-        let weights = try SafeTensors(path: path + "/model.safetensors")
-        let model = try MDETRModel(config: manifest.config, weights: weights)
+        let model = try MDETRModel(config: manifest.config, weights: try weights(directory: path, manifest: manifest))
         let files = manifest.tokenizerFiles.map { path + "/" + $0 }
         let tokenizer: any Tokenizer = manifest.config.text.family == .roberta
             ? try ByteLevelBPETokenizer(vocabFile: files.first { $0.hasSuffix(".json") } ?? path + "/vocab.json",
                                         mergesFile: files.first { $0.hasSuffix(".txt") } ?? path + "/merges.txt")
             : try WordPieceTokenizer(vocabFile: files.first ?? path + "/vocab.txt")
-        return try MDETRDetector(model: model, tokenizer: tokenizer,
-                                 identity: ModelIdentity(name: manifest.name, version: manifest.version,
-                                                         weightsSHA256: manifest.weightsSHA256),
-                                 normalization: manifest.normalization)
+        let detector = try MDETRDetector(model: model, tokenizer: tokenizer,
+                                         identity: ModelIdentity(name: manifest.name, version: manifest.version,
+                                                                 weightsSHA256: manifest.weightsSHA256),
+                                         normalization: manifest.normalization)
+        if let resize = manifest.resize, resize.count == 2 { detector.resize = (resize[0], resize[1]) }
+        return detector
     }
 
     static func readCheckpoint(_ path: String, options: Options) throws -> (MDETRConfig, any WeightSource, String) {

@@ -78,4 +78,21 @@ public final class AdamW {
     public func zeroGradients() {
         for g in groups { for p in g.parameters { p.grad = nil } }
     }
+
+    /// The moments as named tensors (`m.KEY`, `v.KEY`), for checkpoints.
+    public func momentTensors(_ parameters: [(String, Variable)]) -> [(String, Tensor)] {
+        parameters.flatMap { name, p -> [(String, Tensor)] in
+            guard let (m, v) = moments[ObjectIdentifier(p)] else { return [] }
+            return [("m." + name, Tensor(shape: p.shape, data: m)), ("v." + name, Tensor(shape: p.shape, data: v))]
+        }
+    }
+
+    /// Restores moments written by `momentTensors` and the step count they belong to.
+    public func restoreMoments(_ source: any WeightSource, step: Int, parameters: [(String, Variable)]) throws {
+        let keys = Set(source.keys)
+        for (name, p) in parameters where keys.contains("m." + name) && keys.contains("v." + name) {
+            moments[ObjectIdentifier(p)] = (try source.tensor("m." + name).data, try source.tensor("v." + name).data)
+        }
+        self.step = step
+    }
 }

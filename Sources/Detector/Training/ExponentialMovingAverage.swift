@@ -16,4 +16,9 @@ public final class ExponentialMovingAverage {
             shadow[key] = s
         }
     }
+
+    /// Puts back a saved average (resuming a run).
+    public func restore(_ key: String, _ value: Tensor) {
+        if shadow[key]?.shape == value.shape { shadow[key] = value }
+    }
 }

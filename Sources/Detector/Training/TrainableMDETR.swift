@@ -78,13 +78,14 @@ public final class TrainableMDETR {
 
     /// One image: `features` the backbone output (C, h, w) — a variable from `resnet(_:)`, or a constant from a frozen
     /// backbone — and the caption's token ids.
-    public func forward(features: Variable, ids: [Int]) -> Outputs {
+    /// `textHidden` (L, Ht) replaces the text encoder when it is frozen (computed once per caption and reused).
+    public func forward(features: Variable, ids: [Int], textHidden: Tensor? = nil) -> Outputs {
         let c = config, d = c.hidden
         let h = features.shape[1], w = features.shape[2]
         let projected = features.conv2d(p("input_proj.weight"), p("input_proj.bias"))            // (D, h, w)
         let image = projected.reshaped([d, h * w]).transposed()                                    // (h·w, D)
         let position = PositionEncoding.sine(height: h, width: w, features: d / 2)                 // (h·w, D)
-        let textHidden = textEncoder(ids)                                                          // (L, Ht)
+        let textHidden = textHidden.map { Variable($0) } ?? textEncoder(ids)                        // (L, Ht)
         let text = drop(layerNorm(linear(textHidden, "transformer.resizer.fc"), "transformer.resizer.layer_norm", eps: 1e-12))
         let l = ids.count
         var memory = Variable.concat(rows: [image, text])                                          // (h·w + L, D)
@@ -135,7 +136,7 @@ public final class TrainableMDETR {
     }
 
     /// BERT/RoBERTa `last_hidden_state` for one unpadded caption: (L, Ht).
-    func textEncoder(_ ids: [Int]) -> Variable {
+    public func textEncoder(_ ids: [Int]) -> Variable {
         let t = config.text, prefix = "transformer.text_encoder"
         let positions = ids.indices.map { t.family == .roberta ? t.padTokenID + 1 + $0 : $0 }
         var x = p(prefix + ".embeddings.word_embeddings.weight").gather(rows: ids)

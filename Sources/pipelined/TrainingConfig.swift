@@ -1,0 +1,109 @@
+import Foundation
+import Pipeline
+
+/// `pipelined train --config FILE`: what to train on, the network, and the recipe. Unknown keys are errors.
+///
+///     name = "default"
+///     output = "models/default"            # the model directory written at the end
+///     checkpoint_dir = "/var/tmp/train"     # resumable state (a rerun resumes from it)
+///     [data]
+///     train = "synth/lvis_v1_train.json"
+///     val = "synth/lvis_v1_val.json"
+///     images = "synth/images"
+///     grounding = "synth/grounding_train.json"   # optional captions with phrase spans
+///     negatives_per_image = 2
+///     image_size = 320                      # shorter side; the longer at most image_max
+///     image_max = 480
+///     val_images = 100
+///     [model]
+///     backbone = "efficientnet_lite0"
+///     backbone_weights = "${PIPELINED_LITE0_WEIGHTS}"
+///     text_encoder = "minilm-l6"
+///     text_weights = "${PIPELINED_MINILM_DIR}"
+///     hidden = 128 …                        # heads, encoder_layers, decoder_layers, feed_forward, queries, contrastive_dim
+///     init = "models/previous"              # optional: start from a model directory
+///     [train]
+///     epochs = 2, batch = 8, lr = 1e-4, lr_backbone = 0, lr_text_encoder = 0  (0 freezes the part)
+///     lr_drop = 0, clip = 0.1, ema = true, ema_decay = 0.9998, seed = 0, checkpoint_every = 200, max_steps = 0, dropout = 0.1
+struct TrainingConfig {
+    var configPath = ""
+    var name = "model"
+    var output = "model"
+    var checkpointDirectory: String?
+    var train = "", val: String?, images = "", grounding: String?
+    var negativesPerImage = 2
+    var imageSize = 320, imageMax = 480, valImages = 100
+    var backbone = "efficientnet_lite0", backboneWeights = "${PIPELINED_LITE0_WEIGHTS}"
+    var textEncoder = "minilm-l6", textWeights = "${PIPELINED_MINILM_DIR}"
+    var hidden = 128, heads = 8, encoderLayers = 3, decoderLayers = 3, feedForward = 512, queries = 50, contrastiveDim = 64
+    var initFrom: String?
+    var epochs = 1, batch = 8
+    var lr = 1e-4, lrBackbone = 0.0, lrTextEncoder = 0.0
+    var lrDrop = 0, clip = 0.1, ema = true, emaDecay = 0.9998, seed = 0, checkpointEvery = 200, maxSteps = 0, dropout = 0.1
+
+    static func load(_ path: String) throws -> TrainingConfig {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ConfigError.unreadable(path: path, reason: error.localizedDescription)
+        }
+        var c = TrainingConfig()
+        c.configPath = path
+        var r = try TableReader.parse(text, path: path)
+        try r.string("name") { c.name = $0 }
+        try r.string("output") { c.output = $0 }
+        try r.string("checkpoint_dir") { c.checkpointDirectory = $0 }
+        try r.table("data") { d in
+            try d.string("train") { c.train = $0 }
+            try d.string("val") { c.val = $0 }
+            try d.string("images") { c.images = $0 }
+            try d.string("grounding") { c.grounding = $0 }
+            try d.int("negatives_per_image") { c.negativesPerImage = $0 }
+            try d.int("image_size") { c.imageSize = $0 }
+            try d.int("image_max") { c.imageMax = $0 }
+            try d.int("val_images") { c.valImages = $0 }
+        }
+        try r.table("model") { m in
+            try m.string("backbone") { c.backbone = $0 }
+            try m.string("backbone_weights") { c.backboneWeights = $0 }
+            try m.string("text_encoder") { c.textEncoder = $0 }
+            try m.string("text_weights") { c.textWeights = $0 }
+            try m.int("hidden") { c.hidden = $0 }
+            try m.int("heads") { c.heads = $0 }
+            try m.int("encoder_layers") { c.encoderLayers = $0 }
+            try m.int("decoder_layers") { c.decoderLayers = $0 }
+            try m.int("feed_forward") { c.feedForward = $0 }
+            try m.int("queries") { c.queries = $0 }
+            try m.int("contrastive_dim") { c.contrastiveDim = $0 }
+            try m.string("init") { c.initFrom = $0 }
+        }
+        try r.table("train") { t in
+            try t.int("epochs") { c.epochs = $0 }
+            try t.int("batch") { c.batch = $0 }
+            try t.double("lr") { c.lr = $0 }
+            try t.double("lr_backbone") { c.lrBackbone = $0 }
+            try t.double("lr_text_encoder") { c.lrTextEncoder = $0 }
+            try t.int("lr_drop") { c.lrDrop = $0 }
+            try t.double("clip") { c.clip = $0 }
+            try t.bool("ema") { c.ema = $0 }
+            try t.double("ema_decay") { c.emaDecay = $0 }
+            try t.int("seed") { c.seed = $0 }
+            try t.int("checkpoint_every") { c.checkpointEvery = $0 }
+            try t.int("max_steps") { c.maxSteps = $0 }
+            try t.double("dropout") { c.dropout = $0 }
+        }
+        try r.finish()
+        // Relative paths are relative to the config file.
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent()
+        func resolve(_ p: String) -> String { p.hasPrefix("/") || p.hasPrefix("${") ? p : base.appendingPathComponent(p).path }
+        c.output = resolve(c.output)
+        c.checkpointDirectory = c.checkpointDirectory.map(resolve)
+        c.train = resolve(c.train)
+        c.val = c.val.map(resolve)
+        c.images = resolve(c.images)
+        c.grounding = c.grounding.map(resolve)
+        c.initFrom = c.initFrom.map(resolve)
+        guard !c.train.isEmpty, c.train != base.path else { throw ConfigError.invalid(key: "data.train", value: "nothing", expected: "an LVIS/COCO JSON file") }
+        guard c.batch >= 1, c.epochs >= 1 else { throw ConfigError.invalid(key: "train.batch/epochs", value: "\(c.batch)/\(c.epochs)", expected: "≥ 1") }
+        return c
+    }
+}
