@@ -34,6 +34,9 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "With --images: prompt template (clean_name, name_and_definition, or one with {name}/{definition}).")
     var template = "clean_name"
 
+    @Option(name: .long, help: "With --images: a JSON object of category id → prompt replacing the template for those categories (others are not asked); e.g. synth's unseen_wording/color.json.")
+    var prompts: String?
+
     @Option(name: .customLong("top-n"), help: "With --images: detections kept per image (default 300; 0 keeps all).")
     var topN: Int?
 
@@ -95,8 +98,15 @@ struct Eval: ParsableCommand {
         }
         let detector = try ModelPackage.load(path, options: try modelOptions.packageOptions)
         let promptTemplate = VocabularyResolver.template(template)
-        let vocabulary = dataset.categories.map {
+        var vocabulary = dataset.categories.map {
             CategoryPrompt(categoryID: $0.id, prompt: promptTemplate.prompt(name: $0.name, definition: $0.def))
+        }
+        if let prompts {
+            guard let data = FileManager.default.contents(atPath: prompts),
+                  let map = try? JSONSerialization.jsonObject(with: data) as? [String: String] else {
+                throw ValidationError("\(prompts) must be a JSON object of category id → prompt")
+            }
+            vocabulary = vocabulary.compactMap { entry in map["\(entry.categoryID)"].map { CategoryPrompt(categoryID: entry.categoryID, prompt: $0) } }
         }
         let settings = MergeSettings(topN: topN ?? (fixedAP ? 0 : 300), scoreThreshold: 0, nmsIoU: nmsIoU)
         let selected = Array(dataset.images.prefix(limit ?? dataset.images.count))
@@ -118,7 +128,10 @@ struct Eval: ParsableCommand {
         progress.finish()
         let seconds = Date().timeIntervalSince(started)
         // Only the evaluated images count (and are annotated) when --limit cuts the dataset short.
-        let evaluator = limit == nil ? dataset.evaluator : dataset.restricted(to: Set(selected.map(\.id))).evaluator
+        var scored = limit == nil ? dataset : dataset.restricted(to: Set(selected.map(\.id)))
+        // With --prompts only the categories asked are scored.
+        if prompts != nil { scored = scored.restricted(toCategories: Set(vocabulary.map(\.categoryID))) }
+        let evaluator = scored.evaluator
         let report = evaluator.report(results, protocol: evaluationProtocol)
         try output(report.metrics)
         print(String(format: "%d images, %.2f s per image, %d categories asked per image", selected.count,
@@ -137,7 +150,7 @@ struct Eval: ParsableCommand {
             annotationsPath: URL(fileURLWithPath: annotations).standardizedFileURL.path,
             annotationsSHA256: SHA256.hash(data: annotationBytes).map { String(format: "%02x", $0) }.joined(),
             fixedAP: fixedAP,
-            settings: settings.description.merging(["template": template, "images_dir": images!, "max_dets": "\(maxDets)",
+            settings: settings.description.merging(["template": prompts ?? template, "images_dir": images!, "max_dets": "\(maxDets)",
                                                     "top_k": "\(topK)", "limit": limit.map(String.init) ?? "none"]) { $1 },
             images: selected.count, metrics: report.metrics,
             categoryAP: dataset.categories.map { c in

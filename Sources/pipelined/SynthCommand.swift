@@ -64,6 +64,15 @@ struct Synth: ParsableCommand {
             try benchmark.groundingJSON(split, records: records[split] ?? [])
                 .write(to: root.appendingPathComponent("grounding_\(split.rawValue).json"))
         }
+        // Held-out wording: per attribute, every category's prompt with that attribute said with an unseen synonym
+        // (`pipelined eval --prompts`).
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("unseen_wording"), withIntermediateDirectories: true)
+        for attribute in SyntheticTaxonomy.Attribute.allCases {
+            var prompts: [String: String] = [:]
+            for c in benchmark.categories { if let p = SyntheticTaxonomy.reworded(c.combination, attribute) { prompts["\(c.id)"] = p } }
+            try JSONSerialization.data(withJSONObject: prompts, options: [.sortedKeys])
+                .write(to: root.appendingPathComponent("unseen_wording/\(attribute.rawValue).json"))
+        }
         let card = benchmark.card(records: records, frequencies: frequencies)
         try Data(card.utf8).write(to: root.appendingPathComponent("dataset_card.md"))
         print(card)

@@ -49,7 +49,10 @@ final class TrainingSession {
     let backbone: any Backbone
     var images: [(id: Int, file: String, width: Int, height: Int)] = []
     var records: [TrainingRecord] = []
+    /// Caption-only images' records (DetCLIPv2 data): phrases, no boxes.
+    var captionRecords: [TrainingRecord] = []
     var featureCache: [Int: Tensor] = [:]
+    var captionFeatureCache: [Int: Tensor] = [:]
 
     init(_ c: TrainingConfig, quiet: Bool) throws {
         self.c = c
@@ -120,9 +123,23 @@ final class TrainingSession {
         let json = try readJSON(path)
         var byEntry: [Int: [(box: [Float], span: [Range<Int>])]] = [:]
         var entries: [Int: (image: Int, caption: String)] = [:]
+        var captionOnlyImages: [Int: Int] = [:]
         for e in json["images"] as? [[String: Any]] ?? [] {
-            guard let id = e["id"] as? Int, let original = e["original_img_id"] as? Int, let i = index[original],
-                  let caption = e["caption"] as? String, (e["dataset_name"] as? String) != "caption_only" else { continue }
+            guard let id = e["id"] as? Int, let original = e["original_img_id"] as? Int, let caption = e["caption"] as? String else { continue }
+            if (e["dataset_name"] as? String) == "caption_only" {
+                // Not in the LVIS file: the image is known from the grounding entry; its phrases train alignment.
+                guard let file = e["file_name"] as? String, let w = e["width"] as? Int, let h = e["height"] as? Int,
+                      let phrases = e["tokens_positive_eval"] as? [[[Int]]] else { continue }
+                let i = captionOnlyImages[original] ?? {
+                    images.append((original, file, w, h))
+                    return images.count - 1
+                }()
+                captionOnlyImages[original] = i
+                captionRecords.append(TrainingRecord(image: i, caption: caption, boxes: [],
+                                                     spans: phrases.map { $0.filter { $0.count == 2 }.map { $0[0]..<$0[1] } }))
+                continue
+            }
+            guard let i = index[original] else { continue }
             entries[id] = (i, caption)
         }
         for a in json["annotations"] as? [[String: Any]] ?? [] {
@@ -146,16 +163,24 @@ final class TrainingSession {
         return json
     }
 
-    /// The frozen backbone's output for image i at the training size (computed once).
-    func features(_ i: Int) -> Tensor {
-        if let hit = featureCache[i] { return hit }
+    /// The frozen backbone's output for image i at the training size (computed once); caption-only images at the
+    /// smaller caption size.
+    func features(_ i: Int) -> Tensor { features(i, size: c.imageSize, maxSize: c.imageMax, cache: &featureCache) }
+
+    func captionFeatures(_ i: Int) -> Tensor {
+        let size = c.captionImageSize ?? c.imageSize * 3 / 4
+        return features(i, size: size, maxSize: c.imageMax * size / c.imageSize, cache: &captionFeatureCache)
+    }
+
+    func features(_ i: Int, size: Int, maxSize: Int, cache: inout [Int: Tensor]) -> Tensor {
+        if let hit = cache[i] { return hit }
         let path = URL(fileURLWithPath: c.images).appendingPathComponent(images[i].file).path
         // A missing or broken image would stop the run anyway: say which one.
         guard let image = try? ImageDecoder().decode(file: path) else { fatalError("cannot decode training image \(path)") }
-        let (w, h) = Preprocessing.evalSize(width: image.width, height: image.height, size: c.imageSize, maxSize: c.imageMax)
+        let (w, h) = Preprocessing.evalSize(width: image.width, height: image.height, size: size, maxSize: maxSize)
         let input = Preprocessing.tensor(PillowResize.bilinear(image, width: w, height: h), normalization: .symmetric)
         let f = backbone(input)
-        featureCache[i] = f
+        cache[i] = f
         return f
     }
 
@@ -202,7 +227,11 @@ final class TrainingSession {
         let totalSteps = c.maxSteps > 0 ? c.maxSteps : stepsPerEpoch * c.epochs
         let schedule = LearningRateSchedule(base: ["main": Float(c.lr), "backbone": Float(c.lrBackbone), "text_encoder": Float(c.lrTextEncoder)],
                                             dropEvery: c.lrDrop, totalSteps: totalSteps)
-        print("\(records.count) records from \(images.count) images, \(stepsPerEpoch) steps per epoch, \(totalSteps) steps; "
+        // Caption-only batches (larger, lower resolution) are interleaved so they spread over the epoch.
+        let captionBatch = c.captionBatch ?? 2 * c.batch
+        let captionBatches = captionRecords.count / captionBatch
+        let captionEvery = captionBatches > 0 ? max(1, stepsPerEpoch / captionBatches) : 0
+        print("\(records.count) records + \(captionRecords.count) caption-only from \(images.count) images, \(stepsPerEpoch) steps per epoch, \(totalSteps) steps; "
               + "\(model.trainableParameters.reduce(0) { $0 + $1.1.value.count }) trainable parameters")
         let progress = ProgressBar(total: totalSteps, label: "train", enabled: !quiet)
         progress.advance(by: state.step)
@@ -214,6 +243,8 @@ final class TrainingSession {
             var order = Array(records.indices)
             var rng = SplitMix64(seed: UInt64(c.seed), stream: 9, index: UInt64(state.epoch))
             rng.shuffle(&order)
+            var captionOrder = Array(captionRecords.indices)
+            rng.shuffle(&captionOrder)
             let firstBatch = state.step - state.epoch * stepsPerEpoch
             for b in max(0, firstBatch)..<stepsPerEpoch where state.step < totalSteps {
                 let batch = order[(b * c.batch)..<min(order.count, (b + 1) * c.batch)].map { records[$0] }
@@ -222,13 +253,21 @@ final class TrainingSession {
                 state.step += 1
                 for (k, v) in terms { average[k] = (average[k] ?? v) * 0.95 + v * 0.05 }
                 let rate = Double(state.step - (state.stepAtStart ?? 0)) * Double(c.batch) / max(Date().timeIntervalSince(started), 1e-3)
-                let line = String(format: "loss %.3f ce %.3f bbox %.3f giou %.3f align %.3f, %.1f rec/s",
+                let line = String(format: "loss %.3f ce %.3f bbox %.3f giou %.3f align %.3f word-region %.3f, %.1f rec/s",
                                   average["loss"] ?? 0, average["loss_ce"] ?? 0, average["loss_bbox"] ?? 0,
-                                  average["loss_giou"] ?? 0, average["loss_contrastive_align"] ?? 0, rate)
+                                  average["loss_giou"] ?? 0, average["loss_contrastive_align"] ?? 0,
+                                  average["loss_word_region"] ?? 0, rate)
                 progress.advance(detail: line)
                 // Without a terminal (logs, CI) a line every 50 steps instead of the bar.
                 if !progress.isVisible && !quiet && state.step % 50 == 0 {
                     FileHandle.standardOutput.write(Data("step \(state.step)/\(totalSteps) epoch \(state.epoch): \(line)\n".utf8))
+                }
+                if captionEvery > 0 && b % captionEvery == captionEvery - 1 {
+                    let k = (b / captionEvery) % captionBatches
+                    let chunk = captionOrder[(k * captionBatch)..<((k + 1) * captionBatch)].map { captionRecords[$0] }
+                    if let loss = trainer.alignmentStep(chunk, features: { [unowned self] in self.captionFeatures($0) }) {
+                        average["loss_word_region"] = (average["loss_word_region"] ?? loss) * 0.9 + loss * 0.1
+                    }
                 }
                 if state.step % c.checkpointEvery == 0 || state.step == totalSteps {
                     try saveCheckpoint(checkpoints, model: model, trainer: trainer, state: state)

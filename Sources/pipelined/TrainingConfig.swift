@@ -14,6 +14,7 @@ import Pipeline
 ///     negatives_per_image = 2
 ///     image_size = 320                      # shorter side; the longer at most image_max
 ///     image_max = 480
+///     caption_image_size = 240              # caption-only images train smaller (default ¾ image_size)
 ///     val_images = 100
 ///     [model]
 ///     backbone = "efficientnet_lite0"
@@ -23,7 +24,7 @@ import Pipeline
 ///     hidden = 128 …                        # heads, encoder_layers, decoder_layers, feed_forward, queries, contrastive_dim
 ///     init = "models/previous"              # optional: start from a model directory
 ///     [train]
-///     epochs = 2, batch = 8, lr = 1e-4, lr_backbone = 0, lr_text_encoder = 0  (0 freezes the part)
+///     epochs = 2, batch = 8, caption_batch = 16 (default 2 × batch), lr = 1e-4, lr_backbone = 0, lr_text_encoder = 0  (0 freezes the part)
 ///     lr_drop = 0, clip = 0.1, ema = true, ema_decay = 0.9998, seed = 0, checkpoint_every = 200, max_steps = 0, dropout = 0.1
 struct TrainingConfig {
     var configPath = ""
@@ -33,6 +34,7 @@ struct TrainingConfig {
     var train = "", val: String?, images = "", grounding: String?
     var negativesPerImage = 2
     var imageSize = 320, imageMax = 480, valImages = 100
+    var captionImageSize: Int?, captionBatch: Int?
     var backbone = "efficientnet_lite0", backboneWeights = "${PIPELINED_LITE0_WEIGHTS}"
     var textEncoder = "minilm-l6", textWeights = "${PIPELINED_MINILM_DIR}"
     var hidden = 128, heads = 8, encoderLayers = 3, decoderLayers = 3, feedForward = 512, queries = 50, contrastiveDim = 64
@@ -61,6 +63,7 @@ struct TrainingConfig {
             try d.int("image_size") { c.imageSize = $0 }
             try d.int("image_max") { c.imageMax = $0 }
             try d.int("val_images") { c.valImages = $0 }
+            try d.int("caption_image_size") { c.captionImageSize = $0 }
         }
         try r.table("model") { m in
             try m.string("backbone") { c.backbone = $0 }
@@ -79,6 +82,7 @@ struct TrainingConfig {
         try r.table("train") { t in
             try t.int("epochs") { c.epochs = $0 }
             try t.int("batch") { c.batch = $0 }
+            try t.int("caption_batch") { c.captionBatch = $0 }
             try t.double("lr") { c.lr = $0 }
             try t.double("lr_backbone") { c.lrBackbone = $0 }
             try t.double("lr_text_encoder") { c.lrTextEncoder = $0 }

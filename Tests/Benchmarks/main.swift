@@ -2,6 +2,7 @@
 // timed on), and measures the machine's sgemm ceiling in the same process.
 //
 //   detector-bench WEIGHTS.safetensors CONFIG.json HEIGHT WIDTH TOKENS [REPEATS]
+//   detector-bench train WEIGHTS.safetensors BATCH.json INPUTS.safetensors [STEPS]   (tools/bench_training.py)
 //   detector-bench vocab WEIGHTS.safetensors CONFIG.json HEIGHT WIDTH PROMPTS.json [IMAGES]
 //     (tools/bench_vocabulary.py: LVIS-style querying of every prompt, seconds per image)
 import COpenBLAS
@@ -21,6 +22,10 @@ func peakRSSMB() -> Double {
 
 BLASKernels.reexecIfGenericKernels()
 let args = CommandLine.arguments
+if args.count > 1, args[1] == "train" {
+    try trainingBenchmark(Array(args.dropFirst(2)))
+    exit(0)
+}
 if args.count > 1, args[1] == "vocab" {
     try vocabularyBenchmark(Array(args.dropFirst(2)))
     exit(0)

@@ -87,6 +87,9 @@ import Testing
         check("softmax", [x]) { $0[0].softmax() }
         check("logSoftmax", [x]) { $0[0].logSoftmax() }
         check("logSumExp", [x]) { $0[0].logSumExp() }
+        // Distinct values 0.1 apart: no maximum within h of another.
+        check("max over last axis", [Tensor(shape: [3, 8], data: (0..<24).map { Float(($0 * 7) % 24) * 0.1 })]) { $0[0].maxLastAxis() }
+        check("l2-normalized rows", [x]) { $0[0].l2NormalizedRows() }
         check("reshape", [x]) { $0[0].reshaped([6, 4]) }
         check("transpose", [x]) { $0[0].transposed() }
         check("concat rows", [x, r.tensor([2, 8])]) { Variable.concat(rows: [$0[0], $0[1]]) }
@@ -182,4 +185,29 @@ import Testing
             #expect(abs(total - best) < 1e-9, "\(rows)×\(columns): \(total) vs best \(best)")
         }
     }
+
+    /// Word-region alignment: differentiable, and lower when each caption's phrases match its own image's regions.
+    @Test func wordRegionAlignment() {
+        var r = Rand(state: 23)
+        let regions = (0..<3).map { _ in r.tensor([4, 6]) }
+        let tokens = (0..<3).map { _ in r.tensor([5, 6]) }
+        check("word-region alignment", regions + tokens) { v in
+            WordRegionAlignment().loss((0..<3).map { i in
+                WordRegionAlignment.Item(regions: v[i].l2NormalizedRows(), tokens: v[3 + i].l2NormalizedRows(), phraseTokens: [[1, 2], [3]])
+            })!
+        }
+        // Aligned: caption i's phrase tokens equal some region of image i.
+        func loss(aligned: Bool) -> Float {
+            let items = (0..<3).map { i -> WordRegionAlignment.Item in
+                var tok = tokens[i]
+                let source = regions[aligned ? i : (i + 1) % 3]
+                for j in 0..<6 { tok.data[1 * 6 + j] = source.data[2 * 6 + j] }
+                return WordRegionAlignment.Item(regions: Variable(regions[i]).l2NormalizedRows(), tokens: Variable(tok).l2NormalizedRows(),
+                                                phraseTokens: [[1]])
+            }
+            return WordRegionAlignment().loss(items)!.value.data[0]
+        }
+        #expect(loss(aligned: true) < loss(aligned: false))
+    }
 }
+

@@ -303,8 +303,8 @@ enum PromptTemplateProbe {
         }
         let url = try TestDatabase.fresh()
         let dir = TemporaryDirectory("train")
-        let synth = try runPipelined(["synth", "--seed", "4", "--categories", "3", "--train", "4", "--val", "2", "--test", "0",
-                                      "--caption-only", "0", "--out", dir.file("data"), "--quiet"])
+        let synth = try runPipelined(["synth", "--seed", "4", "--categories", "3", "--train", "8", "--val", "2", "--test", "0",
+                                      "--caption-only", "0.5", "--out", dir.file("data"), "--quiet"])
         #expect(synth.status == 0, "\(synth.output)")
         func config(steps: Int) throws -> String {
             let path = dir.file("train\(steps).toml")
@@ -330,6 +330,7 @@ enum PromptTemplateProbe {
                 contrastive_dim = 8
                 [train]
                 batch = 2
+                caption_batch = 2
                 max_steps = \(steps)
                 checkpoint_every = 2
                 ema_decay = 0.9
@@ -339,6 +340,7 @@ enum PromptTemplateProbe {
         let first = try runPipelined(["train", "--config", try config(steps: 2), "--database-url", url, "--quiet"], timeout: 600)
         #expect(first.status == 0, "\(first.output)")
         #expect(first.output.contains("registered as model"), "\(first.output)")
+        #expect(first.output.contains("caption-only"), "\(first.output)")
         let second = try runPipelined(["train", "--config", try config(steps: 4), "--no-register", "--quiet"], timeout: 600)
         #expect(second.status == 0 && second.output.contains("resuming from"), "\(second.output)")
         let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("model/manifest.json")))) as? [String: Any])

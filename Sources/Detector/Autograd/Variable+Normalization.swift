@@ -123,3 +123,21 @@ extension Variable {
         }
     }
 }
+
+extension Variable {
+    /// The largest entry of each row: (N, C) → (N); the gradient goes to the first maximum.
+    public func maxLastAxis() -> Variable {
+        let c = shape.last!, n = value.count / c
+        var out = [Float](repeating: 0, count: n), at = [Int](repeating: 0, count: n)
+        for r in 0..<n {
+            var best = -Float.infinity
+            for j in 0..<c where value.data[r * c + j] > best { best = value.data[r * c + j]; at[r] = j }
+            out[r] = best
+        }
+        return Variable(Tensor(shape: [n], data: out), parents: [self]) { [self] g in
+            var d = [Float](repeating: 0, count: value.count)
+            for r in 0..<n { d[r * c + at[r]] = g.data[r] }
+            accumulate(Tensor(shape: shape, data: d))
+        }
+    }
+}

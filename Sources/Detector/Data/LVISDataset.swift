@@ -78,6 +78,18 @@ public struct LVISDataset: Sendable {
         return copy
     }
 
+    /// The dataset limited to some categories (their annotations and federated labels only).
+    public func restricted(toCategories ids: Set<Int>) -> LVISDataset {
+        var copy = self
+        copy.categories = categories.filter { ids.contains($0.id) }
+        copy.annotations = annotations.filter { ids.contains($0.categoryID) }
+        copy.images = images.map {
+            LVISEvaluator.Image(id: $0.id, negativeCategories: $0.negativeCategories.intersection(ids),
+                                notExhaustiveCategories: $0.notExhaustiveCategories.intersection(ids))
+        }
+        return copy
+    }
+
     public var evaluator: LVISEvaluator {
         LVISEvaluator(images: images, categories: categories.map { .init(id: $0.id, frequency: $0.frequency ?? "f") },
                       annotations: annotations)

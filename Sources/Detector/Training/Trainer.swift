@@ -61,10 +61,16 @@ public final class Trainer {
     /// One optimizer step on `batch`; returns the loss terms and the gradient norm before clipping.
     @discardableResult
     public func step(_ batch: [TrainingRecord]) -> (terms: [String: Float], gradientNorm: Float) {
-        let outputs = batch.map { record -> (TrainableMDETR.Outputs, MDETRCriterion.Target) in
+        stepWithTargets(batch, targets: batch.map { target($0, encode($0.caption).0) })
+    }
+
+    /// A step with the targets given (benchmarks build positive maps directly).
+    @discardableResult
+    public func stepWithTargets(_ batch: [TrainingRecord], targets: [MDETRCriterion.Target]) -> (terms: [String: Float], gradientNorm: Float) {
+        let outputs = zip(batch, targets).map { record, target -> (TrainableMDETR.Outputs, MDETRCriterion.Target) in
             let (encoding, hidden) = encode(record.caption)
             let out = model.forward(features: Variable(features(record.image)), ids: encoding.ids, textHidden: hidden)
-            return (out, target(record, encoding))
+            return (out, target)
         }
         let (total, terms) = criterion.loss(outputs)
         total.backward()
@@ -72,5 +78,27 @@ public final class Trainer {
         optimizer.update()
         ema?.update(from: model)
         return (terms, norm)
+    }
+
+    public var alignment = WordRegionAlignment()
+
+    /// A batch of caption-only records (`spans` holds each phrase's spans, `boxes` is empty): the word-region
+    /// alignment loss, backward, clipping, AdamW. `features` gives these images' (lower-resolution) backbone output.
+    /// Returns the loss, or nil when the batch has fewer than two usable captions.
+    @discardableResult
+    public func alignmentStep(_ batch: [TrainingRecord], features: (Int) -> Tensor) -> Float? {
+        let items = batch.map { record -> WordRegionAlignment.Item in
+            let (encoding, hidden) = encode(record.caption)
+            let out = model.forward(features: Variable(features(record.image)), ids: encoding.ids, textHidden: hidden)
+            let phraseTokens = record.spans.map { spans in PositiveMap.tokenRanges(encoding, spans: spans).flatMap { Array($0) } }
+            return WordRegionAlignment.Item(regions: out.layers.last!.projectedQueries!, tokens: out.projectedTokens!,
+                                            phraseTokens: phraseTokens)
+        }
+        guard let loss = alignment.loss(items) else { return nil }
+        loss.backward()
+        optimizer.clipGradients(maxNorm: clipNorm)
+        optimizer.update()
+        ema?.update(from: model)
+        return loss.value.data[0]
     }
 }

@@ -102,6 +102,19 @@ public enum SyntheticTaxonomy {
         return out
     }
 
+    /// The attributes whose wording can be swapped for an unseen synonym.
+    public enum Attribute: String, CaseIterable, Sendable { case size, pattern, color, shape }
+
+    /// The name with `attribute` replaced by its first synonym (nil for "plain", which names do not show).
+    public static func reworded(_ c: Combination, _ attribute: Attribute) -> String? {
+        switch attribute {
+        case .size: return name(c, size: sizes[c.size.rawValue].synonyms[0])
+        case .pattern: return c.pattern == .plain ? nil : name(c, pattern: patterns[c.pattern.rawValue].synonyms[0])
+        case .color: return name(c, color: colors[c.color].value.synonyms[0])
+        case .shape: return name(c, shape: shapes[c.shape.rawValue].synonyms[0])
+        }
+    }
+
     /// A one-sentence definition (LVIS's `def`), for the name-and-definition prompt template.
     public static func definition(_ c: Combination) -> String {
         let size = c.size == .small ? "a small" : "a large"
