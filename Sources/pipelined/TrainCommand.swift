@@ -39,7 +39,7 @@ struct Train: ParsableCommand {
 }
 
 /// One training run: data, frozen features, the loop, checkpoints, evaluation and the saved model.
-final class TrainingSession {
+final class TrainingSession: @unchecked Sendable {  // workers only read it (precomputeFeatures)
     let c: TrainingConfig
     let config: MDETRConfig
     let quiet: Bool
@@ -174,14 +174,37 @@ final class TrainingSession {
 
     func features(_ i: Int, size: Int, maxSize: Int, cache: inout [Int: Tensor]) -> Tensor {
         if let hit = cache[i] { return hit }
+        let f = computeFeatures(i, size: size, maxSize: maxSize)
+        cache[i] = f
+        return f
+    }
+
+    func computeFeatures(_ i: Int, size: Int, maxSize: Int) -> Tensor {
         let path = URL(fileURLWithPath: c.images).appendingPathComponent(images[i].file).path
         // A missing or broken image would stop the run anyway: say which one.
         guard let image = try? ImageDecoder().decode(file: path) else { fatalError("cannot decode training image \(path)") }
         let (w, h) = Preprocessing.evalSize(width: image.width, height: image.height, size: size, maxSize: maxSize)
         let input = Preprocessing.tensor(PillowResize.bilinear(image, width: w, height: h), normalization: .symmetric)
-        let f = backbone(input)
-        cache[i] = f
-        return f
+        return backbone(input)
+    }
+
+    /// Every training image's features before the first step, one image per core (each image's kernels on its own
+    /// thread), instead of one at a time inside the first epoch.
+    func precomputeFeatures() {
+        let needed = Array(Set(records.map(\.image))).sorted()
+        let progress = ProgressBar(total: needed.count, label: "features", enabled: !quiet)
+        let results = LockedResults<Tensor>(count: needed.count)
+        let workers = BLASThreads.workers
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            BLASThreads.serially {
+                for k in stride(from: worker, to: needed.count, by: workers) {
+                    results.set(k, .success(computeFeatures(needed[k], size: c.imageSize, maxSize: c.imageMax)))
+                    progress.advance()
+                }
+            }
+        }
+        progress.finish()
+        for (k, i) in needed.enumerated() { featureCache[i] = try? results.values(at: k) }
     }
 
     // MARK: - The run
@@ -223,6 +246,7 @@ final class TrainingSession {
             try trainer.optimizer.restoreMoments(SafeTensors(path: checkpoints + "/moments.safetensors"), step: state.step,
                                                  parameters: model.trainableParameters)
         }
+        precomputeFeatures()
         let stepsPerEpoch = (records.count + c.batch - 1) / c.batch
         let totalSteps = c.maxSteps > 0 ? c.maxSteps : stepsPerEpoch * c.epochs
         let schedule = LearningRateSchedule(base: ["main": Float(c.lr), "backbone": Float(c.lrBackbone), "text_encoder": Float(c.lrTextEncoder)],

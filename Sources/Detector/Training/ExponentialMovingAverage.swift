@@ -1,5 +1,7 @@
 /// EMA of the weights (MDETR `--ema`, decay 0.9998), updated after every step over the whole state dict — frozen
-/// tensors and buffers included, which simply stay equal to the model's.
+/// tensors and buffers included, which simply stay equal to the model's. Unlike upstream (which fine-tunes from
+/// pretrained weights for many epochs), the decay warms up as min(decay, (1 + n) / (10 + n)) after n updates, so a
+/// short run from fresh weights does not end with an average that is still mostly the initialisation.
 public final class ExponentialMovingAverage {
     public let decay: Float
     public private(set) var shadow: [String: Tensor]
@@ -9,7 +11,9 @@ public final class ExponentialMovingAverage {
         shadow = model.parameters.mapValues(\.value)
     }
 
-    public func update(from model: TrainableMDETR) {
+    /// `updates`: how many updates came before this one (the optimizer's step count, so a resumed run continues).
+    public func update(from model: TrainableMDETR, updates: Int) {
+        let decay = min(self.decay, Float(1 + updates) / Float(10 + updates))
         for (key, p) in model.parameters where p.requiresGrad {
             guard var s = shadow[key] else { continue }
             for i in s.data.indices { s.data[i] = decay * s.data[i] + (1 - decay) * p.value.data[i] }

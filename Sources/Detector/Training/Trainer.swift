@@ -76,7 +76,7 @@ public final class Trainer {
         total.backward()
         let norm = optimizer.clipGradients(maxNorm: clipNorm)
         optimizer.update()
-        ema?.update(from: model)
+        ema?.update(from: model, updates: optimizer.step - 1)
         return (terms, norm)
     }
 
@@ -98,7 +98,7 @@ public final class Trainer {
         loss.backward()
         optimizer.clipGradients(maxNorm: clipNorm)
         optimizer.update()
-        ema?.update(from: model)
+        ema?.update(from: model, updates: optimizer.step - 1)
         return loss.value.data[0]
     }
 }
