@@ -136,7 +136,8 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
                 }()
                 captionOnlyImages[original] = i
                 captionRecords.append(TrainingRecord(image: i, caption: caption, boxes: [],
-                                                     spans: phrases.map { $0.filter { $0.count == 2 }.map { $0[0]..<$0[1] } }))
+                                                     spans: phrases.map { $0.filter { $0.count == 2 }.map { $0[0]..<$0[1] } },
+                                                     kind: .captionOnly))
                 continue
             }
             guard let i = index[original] else { continue }
@@ -151,7 +152,8 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
         }
         for (id, entry) in entries.sorted(by: { $0.key < $1.key }) {
             guard let boxes = byEntry[id], !boxes.isEmpty else { continue }
-            records.append(TrainingRecord(image: entry.image, caption: entry.caption, boxes: boxes.map(\.box), spans: boxes.map(\.span)))
+            records.append(TrainingRecord(image: entry.image, caption: entry.caption, boxes: boxes.map(\.box), spans: boxes.map(\.span),
+                                          kind: .grounding))
         }
     }
 
@@ -247,7 +249,8 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
                                                  parameters: model.trainableParameters)
         }
         precomputeFeatures()
-        let stepsPerEpoch = (records.count + c.batch - 1) / c.batch
+        var sizing = SplitMix64(seed: 0)
+        let stepsPerEpoch = Self.batches(records, size: c.batch, rng: &sizing).count
         let totalSteps = c.maxSteps > 0 ? c.maxSteps : stepsPerEpoch * c.epochs
         let schedule = LearningRateSchedule(base: ["main": Float(c.lr), "backbone": Float(c.lrBackbone), "text_encoder": Float(c.lrTextEncoder)],
                                             dropEvery: c.lrDrop, totalSteps: totalSteps)
@@ -264,14 +267,14 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
         var average: [String: Float] = [:]
         while state.step < totalSteps {
             // Each epoch's order comes from (seed, epoch): a resumed run continues the same sequence.
-            var order = Array(records.indices)
             var rng = SplitMix64(seed: UInt64(c.seed), stream: 9, index: UInt64(state.epoch))
-            rng.shuffle(&order)
+            let batches = Self.batches(records, size: c.batch, rng: &rng)
             var captionOrder = Array(captionRecords.indices)
             rng.shuffle(&captionOrder)
             let firstBatch = state.step - state.epoch * stepsPerEpoch
             for b in max(0, firstBatch)..<stepsPerEpoch where state.step < totalSteps {
-                let batch = order[(b * c.batch)..<min(order.count, (b + 1) * c.batch)].map { records[$0] }
+                guard b < batches.count else { break }
+                let batch = batches[b].map { records[$0] }
                 schedule.apply(to: trainer.optimizer, step: state.step, epoch: state.epoch)
                 let (terms, _) = trainer.step(batch)
                 state.step += 1
@@ -309,6 +312,19 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
         }
         metrics["training_seconds"] = state.trainingSeconds
         return try saveModel(finalWeights, metrics: metrics)
+    }
+
+    /// One epoch's batches: each kind of record shuffled and cut into batches of its own, then the batches shuffled
+    /// together, so a batch never mixes LVIS records with grounding captions.
+    static func batches(_ records: [TrainingRecord], size: Int, rng: inout SplitMix64) -> [[Int]] {
+        var out: [[Int]] = []
+        for kind in [TrainingRecord.Kind.detection, .grounding] {
+            var indices = records.indices.filter { records[$0].kind == kind }
+            rng.shuffle(&indices)
+            out += stride(from: 0, to: indices.count, by: size).map { Array(indices[$0..<min(indices.count, $0 + size)]) }
+        }
+        rng.shuffle(&out)
+        return out
     }
 
     struct TrainingState: Codable {

@@ -4,11 +4,15 @@ import Foundation
 /// records are a category name with all its boxes (positive) or with none (negative); grounding records are
 /// captions whose phrases each own some boxes.
 public struct TrainingRecord: Sendable {
+    /// Batches hold one kind of data (DetCLIPv2's grouping).
+    public enum Kind: Sendable { case detection, grounding, captionOnly }
+    public var kind: Kind = .detection
     public var image: Int                    // index into the trainer's images
     public var caption: String
     public var boxes: [[Float]]              // (cx, cy, w, h) relative to the image
     public var spans: [[Range<Int>]]         // per box: the caption's character spans it belongs to
-    public init(image: Int, caption: String, boxes: [[Float]], spans: [[Range<Int>]]) {
+    public init(image: Int, caption: String, boxes: [[Float]], spans: [[Range<Int>]], kind: Kind = .detection) {
+        self.kind = kind
         self.image = image
         self.caption = caption
         self.boxes = boxes
