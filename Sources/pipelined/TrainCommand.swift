@@ -176,37 +176,47 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
 
     func features(_ i: Int, size: Int, maxSize: Int, cache: inout [Int: Tensor]) -> Tensor {
         if let hit = cache[i] { return hit }
-        let f = computeFeatures(i, size: size, maxSize: maxSize)
+        // Every image is decoded before the first step (`precomputeFeatures`), so this cannot fail here.
+        guard let f = try? computeFeatures(i, size: size, maxSize: maxSize) else { preconditionFailure("image \(i) was not precomputed") }
         cache[i] = f
         return f
     }
 
-    func computeFeatures(_ i: Int, size: Int, maxSize: Int) -> Tensor {
+    func computeFeatures(_ i: Int, size: Int, maxSize: Int) throws -> Tensor {
         let path = URL(fileURLWithPath: c.images).appendingPathComponent(images[i].file).path
-        // A missing or broken image would stop the run anyway: say which one.
-        guard let image = try? ImageDecoder().decode(file: path) else { fatalError("cannot decode training image \(path)") }
+        let image: RGBImage
+        do { image = try ImageDecoder().decode(file: path) } catch {
+            throw ValidationError("training image \(path) (image id \(images[i].id)) cannot be used: \(error)")
+        }
         let (w, h) = Preprocessing.evalSize(width: image.width, height: image.height, size: size, maxSize: maxSize)
         let input = Preprocessing.tensor(PillowResize.bilinear(image, width: w, height: h), normalization: .symmetric)
         return backbone(input)
     }
 
     /// Every training image's features before the first step, one image per core (each image's kernels on its own
-    /// thread), instead of one at a time inside the first epoch.
-    func precomputeFeatures() {
-        let needed = Array(Set(records.map(\.image))).sorted()
-        let progress = ProgressBar(total: needed.count, label: "features", enabled: !quiet)
-        let results = LockedResults<Tensor>(count: needed.count)
+    /// thread), instead of one at a time inside the first epoch. A missing or unreadable image stops the run here,
+    /// naming the file, before any training time is spent.
+    func precomputeFeatures() throws {
+        let captionSize = c.captionImageSize ?? c.imageSize * 3 / 4
+        let jobs = Array(Set(records.map(\.image))).sorted().map { ($0, c.imageSize, c.imageMax, false) }
+            + Array(Set(captionRecords.map(\.image))).sorted().map { ($0, captionSize, c.imageMax * captionSize / c.imageSize, true) }
+        let progress = ProgressBar(total: jobs.count, label: "features", enabled: !quiet)
+        let results = LockedResults<Tensor>(count: jobs.count)
         let workers = BLASThreads.workers
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             BLASThreads.serially {
-                for k in stride(from: worker, to: needed.count, by: workers) {
-                    results.set(k, .success(computeFeatures(needed[k], size: c.imageSize, maxSize: c.imageMax)))
+                for k in stride(from: worker, to: jobs.count, by: workers) {
+                    let (i, size, maxSize, _) = jobs[k]
+                    results.set(k, Result { try computeFeatures(i, size: size, maxSize: maxSize) })
                     progress.advance()
                 }
             }
         }
         progress.finish()
-        for (k, i) in needed.enumerated() { featureCache[i] = try? results.values(at: k) }
+        for (k, job) in jobs.enumerated() {
+            let f = try results.values(at: k)
+            if job.3 { captionFeatureCache[job.0] = f } else { featureCache[job.0] = f }
+        }
     }
 
     // MARK: - The run
@@ -248,7 +258,7 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
             try trainer.optimizer.restoreMoments(SafeTensors(path: checkpoints + "/moments.safetensors"), step: state.step,
                                                  parameters: model.trainableParameters)
         }
-        precomputeFeatures()
+        try precomputeFeatures()
         var sizing = SplitMix64(seed: 0)
         let stepsPerEpoch = Self.batches(records, size: c.batch, rng: &sizing).count
         let totalSteps = c.maxSteps > 0 ? c.maxSteps : stepsPerEpoch * c.epochs

@@ -354,6 +354,12 @@ enum PromptTemplateProbe {
         #expect(detect.status == 0 && detect.output.contains("\"detections\""), "\(detect.output)")
         let db = Database(url: url)
         #expect(try db.models().contains { $0.name == "tiny" })
+        // A missing training image stops the run before training, naming the file.
+        let victim = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.file("data/images/train")).sorted().first)
+        try FileManager.default.removeItem(atPath: dir.file("data/images/train/" + victim))
+        try FileManager.default.removeItem(atPath: dir.file("ckpt"))
+        let missing = try runPipelined(["train", "--config", try config(steps: 2), "--no-register", "--quiet"], timeout: 600)
+        #expect(missing.status != 0 && missing.output.contains(victim), "\(missing.output)")
         // A broken config is refused with the key named.
         try "[train]\nbatchsize = 3\n".write(toFile: dir.file("bad.toml"), atomically: true, encoding: .utf8)
         let bad = try runPipelined(["train", "--config", dir.file("bad.toml")])
