@@ -42,9 +42,13 @@ public final class AdamW {
         for g in groups { for p in g.parameters { if let grad = p.grad { for x in grad.data { sum += Double(x) * Double(x) } } } }
         let norm = Float(sum.squareRoot())
         let coefficient = min(1, maxNorm / (norm + 1e-6))
+        guard coefficient != 1 else { return norm }
         for g in groups {
-            for p in g.parameters where p.grad != nil {
-                for i in p.grad!.data.indices { p.grad!.data[i] *= coefficient }
+            for p in g.parameters {
+                guard var grad = p.grad else { continue }
+                p.grad = nil
+                grad.data.withUnsafeMutableBufferPointer { for i in 0..<$0.count { $0[i] *= coefficient } }
+                p.grad = grad
             }
         }
         return norm
@@ -60,15 +64,29 @@ public final class AdamW {
             for p in group.parameters {
                 guard let grad = p.grad else { continue }
                 let key = ObjectIdentifier(p)
-                var (m, v) = moments[key] ?? ([Float](repeating: 0, count: grad.count), [Float](repeating: 0, count: grad.count))
+                var (m, v) = moments.removeValue(forKey: key)
+                    ?? ([Float](repeating: 0, count: grad.count), [Float](repeating: 0, count: grad.count))
                 let decay = 1 - lr * weightDecay
-                for i in grad.data.indices {
-                    let g = grad.data[i]
-                    p.value.data[i] *= decay
-                    m[i] = beta1 * m[i] + (1 - beta1) * g
-                    v[i] = beta2 * v[i] + (1 - beta2) * g * g
-                    p.value.data[i] -= stepSize * m[i] / (v[i].squareRoot() / root2 + eps)
+                let (b1, b2, eps) = (beta1, beta2, eps)
+                // Raw buffers: element access through the class property would check exclusivity and uniqueness
+                // on every element (a tenth of a training step).
+                var value = p.value.data
+                p.value.data = []
+                value.withUnsafeMutableBufferPointer { w in
+                    m.withUnsafeMutableBufferPointer { mp in
+                        v.withUnsafeMutableBufferPointer { vp in
+                            grad.data.withUnsafeBufferPointer { gp in
+                                for i in 0..<gp.count {
+                                    let g = gp[i]
+                                    mp[i] = b1 * mp[i] + (1 - b1) * g
+                                    vp[i] = b2 * vp[i] + (1 - b2) * g * g
+                                    w[i] = w[i] * decay - stepSize * mp[i] / (vp[i].squareRoot() / root2 + eps)
+                                }
+                            }
+                        }
+                    }
                 }
+                p.value.data = value
                 moments[key] = (m, v)
                 p.grad = nil
             }

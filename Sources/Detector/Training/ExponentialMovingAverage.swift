@@ -15,8 +15,10 @@ public final class ExponentialMovingAverage {
     public func update(from model: TrainableMDETR, updates: Int) {
         let decay = min(self.decay, Float(1 + updates) / Float(10 + updates))
         for (key, p) in model.parameters where p.requiresGrad {
-            guard var s = shadow[key] else { continue }
-            for i in s.data.indices { s.data[i] = decay * s.data[i] + (1 - decay) * p.value.data[i] }
+            guard var s = shadow.removeValue(forKey: key) else { continue }
+            s.data.withUnsafeMutableBufferPointer { sp in
+                p.value.data.withUnsafeBufferPointer { vp in for i in 0..<sp.count { sp[i] = decay * sp[i] + (1 - decay) * vp[i] } }
+            }
             shadow[key] = s
         }
     }
