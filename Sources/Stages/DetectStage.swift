@@ -32,25 +32,34 @@ public final class DetectStage: Stage, @unchecked Sendable {
         }
         // A sidecar's questions replace the inbox's (vocabulary or prompts) unless it asks for both.
         let sidecar = item.job.queries.flatMap(SidecarQueries.decode(stored:))
-        let askDefaults = sidecar.map { $0.vocabulary } ?? true
-        let vocabulary = askDefaults ? try vocabularies?.prompts(forInbox: item.job.inbox) : nil
+        var askDefaults = sidecar.map { $0.vocabulary } ?? true
+        let inboxVocabulary = try vocabularies?.prompts(forInbox: item.job.inbox)   // cached; read outside the lock
         lock.lock()
         defer { lock.unlock() }
         var detections: [Detection] = []
         var settings: [String: String] = [:]
         if let sidecar {
-            if let caption = sidecar.caption {
-                detections += try detector.detect(image, caption: caption, phrases: sidecar.ranges)
-                settings["caption"] = caption
-            } else if !sidecar.phrases.isEmpty {
-                // Each phrase is its own prompt; its boxes are named after it.
-                detections += try detector.detect(image, prompts: sidecar.phrases).map {
-                    Detection(box: $0.box, score: $0.score, label: $0.prompt, prompt: $0.prompt)
-                }
-            }
             settings["queries"] = "sidecar"
             settings["phrases"] = sidecar.phraseTexts.joined(separator: " | ")
+            do {
+                if let caption = sidecar.caption {
+                    detections += try detector.detect(image, caption: caption, phrases: sidecar.ranges)
+                    settings["caption"] = caption
+                } else if !sidecar.phrases.isEmpty {
+                    // Each phrase is its own prompt; its boxes are named after it.
+                    detections += try detector.detect(image, prompts: sidecar.phrases).map {
+                        Detection(box: $0.box, score: $0.score, label: $0.prompt, prompt: $0.prompt)
+                    }
+                }
+            } catch let error as DetectorError {
+                // Questions this model cannot ask (too long for it, say) are the sidecar's fault, not the image's:
+                // the image gets its inbox's questions and the reason is recorded with the results.
+                logger.warning("sidecar questions not asked", metadata: ["job.id": "\(item.job.jobID)", "error": "\(error)"])
+                settings["sidecar_error"] = "\(error)"
+                askDefaults = true
+            }
         }
+        let vocabulary = askDefaults ? inboxVocabulary : nil
         if let (stored, categoryPrompts) = vocabulary, let resolver = vocabularies {
             detections += try vocabularyDetections(image, stored: stored, prompts: categoryPrompts, job: item.job.jobID)
             item[WorkKeys.vocabulary] = (stored.id, stored.version)

@@ -22,8 +22,13 @@ import Testing
         try #"{"caption": "a cat", "phrases": [[0, 99]]}"#.write(toFile: setup.inbox + "/bad.png.json", atomically: true, encoding: .utf8)
         FileManager.default.createFile(atPath: setup.inbox + "/bad.png", contents: TinyPNG.sample(seed: 43, width: 40, height: 30))
 
+        // Valid JSON, but more than the model reads: the image still gets its inbox's questions, the reason is kept.
+        let long = String(repeating: "a very long caption ", count: 15)
+        try "{\"caption\": \"\(long)\", \"phrases\": [[2, 6]]}".write(toFile: setup.inbox + "/long.png.json", atomically: true, encoding: .utf8)
+        FileManager.default.createFile(atPath: setup.inbox + "/long.png", contents: TinyPNG.sample(seed: 44, width: 40, height: 30))
+
         let db = Database(url: url)
-        #expect(try eventually(timeout: 60) { try db.queueStatus().counts["done"] == 3 }, "\(daemon.log.suffix(3000))")
+        #expect(try eventually(timeout: 60) { try db.queueStatus().counts["done"] == 4 }, "\(daemon.log.suffix(3000))")
         func labels(_ name: String) throws -> [String] {
             try db.query(Statement("side.labels.\(name)", """
                 SELECT label FROM detections_for_file WHERE original_name = '\(name)' ORDER BY label
@@ -43,6 +48,12 @@ import Testing
             FROM provenance p JOIN images i ON i.id = p.image_id WHERE i.original_name = 'grounded.png'
             """))
         #expect(settings.first?["queries"] == "sidecar" && settings.first?["phrases"] == "red star | blue ring")
+        #expect(try labels("long.png").count == 1)
+        let longSettings = try db.query(Statement("side.long", """
+            SELECT p.settings ->> 'sidecar_error' AS error FROM provenance p JOIN images i ON i.id = p.image_id
+            WHERE i.original_name = 'long.png'
+            """))
+        #expect(longSettings.first?["error"]?.contains("tokens") == true, "\(longSettings.first?["error"] ?? "nil")")
         // Sidecars leave the inbox with their images: their content is in the database.
         #expect(eventually(timeout: 10) { ((try? FileManager.default.contentsOfDirectory(atPath: setup.inbox)) ?? ["?"]).isEmpty },
                 "\((try? FileManager.default.contentsOfDirectory(atPath: setup.inbox)) ?? [])")

@@ -48,6 +48,8 @@ final class DoubleDetector: ImageDetector, @unchecked Sendable {
     /// One whole-image box per phrase, named after the phrase: enough to see the phrases travel to the database.
     func detect(_ image: RGBImage, caption: String, phrases: [Range<Int>]) throws -> [Detection] {
         let scalars = Array(caption.unicodeScalars)
+        // Like a real model, a caption longer than it reads is refused.
+        if scalars.count > 200 { throw DetectorError.promptTooLong(tokens: scalars.count, limit: 200) }
         return try phrases.flatMap { span in
             try detect(image, prompts: [caption]).map {
                 Detection(box: $0.box, score: $0.score, label: String(String.UnicodeScalarView(scalars[span])), prompt: caption)
