@@ -37,4 +37,24 @@ import Testing
         let top = try detector.detect(image, vocabulary: vocabulary, settings: MergeSettings(topN: 5))
         #expect(top == Array(all.prefix(5)))
     }
+
+    /// Passes of several prompts (run side by side on the cores) give the prompt-at-a-time results, and pruning
+    /// between passes keeps the same top N.
+    @Test func promptPassesEqualOnePromptAtATime() throws {
+        let detector = try ModelPackage.load(Fixtures.path("mdetr_end_to_end/checkpoint.pth"))
+        let vocabulary = (0..<7).map { CategoryPrompt(categoryID: $0 + 1, prompt: ["star", "red circle", "a ring", "blue", "small square", "cross", "heart"][$0]) }
+        let image = PreprocessingTests.pattern(64, 48)
+        detector.promptsPerPass = 1
+        let single = try detector.detect(image, vocabulary: vocabulary, settings: MergeSettings(topN: 0))
+        let singleTop = try detector.detect(image, vocabulary: vocabulary, settings: MergeSettings(topN: 6))
+        detector.promptsPerPass = 3
+        let batched = try detector.detect(image, vocabulary: vocabulary, settings: MergeSettings(topN: 0))
+        let batchedTop = try detector.detect(image, vocabulary: vocabulary, settings: MergeSettings(topN: 6))
+        #expect(single.count == 70 && batched.count == 70)
+        for (a, b) in zip(single, batched) {
+            #expect(a.categoryID == b.categoryID && abs(a.score - b.score) < 1e-5 && abs(a.box.x0 - b.box.x0) < 1e-3)
+        }
+        #expect(singleTop.map(\.categoryID) == batchedTop.map(\.categoryID))
+    }
 }
+
