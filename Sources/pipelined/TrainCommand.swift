@@ -273,6 +273,7 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
         let progress = ProgressBar(total: totalSteps, label: "train", enabled: !quiet)
         progress.advance(by: state.step)
         let started = Date()
+        let secondsBefore = state.trainingSeconds
         state.stepAtStart = state.step
         var average: [String: Float] = [:]
         while state.step < totalSteps {
@@ -307,13 +308,15 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
                     }
                 }
                 if state.step % c.checkpointEvery == 0 || state.step == totalSteps {
+                    // Training time survives resumes: what earlier runs spent plus this run's so far.
+                    state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started)
                     try saveCheckpoint(checkpoints, model: model, trainer: trainer, state: state)
                 }
             }
             if state.step % stepsPerEpoch == 0 { state.epoch += 1 }
         }
         progress.finish()
-        state.trainingSeconds += Date().timeIntervalSince(started)
+        state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started)
         let finalWeights = trainedTensors(model, ema: trainer.ema)
         var metrics: [String: Double] = [:]
         if let val = c.val {
