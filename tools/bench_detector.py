@@ -108,18 +108,27 @@ def lite0_body():
     return Lite0()
 
 
+def swift_state_dict(model):
+    """The state dict as the Swift side loads it: contiguous copies, without the bookkeeping buffers."""
+    return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()
+            if not k.endswith("num_batches_tracked") and not k.endswith("position_ids")}
+
+
+def save_for_swift(model, config, out_path):
+    """OUT.safetensors with the weights and, given a config, OUT.json with it."""
+    from safetensors.torch import save_file
+    save_file(swift_state_dict(model), out_path + ".safetensors")
+    if config is not None:
+        with open(out_path + ".json", "w") as f:
+            json.dump(config, f)
+
+
 def torch_side(kind, threads, height, width, tokens, repeats, out_path):
     """Runs in its own process: builds, saves the weights for Swift, times PyTorch."""
     import torch
-    from safetensors.torch import save_file
     torch.set_num_threads(threads)
     model, config = build(kind)
-    sd = {k: v.contiguous() for k, v in model.state_dict().items()
-          if not k.endswith("num_batches_tracked") and not k.endswith("position_ids")}
-    save_file(sd, out_path + ".safetensors")
-    with open(out_path + ".json", "w") as f:
-        json.dump(config, f)
-    del sd
+    save_for_swift(model, config, out_path)
     image = torch.rand(1, 3, height, width) * 2 - 1
     ids = torch.tensor([[0] + [5 + (i * 37) % 1000 for i in range(tokens - 2)] + [2]])
     times = {"backbone": [], "text": [], "transformer": []}

@@ -30,10 +30,10 @@ BATCH = 8
 def torch_side(threads, steps, out):
     import torch
     from safetensors.torch import save_file
-    from bench_detector import MINILM, lite0_body
+    from bench_detector import MINILM, lite0_body, save_for_swift
     from make_detector_fixtures import text_encoder
-    from make_training_fixtures import criterion
-    from mdetr_reference import MDETR, sine_position
+    from make_training_fixtures import criterion, forward_from
+    from mdetr_reference import MDETR
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = MDETR(lite0_body(), text_encoder(MINILM), MINILM["hidden"], d=128, nhead=8, enc=3, dec=3, ff=512,
@@ -41,9 +41,7 @@ def torch_side(threads, steps, out):
     for n, p in model.named_parameters():
         if n.startswith("backbone") or "text_encoder" in n:
             p.requires_grad_(False)
-    state = {k: v.contiguous() for k, v in model.state_dict().items()
-             if not k.endswith("num_batches_tracked") and not k.endswith("position_ids")}
-    save_file(state, out + ".safetensors")
+    save_for_swift(model, None, out)
     config = {"backbone": "efficientnet_lite0", "textEncoderType": "minilm-l6", "text": MINILM, "hidden": 128,
               "heads": 8, "encoderLayers": 3, "decoderLayers": 3, "feedForward": 512, "queries": 50,
               "contrastiveAlign": True, "contrastiveDim": 64, "tokenSlots": 256}
@@ -72,28 +70,11 @@ def torch_side(threads, steps, out):
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=1e-4, weight_decay=1e-4)
 
-    def forward(feat, text_hidden):
-        d = 128
-        mask = torch.zeros(1, feat.shape[1], feat.shape[2], dtype=torch.bool)
-        pos = sine_position(mask, d // 2).flatten(2).permute(2, 0, 1)
-        src = model.input_proj(feat[None]).flatten(2).permute(2, 0, 1)
-        text = model.transformer.resizer(text_hidden.transpose(0, 1))
-        src = torch.cat([src, text], 0)
-        m = torch.zeros(1, src.shape[0], dtype=torch.bool)
-        pos = torch.cat([pos, torch.zeros_like(text)], 0)
-        memory = model.transformer.encoder(src, m, pos)
-        query = model.query_embed.weight.unsqueeze(1)
-        hs = model.transformer.decoder(torch.zeros_like(query), memory, m, pos, query)[:, :, 0]
-        import torch.nn.functional as F
-        return {"logits": model.class_embed(hs), "boxes": model.bbox_embed(hs).sigmoid(),
-                "proj_queries": F.normalize(model.contrastive_align_projection_image(hs), p=2, dim=-1),
-                "proj_tokens": F.normalize(model.contrastive_align_projection_text(memory[-text.shape[0]:, 0]), p=2, dim=-1)}
-
     times = []
     for s in range(steps + 2):
         t = time.perf_counter()
         opt.zero_grad()
-        outs = [forward(feats[r["image"]], h) for r, h in zip(records, hidden)]
+        outs = [forward_from(model, feats[r["image"]][None], h) for r, h in zip(records, hidden)]
         loss, _ = criterion(outs, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 0.1)

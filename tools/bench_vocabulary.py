@@ -40,17 +40,11 @@ def prompt_ids(classes, vocab_size):
 
 def torch_side(kind, threads, height, width, classes, out_path, images):
     import torch
-    from safetensors.torch import save_file
-    from bench_detector import build
+    from bench_detector import build, save_for_swift
     from mdetr_reference import sine_position
     torch.set_num_threads(threads)
     model, config = build(kind)
-    sd = {k: v.contiguous() for k, v in model.state_dict().items()
-          if not k.endswith("num_batches_tracked") and not k.endswith("position_ids")}
-    save_file(sd, out_path + ".safetensors")
-    with open(out_path + ".json", "w") as f:
-        json.dump(config, f)
-    del sd
+    save_for_swift(model, config, out_path)
     prompts = prompt_ids(classes, config["text"]["vocabSize"])
     with open(out_path + ".prompts.json", "w") as f:
         json.dump(prompts, f)

@@ -20,6 +20,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from mdetr_reference import MDETR, TinyResNet, sine_position  # noqa: E402
+from bench_detector import swift_state_dict  # noqa: E402
 from make_detector_fixtures import randomize_frozen_bn, text_encoder  # noqa: E402
 
 OUT = os.path.join(ROOT, "Tests", "DetectorTests", "Fixtures", "mdetr_training")
@@ -52,12 +53,18 @@ def giou(a, b):
 def forward(model, image, ids):
     """All decoder layers' heads for one image (batch 1), as MDETR's forward with aux_loss."""
     feat = model.backbone[0].body(image)
+    text = model.transformer.text_encoder(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+    return forward_from(model, feat, text)
+
+
+def forward_from(model, feat, text_hidden):
+    """The same from the backbone's map (1, C, h, w) and the text encoder's states (1, L, H): what training repeats
+    when both are frozen and cached."""
     d = model.input_proj.out_channels
     mask = torch.zeros(1, feat.shape[2], feat.shape[3], dtype=torch.bool)
     pos = sine_position(mask, d // 2).flatten(2).permute(2, 0, 1)
     src = model.input_proj(feat).flatten(2).permute(2, 0, 1)
-    text = model.transformer.text_encoder(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
-    text = model.transformer.resizer(text.transpose(0, 1))
+    text = model.transformer.resizer(text_hidden.transpose(0, 1))
     src = torch.cat([src, text], 0)
     m = torch.zeros(1, src.shape[0], dtype=torch.bool)
     pos = torch.cat([pos, torch.zeros_like(text)], 0)
@@ -138,8 +145,7 @@ def main():
     for n, p in model.named_parameters():   # MDETR's backbone rule: only layer2/3/4 train
         if n.startswith("backbone") and not any(s in n for s in ("layer2", "layer3", "layer4")):
             p.requires_grad_(False)
-    state = {k: v.clone().contiguous() for k, v in model.state_dict().items()
-             if not k.endswith("num_batches_tracked") and not k.endswith("position_ids")}
+    state = swift_state_dict(model)   # before the optimizer steps change it
 
     images = [torch.randn(1, 3, 64, 64, generator=gen), torch.randn(1, 3, 64, 64, generator=gen)]
     ids = [torch.tensor([[1, 17, 33, 8, 90, 41, 2]]), torch.tensor([[1, 55, 12, 71, 3, 2]])]

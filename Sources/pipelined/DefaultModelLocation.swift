@@ -19,6 +19,11 @@ enum DefaultModel {
         return candidates.first { FileManager.default.fileExists(atPath: $0 + "/manifest.json") }
     }
 
+    /// The model a one-shot command uses: the one given, else PIPELINED_MODEL, else `configured`, else the default.
+    static func resolve(_ given: String?, configured: String? = nil) -> String? {
+        given ?? ProcessInfo.processInfo.environment["PIPELINED_MODEL"] ?? configured ?? directory
+    }
+
     /// `model.path = "none"` (or PIPELINED_MODEL=none) turns the default off.
     static func isDisabled(_ config: Config) -> Bool { config.modelPath == "none" }
 

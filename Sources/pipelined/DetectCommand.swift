@@ -57,7 +57,7 @@ struct Detect: ParsableCommand {
     var phrase: [String] = []
 
     func run() throws {
-        guard let path = model ?? ProcessInfo.processInfo.environment["PIPELINED_MODEL"] ?? DefaultModel.directory else {
+        guard let path = DefaultModel.resolve(model) else {
             throw ValidationError("no model: pass --model PATH (an official .pth checkpoint or an imported model directory)")
         }
         let detector = try ModelPackage.load(path, options: try modelOptions.packageOptions)

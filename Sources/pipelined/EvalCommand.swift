@@ -92,8 +92,7 @@ struct Eval: ParsableCommand {
     }
 
     private func evaluateImages(_ dataset: LVISDataset, database: Database?) throws {
-        guard let path = model ?? ProcessInfo.processInfo.environment["PIPELINED_MODEL"] ?? (try? common.load().0.modelPath) ?? nil
-                ?? DefaultModel.directory else {
+        guard let path = DefaultModel.resolve(model, configured: (try? common.load().0.modelPath) ?? nil) else {
             throw ValidationError("no model: pass --model PATH (an official .pth checkpoint or an imported model directory)")
         }
         let detector = try ModelPackage.load(path, options: try modelOptions.packageOptions)
@@ -119,9 +118,7 @@ struct Eval: ParsableCommand {
             let file = URL(fileURLWithPath: images!).appendingPathComponent(name).path
             let pixels = try ImageDecoder().decode(file: file)
             for d in try detector.detect(pixels, vocabulary: vocabulary, settings: settings) {
-                results.append(LVISEvaluator.Result(imageID: image.id, categoryID: d.categoryID,
-                                                    bbox: (Double(d.box.x0), Double(d.box.y0), Double(d.box.x1 - d.box.x0), Double(d.box.y1 - d.box.y0)),
-                                                    score: Double(d.score)))
+                results.append(LVISEvaluator.Result(imageID: image.id, detection: d))
             }
             progress.advance(detail: "\(results.count) detections")
         }

@@ -98,8 +98,7 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
         for a in json["annotations"] as? [[String: Any]] ?? [] {
             guard let imageID = a["image_id"] as? Int, let cat = a["category_id"] as? Int, let i = index[imageID],
                   let b = (a["bbox"] as? [NSNumber])?.map(\.floatValue), b.count == 4 else { continue }
-            let (w, h) = (Float(images[i].width), Float(images[i].height))
-            boxes[imageID, default: [:]][cat, default: []].append([(b[0] + b[2] / 2) / w, (b[1] + b[3] / 2) / h, b[2] / w, b[3] / h])
+            boxes[imageID, default: [:]][cat, default: []].append(relativeBox(b, image: i))
         }
         var rng = SplitMix64(seed: UInt64(c.seed))
         for image in images {
@@ -146,8 +145,7 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
         for a in json["annotations"] as? [[String: Any]] ?? [] {
             guard let id = a["image_id"] as? Int, let entry = entries[id], let b = (a["bbox"] as? [NSNumber])?.map(\.floatValue),
                   b.count == 4, let spans = a["tokens_positive"] as? [[Int]] else { continue }
-            let (w, h) = (Float(images[entry.image].width), Float(images[entry.image].height))
-            byEntry[id, default: []].append(([(b[0] + b[2] / 2) / w, (b[1] + b[3] / 2) / h, b[2] / w, b[3] / h],
+            byEntry[id, default: []].append((relativeBox(b, image: entry.image),
                                              spans.filter { $0.count == 2 }.map { $0[0]..<$0[1] }))
         }
         for (id, entry) in entries.sorted(by: { $0.key < $1.key }) {
@@ -155,6 +153,17 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
             records.append(TrainingRecord(image: entry.image, caption: entry.caption, boxes: boxes.map(\.box), spans: boxes.map(\.span),
                                           kind: .grounding))
         }
+    }
+
+    /// An LVIS/COCO box (x, y, w, h in pixels) as MDETR's target: (cx, cy, w, h) relative to the image.
+    func relativeBox(_ b: [Float], image i: Int) -> [Float] {
+        let (w, h) = (Float(images[i].width), Float(images[i].height))
+        return [(b[0] + b[2] / 2) / w, (b[1] + b[3] / 2) / h, b[2] / w, b[3] / h]
+    }
+
+    /// Weights this run owns merged with the pretrained backbone and text encoder, under the official keys.
+    func withPretrained(_ own: any WeightSource) throws -> MergedWeights {
+        try MergedWeights([("", own), ("backbone.0.body.", backboneWeights), ("transformer.text_encoder.", textWeights)])
     }
 
     func readJSON(_ path: String) throws -> [String: Any] {
@@ -238,7 +247,7 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
         } else {
             own = InMemoryWeights(TrainableMDETR.freshWeights(config: config, backboneChannels: backbone.outChannels, seed: UInt64(c.seed)))
         }
-        let merged = try MergedWeights([("", own), ("backbone.0.body.", backboneWeights), ("transformer.text_encoder.", textWeights)])
+        let merged = try withPretrained(own)
         let trainBackbone = c.lrBackbone > 0, trainText = c.lrTextEncoder > 0
         guard !trainBackbone else { throw ValidationError("lr_backbone > 0: training the backbone is not supported yet (features are cached)") }
         let model = try TrainableMDETR(config: config, weights: merged) { key in
@@ -381,9 +390,7 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
             guard let name = dataset.fileNames[image.id] else { continue }
             let pixels = try ImageDecoder().decode(file: URL(fileURLWithPath: c.images).appendingPathComponent(name).path)
             for d in try detector.detect(pixels, vocabulary: vocabulary, settings: MergeSettings()) {
-                results.append(LVISEvaluator.Result(imageID: image.id, categoryID: d.categoryID,
-                                                    bbox: (Double(d.box.x0), Double(d.box.y0), Double(d.box.x1 - d.box.x0), Double(d.box.y1 - d.box.y0)),
-                                                    score: Double(d.score)))
+                results.append(LVISEvaluator.Result(imageID: image.id, detection: d))
             }
             progress.advance()
         }
@@ -393,8 +400,7 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
     }
 
     func inferenceDetector(_ weights: [(String, Tensor)]) throws -> MDETRDetector {
-        let merged = try MergedWeights([("", InMemoryWeights(weights)), ("backbone.0.body.", backboneWeights),
-                                        ("transformer.text_encoder.", textWeights)])
+        let merged = try withPretrained(InMemoryWeights(weights))
         let detector = try MDETRDetector(model: try MDETRModel(config: config, weights: merged), tokenizer: tokenizer,
                                          identity: ModelIdentity(name: c.name, version: "candidate", weightsSHA256: ""),
                                          normalization: .symmetric)

@@ -7,32 +7,13 @@ extension Variable {
         let lq = q.shape[0], lk = k.shape[0], e = q.shape[1], d = e / heads
         precondition(k.shape == [lk, e] && v.shape == [lk, e] && e % heads == 0, "attention: q \(q.shape) k \(k.shape) v \(v.shape)")
         let scale = 1 / Float(d).squareRoot()
-        var probabilities = [Float](repeating: 0, count: heads * lq * lk)   // (heads, Lq, Lk), kept for backward
-        var out = [Float](repeating: 0, count: lq * e)
-        q.value.data.withUnsafeBufferPointer { qp in
-            k.value.data.withUnsafeBufferPointer { kp in
-                v.value.data.withUnsafeBufferPointer { vp in
-                    probabilities.withUnsafeMutableBufferPointer { pp in
-                        out.withUnsafeMutableBufferPointer { op in
-                            for h in 0..<heads {
-                                let p = pp.baseAddress! + h * lq * lk
-                                BLAS.gemm(transB: true, m: lq, n: lk, k: d, alpha: scale, a: qp.baseAddress! + h * d, lda: e,
-                                          b: kp.baseAddress! + h * d, ldb: e, c: p, ldc: lk)
-                                for r in 0..<lq {
-                                    let row = p + r * lk
-                                    if let keyPaddingMask { for j in 0..<lk where keyPaddingMask[j] { row[j] = -.infinity } }
-                                    let sum = Vector.expShifted(row, lk, shift: Vector.max(row, lk))
-                                    Vector.scale(row, 1 / sum, lk)
-                                }
-                                BLAS.gemm(m: lq, n: d, k: lk, a: p, lda: lk, b: vp.baseAddress! + h * d, ldb: e,
-                                          c: op.baseAddress! + h * d, ldc: e)
-                            }
-                        }
-                    }
-                }
-            }
+        // The inference kernel, keeping the softmax rows (heads, Lq, Lk) for the backward pass.
+        var probabilities = [Float](repeating: 0, count: heads * lq * lk)
+        let out = probabilities.withUnsafeMutableBufferPointer { pp in
+            MultiheadAttention.attend(q: q.value, k: k.value, v: v.value, heads: heads, keyPaddingMask: keyPaddingMask,
+                                      probabilities: pp.baseAddress!)
         }
-        return Variable(Tensor(shape: [lq, e], data: out), parents: [q, k, v]) { g in
+        return Variable(out, parents: [q, k, v]) { g in
             // Scratch and results as raw buffers: BLAS writes into strided column blocks (one per head).
             let dq = UnsafeMutablePointer<Float>.allocate(capacity: lq * e), dk = UnsafeMutablePointer<Float>.allocate(capacity: lk * e)
             let dv = UnsafeMutablePointer<Float>.allocate(capacity: lk * e), ds = UnsafeMutablePointer<Float>.allocate(capacity: lq * lk)

@@ -12,9 +12,10 @@ extension Variable {
         let (top, _, ho) = padding.resolve(input: h, kernel: kh, stride: stride)
         let (left, _, wo) = padding.resolve(input: w, kernel: kw, stride: stride)
         let og = o / groups, k = cg * kh * kw, n = ho * wo
-        // cols for group gi: (k, n); cols[(ci·kh + dy)·kw + dx][oy·wo + ox] = x[gi·cg + ci][oy·s + dy − pt][ox·s + dx − pl].
-        func im2col(_ gi: Int) -> [Float] {
-            var cols = [Float](repeating: 0, count: k * n)
+        // Visits every (cols index, x index) pair of group gi that lies inside the image:
+        // cols[(ci·kh + dy)·kw + dx][oy·wo + ox] ↔ x[gi·cg + ci][oy·s + dy − pt][ox·s + dx − pl].
+        // im2col reads through it, col2im (the backward) accumulates through it.
+        func forEachTap(_ gi: Int, _ body: (_ col: Int, _ x: Int) -> Void) {
             for ci in 0..<cg { for dy in 0..<kh { for dx in 0..<kw {
                 let row = ((ci * kh + dy) * kw + dx) * n
                 for oy in 0..<ho {
@@ -22,10 +23,14 @@ extension Variable {
                     guard iy >= 0 && iy < h else { continue }
                     for ox in 0..<wo {
                         let ix = ox * stride + dx - left
-                        if ix >= 0 && ix < w { cols[row + oy * wo + ox] = value.data[((gi * cg + ci) * h + iy) * w + ix] }
+                        if ix >= 0 && ix < w { body(row + oy * wo + ox, ((gi * cg + ci) * h + iy) * w + ix) }
                     }
                 }
             } } }
+        }
+        func im2col(_ gi: Int) -> [Float] {   // (k, n)
+            var cols = [Float](repeating: 0, count: k * n)
+            forEachTap(gi) { cols[$0] = value.data[$1] }
             return cols
         }
         var out = [Float](repeating: 0, count: o * n)
@@ -59,17 +64,7 @@ extension Variable {
                         BLAS.gemm(transA: true, m: k, n: n, k: og, a: wp.baseAddress! + gi * og * k, lda: k, b: dOut, ldb: n,
                                   c: &dcols, ldc: n)
                     }
-                    for ci in 0..<cg { for dy in 0..<kh { for dxk in 0..<kw {
-                        let row = ((ci * kh + dy) * kw + dxk) * n
-                        for oy in 0..<ho {
-                            let iy = oy * stride + dy - top
-                            guard iy >= 0 && iy < h else { continue }
-                            for ox in 0..<wo {
-                                let ix = ox * stride + dxk - left
-                                if ix >= 0 && ix < w { dx[((gi * cg + ci) * h + iy) * w + ix] += dcols[row + oy * wo + ox] }
-                            }
-                        }
-                    } } }
+                    forEachTap(gi) { dx[$1] += dcols[$0] }
                 }
             }
             accumulate(Tensor(shape: shape, data: dx))

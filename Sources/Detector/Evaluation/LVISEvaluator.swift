@@ -52,6 +52,13 @@ public struct LVISEvaluator {
             self.bbox = bbox
             self.score = score
         }
+
+        /// A vocabulary detection of image `imageID` as a results-file entry (corners → x, y, w, h).
+        public init(imageID: Int, detection d: CategoryDetection) {
+            self.init(imageID: imageID, categoryID: d.categoryID,
+                      bbox: (Double(d.box.x0), Double(d.box.y0), Double(d.box.x1 - d.box.x0), Double(d.box.y1 - d.box.y0)),
+                      score: Double(d.score))
+        }
     }
 
     public enum EvaluationProtocol: Sendable, Equatable {

@@ -38,8 +38,11 @@ public struct MultiheadAttention: Sendable {
         return outProj(context)
     }
 
-    /// softmax(q_h k_hᵀ / √d + mask) v_h for every head h, heads side by side in the result (Lq, E).
-    public static func attend(q: Tensor, k: Tensor, v: Tensor, heads: Int, keyPaddingMask: [Bool]?) -> Tensor {
+    /// softmax(q_h k_hᵀ / √d + mask) v_h for every head h, heads side by side in the result (Lq, E). With
+    /// `probabilities` (heads · Lq · Lk floats) the softmax rows are also written there, (heads, Lq, Lk), for the
+    /// backward pass of training.
+    public static func attend(q: Tensor, k: Tensor, v: Tensor, heads: Int, keyPaddingMask: [Bool]?,
+                              probabilities: UnsafeMutablePointer<Float>? = nil) -> Tensor {
         let lq = q.shape[0], lk = k.shape[0], e = q.shape[1], d = e / heads
         if let keyPaddingMask { precondition(keyPaddingMask.count == lk, "mask \(keyPaddingMask.count) keys vs \(lk)") }
         let scale = 1 / Float(d).squareRoot()
@@ -71,6 +74,7 @@ public struct MultiheadAttention: Sendable {
                                     if let masked { for j in masked { row[j] = -.infinity } }
                                     let sum = Vector.expShifted(row, lk, shift: Vector.max(row, lk))
                                     Vector.scale(row, 1 / sum, lk)
+                                    probabilities?.advanced(by: (h * lq + r0 + r) * lk).update(from: row, count: lk)
                                 }
                                 BLAS.gemm(m: rows, n: d, k: lk, a: s, lda: lk, b: vb + h * d, ldb: e,
                                           c: ob + r0 * e + h * d, ldc: e)
