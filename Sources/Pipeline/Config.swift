@@ -72,6 +72,8 @@ public struct Config: Sendable, Equatable {
     /// What the detect stage asks about images of inboxes without a vocabulary.
     public var prompts: [String] = ["an object"]
     public var query = QuerySettings()
+    /// The labels inbox and how labelled images are split (issue 6).
+    public var labels = LabelSettings()
 
     public init(stateDirectory: String = Config.defaultStateDirectory) {
         self.stateDirectory = stateDirectory
@@ -80,6 +82,7 @@ public struct Config: Sendable, Equatable {
     public var archiveRoot: String { archiveDirectory ?? stateDirectory + "/archive" }
     public var quarantineRoot: String { quarantineDirectory ?? stateDirectory + "/quarantine" }
     public var embeddedClusterDirectory: String { stateDirectory + "/postgres" }
+    public var labelsInbox: String { labels.inbox ?? stateDirectory + "/labels" }
 
     /// `/var/lib/pipelined` for root, `$XDG_STATE_HOME/pipelined` (or `~/.local/state/pipelined`) otherwise; systemd's
     /// `$STATE_DIRECTORY` wins when set.

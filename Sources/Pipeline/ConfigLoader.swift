@@ -80,6 +80,11 @@ public enum ConfigLoader {
             try r.double("score_threshold") { config.query.scoreThreshold = $0 }
             try r.double("nms_iou") { config.query.nmsIoU = $0 }
         }
+        try reader.table("labels") { r in
+            try r.string("inbox") { config.labels.inbox = $0 }
+            try r.string("vocabulary") { config.labels.vocabulary = $0 }
+            try r.double("heldout_fraction") { config.labels.heldoutFraction = $0 }
+        }
         try reader.table("limits") { r in
             try r.int("max_file_bytes") { config.limits.maxFileBytes = $0 }
             try r.int("max_side") { config.limits.maxSide = $0 }
@@ -103,6 +108,9 @@ public enum ConfigLoader {
         }
         for (stage, n) in config.stageConcurrency where n < 1 {
             throw ConfigError.invalid(key: "stages.\(stage)", value: "\(n)", expected: "at least 1")
+        }
+        if !(0..<1).contains(config.labels.heldoutFraction) {
+            throw ConfigError.invalid(key: "labels.heldout_fraction", value: "\(config.labels.heldoutFraction)", expected: "0 ≤ f < 1")
         }
         let names = config.inboxes.map(\.name)
         if Set(names).count != names.count {

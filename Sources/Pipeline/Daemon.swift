@@ -23,6 +23,7 @@ public final class Daemon: @unchecked Sendable {
     private var database: Database?
     private var ingestor: Ingestor?
     private var watcher: InboxWatcher?
+    private var labelIntake: LabelIntake?
     private var scheduler: Scheduler?
 
     public init(config: Config, configPath: String?, logger: Logger, makeStages: @escaping StageFactory) {
@@ -110,6 +111,7 @@ public final class Daemon: @unchecked Sendable {
         notifier.stopping()
         watcher?.stop()
         ingestor?.stop()
+        labelIntake?.stop()
         scheduler?.shutdown(budget: config.shutdownBudgetSeconds)
         database.close()
         cluster?.stop(evenIfAdopted: true)
@@ -122,12 +124,18 @@ public final class Daemon: @unchecked Sendable {
                                 ignoredSuffixes: config.ignoredSuffixes, archiveRoot: config.archiveRoot,
                                 maxAttempts: config.maxAttempts, logger: logger)
         ingestor.start()
-        let watcher = InboxWatcher(inboxes: config.effectiveInboxes, ignoredSuffixes: config.ignoredSuffixes,
+        // Label files arrive through the same watcher (libinotifytools allows one per process) in their own inbox.
+        let labels = LabelIntake(importer: LabelImporter(database: database, settings: config.labels, archiveRoot: config.archiveRoot,
+                                                         quarantineRoot: config.quarantineRoot, logger: logger),
+                                 root: config.labelsInbox, logger: logger)
+        let watcher = InboxWatcher(inboxes: config.effectiveInboxes + [InboxConfig(name: "labels", path: config.labelsInbox)],
+                                   ignoredSuffixes: config.ignoredSuffixes,
                                    settleSeconds: config.settleSeconds, scanInterval: config.scanInterval,
-                                   pollInterval: config.pollInterval, logger: logger) { [ingestor] path in
-            ingestor.submit(path)
+                                   pollInterval: config.pollInterval, logger: logger) { [ingestor, labels] path in
+            if labels.owns(path) { labels.submit(path) } else { ingestor.submit(path) }
         }
         try watcher.start()
+        self.labelIntake = labels
         self.ingestor = ingestor
         self.watcher = watcher
     }
@@ -156,7 +164,7 @@ public final class Daemon: @unchecked Sendable {
         }
         let intakeChanged = fresh.inboxes != config.inboxes || fresh.ignoredSuffixes != config.ignoredSuffixes
             || fresh.settleSeconds != config.settleSeconds || fresh.scanInterval != config.scanInterval
-            || fresh.pollInterval != config.pollInterval
+            || fresh.pollInterval != config.pollInterval || fresh.labels != config.labels
         var applied = fresh
         applied.databaseURL = config.databaseURL
         applied.stateDirectory = config.stateDirectory
@@ -168,6 +176,7 @@ public final class Daemon: @unchecked Sendable {
         if intakeChanged, let database {
             watcher?.stop()
             ingestor?.stop()
+            labelIntake?.stop()
             do { try startIntake(database) } catch {
                 logger.error("cannot restart inbox watching with the new configuration", metadata: ["error": "\(error)"])
             }

@@ -114,7 +114,7 @@ public struct SidecarQueries: Codable, Sendable, Equatable {
     }
 
     /// JSON true/false: Foundation hands them over as NSNumber, told apart from numbers by their `c` (char) type.
-    private static func isBoolean(_ value: Any) -> Bool {
+    static func isBoolean(_ value: Any) -> Bool {
         if type(of: value) == Bool.self { return true }
         guard let n = value as? NSNumber else { return false }
         return String(cString: n.objCType) == "c"

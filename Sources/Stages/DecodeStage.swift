@@ -14,6 +14,10 @@ public struct DecodeStage: Stage {
         let image: RGBImage
         do {
             image = try decoder.decode(file: item.archiveFile)
+        } catch DecodeError.unreadable(let path, let reason) {
+            // The archive copy could not be read (I/O error, permissions): not the file's fault, so the job is
+            // retried like any other failure instead of quarantining the image.
+            throw DecodeError.unreadable(path: path, reason: reason)
         } catch let error as DecodeError {
             throw StageFailure.reject(reason: error.description)
         }

@@ -259,6 +259,7 @@ final class TrainingSession: @unchecked Sendable {  // workers only read it (pre
         let trainer = Trainer(model: model, tokenizer: tokenizer, features: { [unowned self] in self.features($0) },
                               learningRates: (Float(c.lr), Float(c.lrBackbone), Float(c.lrTextEncoder)),
                               emaDecay: c.ema ? Float(c.emaDecay) : nil)
+        trainer.clipNorm = Float(c.clip)
         if let ema = trainer.ema, FileManager.default.fileExists(atPath: checkpoints + "/ema.safetensors") {
             let saved = try SafeTensors(path: checkpoints + "/ema.safetensors")
             for key in saved.keys { ema.restore(key, try saved.tensor(key)) }

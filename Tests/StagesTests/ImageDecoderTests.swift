@@ -78,9 +78,16 @@ import Testing
             case .dimensionsTooLarge: matches = want == "dimensionsTooLarge"
             case .tooManyPixels: matches = want == "tooManyPixels"
             case .fileTooLarge: matches = want == "fileTooLarge"
+            case .unreadable: matches = want == "unreadable"
             }
             if !matches { Issue.record("\(name): expected \(want), got \(kind)") }
             return matches && !kind.isEmpty
+        }
+    }
+
+    @Test func aMissingFileIsNamedWithTheSystemsReason() {
+        #expect(throws: DecodeError.unreadable(path: "/nonexistent/x.jpg", reason: "No such file or directory")) {
+            _ = try ImageDecoder().decode(file: "/nonexistent/x.jpg")
         }
     }
 

@@ -2,6 +2,7 @@
 /// can act on.
 public enum DecodeError: Error, CustomStringConvertible, Equatable {
     case empty
+    case unreadable(path: String, reason: String)
     case unknownFormat(head: String)
     case fileTooLarge(bytes: Int, limit: Int)
     case dimensionsTooLarge(width: Int, height: Int, maxSide: Int)
@@ -14,6 +15,8 @@ public enum DecodeError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .empty:
             return "empty file (0 bytes)"
+        case let .unreadable(path, reason):
+            return "cannot read \(path): \(reason)"
         case let .unknownFormat(head):
             return "not a JPEG or PNG image (file starts with \(head))"
         case let .fileTooLarge(bytes, limit):

@@ -29,9 +29,14 @@ public struct ImageDecoder: Sendable {
 
     /// Reads and decodes a file, checking its size before reading it.
     public func decode(file path: String) throws -> RGBImage {
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
-        let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
+        // stat/open errors as the system words them ("No such file or directory"), not Foundation's domain dump.
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw DecodeError.unreadable(path: path, reason: String(cString: strerror(errno))) }
+        let size = Int(info.st_size)
         guard size <= limits.maxFileBytes else { throw DecodeError.fileTooLarge(bytes: size, limit: limits.maxFileBytes) }
-        return try decode(try Data(contentsOf: URL(fileURLWithPath: path)))
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DecodeError.unreadable(path: path, reason: access(path, R_OK) == 0 ? "read failed" : String(cString: strerror(errno)))
+        }
+        return try decode(data)
     }
 }

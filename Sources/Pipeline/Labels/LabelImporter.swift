@@ -1,0 +1,149 @@
+import Crypto
+import Foundation
+import Logging
+import Store
+
+/// Takes a labels file whole or not at all. The file is parsed (`LabelFile`), checked against the database — every
+/// image known and decoded, every box inside it, every category in the vocabulary, no image labelled twice in one
+/// vocabulary — and stored in one transaction. Either way the attempt is a row of `label_imports`; the file leaves
+/// the labels inbox for `archive/labels/` (imported) or `quarantine/labels/` (rejected, the evidence the row points to).
+public final class LabelImporter: @unchecked Sendable {
+    public struct Outcome: Sendable, Equatable {
+        public var importID: Int
+        public var imported: Bool
+        public var reason: String?
+        public var images: Int, annotations: Int
+    }
+
+    let database: Database
+    let settings: LabelSettings
+    let archiveRoot: String, quarantineRoot: String
+    let logger: Logger
+    private let lock = NSLock()   // one file at a time: the duplicate check and the insert must not interleave
+
+    public init(database: Database, settings: LabelSettings, archiveRoot: String, quarantineRoot: String, logger: Logger) {
+        self.database = database
+        self.settings = settings
+        self.archiveRoot = archiveRoot
+        self.quarantineRoot = quarantineRoot
+        self.logger = logger
+    }
+
+    /// Imports the file at `path` and moves it out of the inbox. `source` is how the attempt is named (the path
+    /// relative to the labels inbox). Database outages throw (the file stays where it is, to be retried); everything
+    /// wrong with the file itself is an outcome.
+    @discardableResult
+    public func importFile(_ path: String, source: String) throws -> Outcome {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LabelError.unreadable("\(path): \(String(cString: strerror(errno)))")
+        }
+        let sha = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let outcome: Outcome
+        do {
+            let (vocabularyID, sets) = try resolve(data)
+            do {
+                let id = try database.importLabels(source: source, sha256: sha, vocabularyID: vocabularyID, sets: sets)
+                outcome = Outcome(importID: id, imported: true, reason: nil, images: sets.count,
+                                  annotations: sets.reduce(0) { $0 + $1.boxes.count })
+            } catch let StoreError.query(_, sqlState, message, _) where sqlState.hasPrefix("23") || sqlState == "P0001" {
+                // A constraint or the annotations trigger refused a row: the file's fault, and nothing was stored.
+                throw LabelError.invalid("the database refused it: \(message)")
+            }
+            move(path, to: archiveRoot + "/labels", name: "\(sha.prefix(12))-\((source as NSString).lastPathComponent)")
+            logger.info("labels imported", metadata: ["file": "\(source)", "images": "\(outcome.images)",
+                                                      "boxes": "\(outcome.annotations)", "import": "\(outcome.importID)"])
+        } catch let error as LabelError {
+            let evidence = "labels/\(sha.prefix(12))-\((source as NSString).lastPathComponent)"
+            let id = try database.recordRejectedLabels(source: source, sha256: sha, reason: error.description, evidencePath: evidence)
+            move(path, to: quarantineRoot + "/labels", name: (evidence as NSString).lastPathComponent)
+            logger.error("labels rejected", metadata: ["file": "\(source)", "reason": "\(error)", "evidence": "\(evidence)"])
+            return Outcome(importID: id, imported: false, reason: error.description, images: 0, annotations: 0)
+        }
+        return outcome
+    }
+
+    /// The file's label sets as rows, or the first reason it cannot be taken.
+    func resolve(_ data: Data) throws -> (vocabularyID: Int, sets: [LabelSetRow]) {
+        let file = try LabelFile.parse(data)
+        let vocabularyName = file.vocabulary ?? settings.vocabulary
+        guard let vocabulary = try database.latestVocabulary(name: vocabularyName) else {
+            throw LabelError.unknownVocabulary("\"\(vocabularyName)\" does not exist (import it with `pipelined vocab import`, or name another with \"vocabulary\")")
+        }
+        var categoryRows: [Int: Int] = [:]   // the file's id → categories.id
+        let byName = Dictionary(vocabulary.categories.map { ($0.name, $0.id!) }, uniquingKeysWith: { a, _ in a })
+        for (id, name) in file.categories.sorted(by: { $0.key < $1.key }) {
+            guard let row = byName[name] else {
+                throw LabelError.unknownCategory("\"\(name)\" is not in vocabulary \(vocabulary.name) v\(vocabulary.version)")
+            }
+            categoryRows[id] = row
+        }
+        let targets = try database.labelTargets(names: file.images.compactMap { $0.sha256 == nil ? $0.fileName : nil },
+                                                sha256s: file.images.compactMap(\.sha256))
+        var seenImages = Set<Int>()
+        var sets: [LabelSetRow] = []
+        for image in file.images {
+            guard let target = targets[image.key] else {
+                throw LabelError.unknownImage("\(image.key) has not arrived in any inbox (name it as it arrived, relative to its inbox, or by sha256)")
+            }
+            guard target.status != "quarantined" else { throw LabelError.unknownImage("\(image.key) was quarantined: it is not an image the daemon can use") }
+            guard let width = target.width, let height = target.height else {
+                throw LabelError.notReady("image \(image.key) is not decoded yet, so its boxes cannot be checked; drop the file again once it is processed")
+            }
+            if let w = image.width, let h = image.height, w != width || h != height {
+                throw LabelError.invalid("image \(image.key) is \(width)×\(height), but the file says \(w)×\(h)")
+            }
+            guard seenImages.insert(target.imageID).inserted else { throw LabelError.duplicate("\(image.key) is the same image as another entry of the file") }
+            guard !target.labelledIn.contains(vocabulary.id) else {
+                throw LabelError.duplicate("image \(image.key) already has labels in vocabulary \(vocabulary.name)")
+            }
+            var boxes: [LabelSetRow.Box] = []
+            for a in file.annotations where a.imageID == image.id {
+                let b = a.bbox
+                guard b[0] + b[2] <= Double(width) + 0.5, b[1] + b[3] <= Double(height) + 0.5 else {
+                    throw LabelError.outside("annotations[\(a.index)].bbox \(b) ends outside image \(image.key) (\(width)×\(height))")
+                }
+                boxes.append(.init(categoryID: a.categoryID.map { categoryRows[$0]! }, spans: a.spans, x: b[0], y: b[1], w: b[2], h: b[3]))
+            }
+            sets.append(LabelSetRow(imageID: target.imageID, negativeIDs: image.negativeCategories.map { categoryRows[$0]! },
+                                    notExhaustiveIDs: image.notExhaustiveCategories.map { categoryRows[$0]! },
+                                    caption: image.caption, split: settings.split(sha256: target.sha256), boxes: boxes))
+        }
+        return (vocabulary.id, sets)
+    }
+
+    /// Moves the file out of the inbox (rename; copy and unlink across filesystems). A failure is logged: the
+    /// database already says what happened to the file.
+    private func move(_ path: String, to directory: String, name: String) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let target = directory + "/" + name
+            if rename(path, target) != 0 {
+                if FileManager.default.fileExists(atPath: target) { try FileManager.default.removeItem(atPath: target) }
+                try FileManager.default.copyItem(atPath: path, toPath: target)
+                try FileManager.default.removeItem(atPath: path)
+            }
+        } catch {
+            logger.error("cannot move labels file out of the inbox", metadata: ["file": "\(path)", "error": "\(error)"])
+        }
+    }
+}
+
+/// Where labels come from and how they are split.
+public struct LabelSettings: Sendable, Equatable {
+    /// The labels inbox; nil: `<state>/labels`.
+    public var inbox: String?
+    /// Vocabulary a file's categories are looked up in when it names none.
+    public var vocabulary = "default-model"
+    /// Share of labelled images kept out of training to judge candidates (decided per image, by its content hash, so
+    /// an image never changes side).
+    public var heldoutFraction = 0.2
+
+    public init() {}
+
+    public func split(sha256: String) -> String {
+        let bucket = Double(UInt32(sha256.prefix(8), radix: 16) ?? 0) / Double(UInt32.max)
+        return bucket < heldoutFraction ? "heldout" : "train"
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+@testable import Pipeline
+
+/// What a labels file can be refused for on its own, before the database is asked.
+@Suite struct LabelFileTests {
+    static let good = """
+        {"categories": [{"id": 1, "name": "red star"}, {"id": 2, "name": "blue ring"}, {"id": 3, "name": "green cube"}],
+         "images": [{"id": 10, "file_name": "a.png", "width": 40, "height": 30, "neg_category_ids": [3],
+                     "not_exhaustive_category_ids": [2]},
+                    {"id": 11, "file_name": "b.png", "caption": "a red star left of a blue ring"}],
+         "annotations": [{"id": 1, "image_id": 10, "category_id": 1, "bbox": [1, 2, 10, 8], "area": 80, "iscrowd": 0},
+                         {"id": 2, "image_id": 10, "category_id": 2, "bbox": [20.5, 3, 5, 5]},
+                         {"id": 3, "image_id": 11, "tokens_positive": [[2, 10]], "bbox": [0, 0, 4, 4]}],
+         "info": {"description": "ignored"}}
+        """
+
+    @Test func parsesCategoriesImagesBoxesAndSpans() throws {
+        let file = try LabelFile.parse(Data(Self.good.utf8))
+        #expect(file.categories == [1: "red star", 2: "blue ring", 3: "green cube"])
+        #expect(file.images.map(\.key) == ["a.png", "b.png"])
+        #expect(file.images[0].negativeCategories == [3] && file.images[0].notExhaustiveCategories == [2])
+        #expect(file.annotations.count == 3)
+        #expect(file.annotations[1].bbox == [20.5, 3, 5, 5])
+        #expect(file.annotations[2].spans == [2..<10] && file.annotations[2].categoryID == nil)
+    }
+
+    /// Each case: a broken file and a word its reason must contain.
+    static let broken: [(String, String, String)] = [
+        ("empty", "", "malformed JSON"),
+        ("truncated", #"{"images": [{"id": 1, "file_name": "a.png"}"#, "malformed JSON"),
+        ("not an object", "[1, 2]", "not a JSON object"),
+        ("no images", #"{"annotations": []}"#, "no \"images\""),
+        ("images empty", #"{"images": []}"#, "nothing to label"),
+        ("images not a list", #"{"images": {"id": 1}}"#, "not a list"),
+        ("image not object", #"{"images": [5]}"#, "images[0] is not an object"),
+        ("image without id", #"{"images": [{"file_name": "a.png"}]}"#, "has no id"),
+        ("string id", #"{"images": [{"id": "1", "file_name": "a.png"}]}"#, "not an integer"),
+        ("boolean id", #"{"images": [{"id": true, "file_name": "a.png"}]}"#, "not an integer"),
+        ("fractional id", #"{"images": [{"id": 1.5, "file_name": "a.png"}]}"#, "not an integer"),
+        ("nameless image", #"{"images": [{"id": 1}]}"#, "names no image"),
+        ("empty file name", #"{"images": [{"id": 1, "file_name": ""}]}"#, "non-empty"),
+        ("bad sha", #"{"images": [{"id": 1, "sha256": "xyz"}]}"#, "SHA-256"),
+        ("zero size", #"{"images": [{"id": 1, "file_name": "a.png", "width": 0, "height": 5}]}"#, "size"),
+        ("width only", #"{"images": [{"id": 1, "file_name": "a.png", "width": 5}]}"#, "has no height"),
+        ("duplicate image id", #"{"images": [{"id": 1, "file_name": "a.png"}, {"id": 1, "file_name": "b.png"}]}"#, "image id 1 appears twice"),
+        ("duplicate file name", #"{"images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "a.png"}]}"#, "a.png appears twice"),
+        ("duplicate category id", #"{"categories": [{"id": 1, "name": "x"}, {"id": 1, "name": "y"}], "images": [{"id": 1, "file_name": "a"}]}"#, "category id 1"),
+        ("duplicate category name", #"{"categories": [{"id": 1, "name": "x"}, {"id": 2, "name": "x"}], "images": [{"id": 1, "file_name": "a"}]}"#, "\"x\" appears twice"),
+        ("nameless category", #"{"categories": [{"id": 1, "name": " "}], "images": [{"id": 1, "file_name": "a"}]}"#, "has no name"),
+        ("undefined negative", #"{"images": [{"id": 1, "file_name": "a", "neg_category_ids": [4]}]}"#, "does not define"),
+        ("negative listed twice", #"{"categories": [{"id": 4, "name": "x"}], "images": [{"id": 1, "file_name": "a", "neg_category_ids": [4, 4]}]}"#, "twice"),
+        ("annotation unknown image", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 2, "category_id": 1, "bbox": [0, 0, 1, 1]}]}"#, "image id 2"),
+        ("annotation undefined category", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 1, "category_id": 9, "bbox": [0, 0, 1, 1]}]}"#, "category id 9"),
+        ("bbox three numbers", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1]}]}"#, "four numbers"),
+        ("bbox strings", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": ["0", 0, 1, 1]}]}"#, "four numbers"),
+        ("bbox without area", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 0, 1]}]}"#, "no area"),
+        ("negative coordinate", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [-3, 0, 2, 1]}]}"#, "outside"),
+        ("box past the declared size", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a", "width": 10, "height": 10}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [5, 5, 6, 2]}]}"#, "outside"),
+        ("huge number", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1e400, 1]}]}"#, "malformed"),
+        ("positive and negative", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a", "neg_category_ids": [1]}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}]}"#, "negative"),
+        ("neither category nor spans", #"{"images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 1, "bbox": [0, 0, 1, 1]}]}"#, "neither"),
+        ("spans without caption", #"{"images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 1, "tokens_positive": [[0, 1]], "bbox": [0, 0, 1, 1]}]}"#, "no caption"),
+        ("span past the caption", #"{"images": [{"id": 1, "file_name": "a", "caption": "a cat"}], "annotations": [{"image_id": 1, "tokens_positive": [[2, 9]], "bbox": [0, 0, 1, 1]}]}"#, "inside the caption"),
+        ("reversed span", #"{"images": [{"id": 1, "file_name": "a", "caption": "a cat"}], "annotations": [{"image_id": 1, "tokens_positive": [[3, 2]], "bbox": [0, 0, 1, 1]}]}"#, "inside the caption"),
+        ("duplicate annotation id", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}, {"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]}]}"#, "annotation id 5"),
+        ("same box twice", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}, {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}]}"#, "repeats"),
+        ("vocabulary not a string", #"{"vocabulary": 3, "images": [{"id": 1, "file_name": "a"}]}"#, "vocabulary"),
+    ]
+
+    @Test(arguments: broken.indices)
+    func refusesABrokenFileWithAReason(_ index: Int) {
+        let (name, text, word) = Self.broken[index]
+        #expect {
+            _ = try LabelFile.parse(Data(text.utf8))
+        } throws: { error in
+            let reason = "\(error)"
+            let ok = error is LabelError && reason.contains(word)
+            if !ok { Issue.record("\(name): reason \"\(reason)\" lacks \"\(word)\"") }
+            return ok
+        }
+    }
+
+    @Test func splitIsDecidedByContentAndKeepsTheFraction() {
+        var settings = LabelSettings()
+        settings.heldoutFraction = 0.25
+        let shas = (0..<2000).map { i in String(format: "%08x", UInt32(truncatingIfNeeded: i &* 2_654_435_761)) + String(repeating: "0", count: 56) }
+        let heldout = shas.filter { settings.split(sha256: $0) == "heldout" }.count
+        #expect(abs(Double(heldout) / 2000 - 0.25) < 0.03)
+        #expect(shas.map { settings.split(sha256: $0) } == shas.map { settings.split(sha256: $0) })
+    }
+}
