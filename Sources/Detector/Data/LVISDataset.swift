@@ -11,6 +11,11 @@ public struct LVISDataset: Sendable {
         public var synonyms: [String]?
         public var def: String?
         public var image_count: Int?
+        public init(id: Int, name: String, frequency: String? = nil) {
+            self.id = id
+            self.name = name
+            self.frequency = frequency
+        }
     }
 
     public var images: [LVISEvaluator.Image]
@@ -30,6 +35,14 @@ public struct LVISDataset: Sendable {
             case let .malformed(path, reason): return "\(path) is not a valid LVIS/COCO file: \(reason)"
             }
         }
+    }
+
+    /// A dataset built in memory (labels from the database, tests).
+    public init(images: [LVISEvaluator.Image], categories: [Category], annotations: [LVISEvaluator.Annotation], fileNames: [Int: String] = [:]) {
+        self.images = images
+        self.categories = categories
+        self.annotations = annotations
+        self.fileNames = fileNames
     }
 
     public init(path: String) throws {
