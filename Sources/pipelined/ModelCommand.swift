@@ -5,8 +5,8 @@ import Pipeline
 import Store
 
 struct ModelCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "model", abstract: "Import and list models.",
-                                                    subcommands: [Import.self, List.self])
+    static let configuration = CommandConfiguration(commandName: "model", abstract: "Import, list, promote and roll back models.",
+                                                    subcommands: [Import.self, List.self, Promote.self, Rollback.self])
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -35,23 +35,57 @@ struct ModelCommand: ParsableCommand {
             guard !noRegister else { return }
             let configJSON = String(decoding: try JSONEncoder().encode(manifest.config), as: UTF8.self)
             let id = try options.withDatabase { _, _, database in
-                try database.registerModel(name: name, version: manifest.version, weightsSHA256: manifest.weightsSHA256,
-                                           configJSON: configJSON)
+                try database.registerModel(NewModel(name: name, version: manifest.version, weightsSHA256: manifest.weightsSHA256,
+                                                    configJSON: configJSON, path: URL(fileURLWithPath: directory).standardizedFileURL.path))
             }
             print("registered as model \(id)")
         }
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List registered models.")
+        static let configuration = CommandConfiguration(abstract: "Every model version with its status, parent and metrics (the model_lineage view).")
         @OptionGroup var options: CommonOptions
 
         func run() throws {
             let models = try options.withDatabase { _, _, database in try database.models() }
             if models.isEmpty { print("no models registered") }
+            let byID = Dictionary(uniqueKeysWithValues: models.map { ($0.id, $0) })
             for m in models {
-                print("\(m.id)\t\(m.name)\t\(m.version)\t\(m.status)\t\(m.createdAt)\t\(m.weightsSHA256.prefix(16))…")
+                let metrics = (try? JSONSerialization.jsonObject(with: Data(m.metricsJSON.utf8))) as? [String: Any] ?? [:]
+                let ap = ["AP", "APr"].compactMap { k in (metrics[k] as? Double).map { "\(k) \(String(format: "%.4f", $0))" } }
+                let parent = m.parentID.flatMap { byID[$0] }.map { "from \($0.label)" }
+                print(([String(m.id), m.label, m.status, m.createdAt] + [parent, ap.isEmpty ? nil : ap.joined(separator: " "), m.statusReason].compactMap { $0 })
+                      .joined(separator: "\t"))
             }
+        }
+    }
+
+    struct Promote: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a model version the active one (the running daemon switches between jobs); the active one is retired.")
+        @OptionGroup var options: CommonOptions
+        @Argument(help: "The model: id, name@version or version (see `pipelined model list`).") var model: String
+        @Option(name: .long, help: "Why (kept in the lineage).") var reason = "promoted by an operator"
+
+        func run() throws {
+            let promoted = try options.withDatabase { _, _, database -> ModelRecord in
+                guard let m = try database.model(named: model) else { throw ModelStatusError.noSuchModel(model) }
+                guard m.path != nil else { throw ValidationError("\(m.label) has no model directory on record, so the daemon could not load it") }
+                try database.promoteModel(id: m.id, reason: reason)
+                return m
+            }
+            print("\(promoted.label) is now active")
+        }
+    }
+
+    struct Rollback: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Put the active model's parent back; the active one is retired.")
+        @OptionGroup var options: CommonOptions
+        @Option(name: .long, help: "Why (kept in the lineage).") var reason = "rolled back by an operator"
+
+        func run() throws {
+            let now = try options.withDatabase { _, _, database in try database.rollbackModel(reason: reason) }
+            print("\(now.label) is active again")
         }
     }
 }

@@ -32,8 +32,10 @@ struct Train: ParsableCommand {
         _ = try Migrator().migrate(url: url)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let id = try database.registerModel(name: manifest.name, version: manifest.version, weightsSHA256: manifest.weightsSHA256,
-                                            configJSON: String(decoding: try encoder.encode(manifest.config), as: UTF8.self))
+        let metrics = String(decoding: try JSONSerialization.data(withJSONObject: manifest.metrics ?? [:]), as: UTF8.self)
+        let id = try database.registerModel(NewModel(name: manifest.name, version: manifest.version, weightsSHA256: manifest.weightsSHA256,
+                                                     configJSON: String(decoding: try encoder.encode(manifest.config), as: UTF8.self),
+                                                     path: URL(fileURLWithPath: c.output).standardizedFileURL.path, metricsJSON: metrics))
         print("registered as model \(id)")
     }
 }

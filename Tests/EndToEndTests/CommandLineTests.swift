@@ -135,7 +135,7 @@ import Testing
         let imported = try run(["model", "import", Self.checkpoint, "--name", "tiny", "--output", dir.file("model")] + common)
         #expect(imported.status == 0 && imported.output.contains("registered as model"), "\(imported.output)")
         let list = try run(["model", "list"] + common)
-        #expect(list.output.contains("\ttiny\t"), "\(list.output)")
+        #expect(list.output.contains("\ttiny@"), "\(list.output)")
 
         let config = dir.file("p.toml")
         try """
