@@ -5,6 +5,7 @@ ALTER TABLE models
     ADD COLUMN path            text,          -- the model directory (manifest.json, model.safetensors, …)
     ADD COLUMN label_snapshot  jsonb,         -- the labels a fine-tuned version learned from
     ADD COLUMN hyperparameters jsonb,
+    ADD COLUMN replaced_by     bigint REFERENCES models (id),   -- the version that took over when this one was retired
     ADD COLUMN status_changed_at timestamptz;
 
 CREATE TABLE fine_tune_runs (

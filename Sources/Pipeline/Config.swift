@@ -69,6 +69,8 @@ public struct Config: Sendable, Equatable {
     public var limits = ImageLimits()
     /// Path of the detector model; nil means no model is configured.
     public var modelPath: String?
+    /// Seconds between checks of which model version PostgreSQL calls active.
+    public var modelCheckInterval = 5.0
     /// What the detect stage asks about images of inboxes without a vocabulary.
     public var prompts: [String] = ["an object"]
     public var query = QuerySettings()

@@ -45,6 +45,7 @@ public enum ConfigLoader {
         try reader.table("model") { r in
             try r.string("path") { config.modelPath = $0 }
             try r.strings("prompts") { config.prompts = $0 }
+            try r.double("check_interval_seconds") { config.modelCheckInterval = $0 }
         }
         try reader.tableArray("inbox") { r in
             var inbox = InboxConfig(name: "", path: "")

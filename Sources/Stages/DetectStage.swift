@@ -5,10 +5,11 @@ import Pipeline
 import Store
 
 /// Runs the detector on the decoded image with the configured prompts. The detector is not re-entrant: calls are
-/// serialised here whatever the stage's configured concurrency.
+/// serialised here whatever the stage's configured concurrency. The detector comes from a `ModelSlot`, read once per
+/// job: a model switch happens between jobs.
 public final class DetectStage: Stage, @unchecked Sendable {
     public let name = "detect"
-    private let detector: any ImageDetector
+    private let slot: ModelSlot
     private let prompts: [String]
     private let vocabularies: VocabularyResolver?
     private let merge: MergeSettings
@@ -17,9 +18,14 @@ public final class DetectStage: Stage, @unchecked Sendable {
     /// A vocabulary job taking longer than this logs its progress this often.
     public var progressInterval: TimeInterval = 10
 
-    public init(detector: any ImageDetector, prompts: [String], vocabularies: VocabularyResolver? = nil,
+    public convenience init(detector: any ImageDetector, prompts: [String], vocabularies: VocabularyResolver? = nil,
+                            merge: MergeSettings = MergeSettings(), logger: Logger = Logger(label: "pipelined.detect")) {
+        self.init(slot: ModelSlot(detector), prompts: prompts, vocabularies: vocabularies, merge: merge, logger: logger)
+    }
+
+    public init(slot: ModelSlot, prompts: [String], vocabularies: VocabularyResolver? = nil,
                 merge: MergeSettings = MergeSettings(), logger: Logger = Logger(label: "pipelined.detect")) {
-        self.detector = detector
+        self.slot = slot
         self.logger = logger
         self.prompts = prompts
         self.vocabularies = vocabularies
@@ -36,6 +42,7 @@ public final class DetectStage: Stage, @unchecked Sendable {
         let inboxVocabulary = try vocabularies?.prompts(forInbox: item.job.inbox)   // cached; read outside the lock
         lock.lock()
         defer { lock.unlock() }
+        let detector = slot.detector   // this job's model, whatever happens to the slot meanwhile
         var detections: [Detection] = []
         var settings: [String: String] = [:]
         if let sidecar {
@@ -61,7 +68,7 @@ public final class DetectStage: Stage, @unchecked Sendable {
         }
         let vocabulary = askDefaults ? inboxVocabulary : nil
         if let (stored, categoryPrompts) = vocabulary, let resolver = vocabularies {
-            detections += try vocabularyDetections(image, stored: stored, prompts: categoryPrompts, job: item.job.jobID)
+            detections += try vocabularyDetections(detector, image, stored: stored, prompts: categoryPrompts, job: item.job.jobID)
             item[WorkKeys.vocabulary] = (stored.id, stored.version)
             settings.merge(merge.description.merging([
                 "vocabulary": "\(stored.name)@\(stored.version)", "template": resolver.templateName,
@@ -80,7 +87,7 @@ public final class DetectStage: Stage, @unchecked Sendable {
     }
 
     /// Every category asked, merged; progress logged every `progressInterval` seconds of a long job.
-    private func vocabularyDetections(_ image: RGBImage, stored: StoredVocabulary, prompts: [CategoryPrompt],
+    private func vocabularyDetections(_ detector: any ImageDetector, _ image: RGBImage, stored: StoredVocabulary, prompts: [CategoryPrompt],
                                       job: Int) throws -> [Detection] {
         let names = Dictionary(stored.categories.compactMap { c in c.id.map { ($0, c.name) } }, uniquingKeysWith: { a, _ in a })
         let started = Date()

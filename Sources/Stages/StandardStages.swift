@@ -6,6 +6,10 @@ import Store
 public enum StandardStages {
     public static func make(database: Database, config: Config, detector: any ImageDetector,
                             prompts: [String]) -> [any Stage] {
+        make(database: database, config: config, slot: ModelSlot(detector), prompts: prompts)
+    }
+
+    public static func make(database: Database, config: Config, slot: ModelSlot, prompts: [String]) -> [any Stage] {
         let limits = DecodeLimits(maxFileBytes: config.limits.maxFileBytes, maxSide: config.limits.maxSide,
                                   maxPixels: config.limits.maxPixels)
         let query = config.query
@@ -15,7 +19,7 @@ public enum StandardStages {
             ? VocabularyResolver(database: database, inboxes: config.effectiveInboxes, template: query.template) : nil
         return [
             DecodeStage(limits: limits),
-            DetectStage(detector: detector, prompts: prompts, vocabularies: vocabularies, merge: merge),
+            DetectStage(slot: slot, prompts: prompts, vocabularies: vocabularies, merge: merge),
             RecordStage(database: database),
         ]
     }

@@ -41,7 +41,7 @@ public enum ModelStatusError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .noSuchModel(m): return "no model \(m) is registered (see `pipelined model list`)"
         case .noActiveModel: return "no model is active"
-        case let .noParent(m): return "the active model \(m) has no parent to roll back to"
+        case let .noParent(m): return "the active model \(m) replaced no other version and has no parent to roll back to"
         }
     }
 }
@@ -94,7 +94,12 @@ extension Database {
     public func model(named label: String) throws -> ModelRecord? { try query(Self.modelByLabel, [label]).first.map(Self.model) }
 
     static let retireActive = Statement("models.retire_active", """
-        UPDATE models SET status = 'retired', status_reason = $1, status_changed_at = now() WHERE status = 'active'
+        UPDATE models SET status = 'retired', status_reason = $1, status_changed_at = now(), replaced_by = $2::bigint
+        WHERE status = 'active'
+        """)
+    static let replacedModel = Statement("models.replaced", """
+        SELECT \(modelColumns) FROM models WHERE replaced_by = $1::bigint AND status = 'retired'
+        ORDER BY status_changed_at DESC, id DESC LIMIT 1
         """)
     static let setStatus = Statement("models.set_status", """
         UPDATE models SET status = $2, status_reason = $3, status_changed_at = now(),
@@ -111,7 +116,7 @@ extension Database {
             guard let row = try conn.query(Self.modelByID, [id]).first else { throw ModelStatusError.noSuchModel("\(id)") }
             let m = try Self.model(row)
             guard m.status != "active" else { return }
-            try conn.query(Self.retireActive, ["replaced by \(m.label): \(reason)"])
+            try conn.query(Self.retireActive, ["replaced by \(m.label): \(reason)", id])
             try conn.query(Self.setStatus, [id, "active", reason, metricsJSON])
         }
     }
@@ -121,16 +126,18 @@ extension Database {
         try query(Self.setStatus, [id, "rejected", reason, metricsJSON])
     }
 
-    /// Puts the active model's parent back in its place; the active one is retired. Returns the model now active.
+    /// Puts back the version the active one replaced (else its parent); the active one is retired. Returns the
+    /// model now active.
     @discardableResult
     public func rollbackModel(reason: String) throws -> ModelRecord {
         try transaction { conn in
             try conn.query(Self.lockModels)
             guard let row = try conn.query(Self.activeModel).first else { throw ModelStatusError.noActiveModel }
             let active = try Self.model(row)
-            guard let parentID = active.parentID, let parentRow = try conn.query(Self.modelByID, [parentID]).first else {
-                throw ModelStatusError.noParent(active.label)
-            }
+            let previous = try conn.query(Self.replacedModel, [active.id]).first
+                ?? (active.parentID.map { try conn.query(Self.modelByID, [$0]).first } ?? nil)
+            guard let parentRow = previous else { throw ModelStatusError.noParent(active.label) }
+            let parentID = try parentRow.int("id")
             try conn.query(Self.setStatus, [active.id, "retired", "rolled back: \(reason)", nil as String?])
             try conn.query(Self.setStatus, [parentID, "active", "rolled back to from \(active.label): \(reason)", nil as String?])
             var parent = try Self.model(parentRow)

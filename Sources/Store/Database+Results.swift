@@ -5,7 +5,9 @@ extension Database {
     static let insertProvenance = Statement("results.insert_provenance", """
         INSERT INTO provenance (job_id, image_id, model_id, model_version, weights_sha256, vocabulary_id,
                                 vocabulary_version, code_version, host, worker, attempt, timings_ms, settings)
-        VALUES ($1::bigint, $2::bigint, $3::bigint, $4, $5, $6::bigint, $7::int, $8, $9, $10, $11::int,
+        VALUES ($1::bigint, $2::bigint,
+                coalesce($3::bigint, (SELECT id FROM models WHERE name || '@' || version = $4 AND weights_sha256 = $5 LIMIT 1)),
+                $4, $5, $6::bigint, $7::int, $8, $9, $10, $11::int,
                 $12::jsonb, $13::jsonb)
         RETURNING id
         """)

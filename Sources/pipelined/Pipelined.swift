@@ -102,7 +102,11 @@ struct Run: ParsableCommand {
             for prompt in config.prompts { _ = try detector.encode(prompt) }
             logger.info("model loaded", metadata: ["model": "\(detector.identity.name)@\(detector.identity.version)",
                                                     "prompts": "\(config.prompts)"])
-            return StandardStages.make(database: database, config: config, detector: detector, prompts: config.prompts)
+            // The models table decides which version runs (a fine-tuned or promoted one); checked between jobs.
+            let active = try ActiveModel(database: database, configured: detector, path: URL(fileURLWithPath: path).standardizedFileURL.path,
+                                         logger: logger) { try ModelPackage.load($0) }
+            active.watch(every: config.modelCheckInterval)
+            return StandardStages.make(database: database, config: config, slot: active.slot, prompts: config.prompts)
         }
         do {
             throw ExitCode(try daemon.run())

@@ -145,6 +145,7 @@ import Testing
             [model]
             path = "\(dir.file("model"))"
             prompts = ["a small striped red star"]
+            check_interval_seconds = 0.5
             [[inbox]]
             name = "in"
             path = "\(dir.file("inbox"))"
@@ -163,6 +164,26 @@ import Testing
             """)).first)
         #expect(try row.string("model_version").hasPrefix("tiny@"))
         #expect(try row.string("prompts") == "a small striped red star")
+
+        // Another version promoted while the daemon runs: the next image is processed by it, and provenance links
+        // each image to the registered version that produced it. Rollback puts the first one back.
+        let second = try run(["model", "import", Self.checkpoint, "--name", "tiny2", "--output", dir.file("model2")] + common)
+        #expect(second.status == 0, "\(second.output)")
+        let version = try row.string("model_version").dropFirst("tiny@".count)
+        let promoted = try run(["model", "promote", "tiny2@\(version)", "--reason", "test"] + common)
+        #expect(promoted.status == 0 && promoted.output.contains("tiny2@\(version) is now active"), "\(promoted.output)")
+        #expect(eventually(timeout: 30) { daemon.log.contains("model switched") }, "\(daemon.log.suffix(2000))")
+        FileManager.default.createFile(atPath: dir.file("inbox/after.png"), contents: TinyPNG.sample(seed: 10, width: 80, height: 60))
+        #expect(try eventually(timeout: 60) { try db.queueStatus().counts["done"] == 2 }, "\(daemon.log.suffix(2000))")
+        let producers = try db.query(Statement("det.producers", """
+            SELECT i.original_name, p.model_version, m.status FROM provenance p JOIN images i ON i.id = p.image_id
+            JOIN models m ON m.id = p.model_id ORDER BY p.id
+            """)).map { "\($0["original_name"] ?? "") \($0["model_version"] ?? "") \($0["status"] ?? "")" }
+        #expect(producers == ["shot.png tiny@\(version) retired", "after.png tiny2@\(version) active"])
+        let rollback = try run(["model", "rollback"] + common)
+        #expect(rollback.status == 0 && rollback.output.contains("tiny@\(version) is active again"), "\(rollback.output)")
+        let lineage = try run(["model", "list"] + common)
+        #expect(lineage.output.contains("tiny2@\(version)\tretired"), "\(lineage.output)")
         #expect(daemon.terminate() == 0)
     }
 }

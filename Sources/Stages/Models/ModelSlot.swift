@@ -1,0 +1,35 @@
+import Detector
+import Foundation
+
+/// The detector the daemon runs, replaceable while it runs (issue 6). The detect stage takes the current detector
+/// once per job, so a promotion takes effect at the next job and never changes the model in the middle of one.
+public final class ModelSlot: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: any ImageDetector
+    private var currentID: Int?
+
+    public init(_ detector: any ImageDetector, modelID: Int? = nil) {
+        current = detector
+        currentID = modelID
+    }
+
+    public var detector: any ImageDetector {
+        lock.lock()
+        defer { lock.unlock() }
+        return current
+    }
+
+    /// The registered model (`models.id`) now in the slot, if it is registered.
+    public var modelID: Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        return currentID
+    }
+
+    public func replace(with detector: any ImageDetector, modelID: Int?) {
+        lock.lock()
+        current = detector
+        currentID = modelID
+        lock.unlock()
+    }
+}
