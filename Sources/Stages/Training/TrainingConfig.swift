@@ -26,24 +26,26 @@ import Pipeline
 ///     [train]
 ///     epochs = 2, batch = 8, caption_batch = 16 (default 2 × batch), lr = 1e-4, lr_backbone = 0, lr_text_encoder = 0  (0 freezes the part)
 ///     lr_drop = 0, clip = 0.1, ema = true, ema_decay = 0.9998, seed = 0, checkpoint_every = 200, max_steps = 0, dropout = 0.1
-struct TrainingConfig {
-    var configPath = ""
-    var name = "model"
-    var output = "model"
-    var checkpointDirectory: String?
-    var train = "", val: String?, images = "", grounding: String?
-    var negativesPerImage = 2
-    var imageSize = 320, imageMax = 480, valImages = 100
-    var captionImageSize: Int?, captionBatch: Int?
-    var backbone = "efficientnet_lite0", backboneWeights = "${PIPELINED_LITE0_WEIGHTS}"
-    var textEncoder = "minilm-l6", textWeights = "${PIPELINED_MINILM_DIR}"
-    var hidden = 128, heads = 8, encoderLayers = 3, decoderLayers = 3, feedForward = 512, queries = 50, contrastiveDim = 64
-    var initFrom: String?
-    var epochs = 1, batch = 8
-    var lr = 1e-4, lrBackbone = 0.0, lrTextEncoder = 0.0
-    var lrDrop = 0, clip = 0.1, ema = true, emaDecay = 0.9998, seed = 0, checkpointEvery = 200, maxSteps = 0, dropout = 0.1
+public struct TrainingConfig: Sendable {
+    public var configPath = ""
+    public var name = "model"
+    public var output = "model"
+    public var checkpointDirectory: String?
+    public var train = "", val: String?, images = "", grounding: String?
+    public var negativesPerImage = 2
+    public var imageSize = 320, imageMax = 480, valImages = 100
+    public var captionImageSize: Int?, captionBatch: Int?
+    public var backbone = "efficientnet_lite0", backboneWeights = "${PIPELINED_LITE0_WEIGHTS}"
+    public var textEncoder = "minilm-l6", textWeights = "${PIPELINED_MINILM_DIR}"
+    public var hidden = 128, heads = 8, encoderLayers = 3, decoderLayers = 3, feedForward = 512, queries = 50, contrastiveDim = 64
+    public var initFrom: String?
+    public var epochs = 1, batch = 8
+    public var lr = 1e-4, lrBackbone = 0.0, lrTextEncoder = 0.0
+    public var lrDrop = 0, clip = 0.1, ema = true, emaDecay = 0.9998, seed = 0, checkpointEvery = 200, maxSteps = 0, dropout = 0.1
 
-    static func load(_ path: String) throws -> TrainingConfig {
+    public init() {}
+
+    public static func load(_ path: String) throws -> TrainingConfig {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw ConfigError.unreadable(path: path, reason: error.localizedDescription)

@@ -2,7 +2,7 @@ import Foundation
 
 /// A one-line progress bar on a terminal (stderr): count, percentage, rate and time left. Silent when stderr is not a
 /// terminal (logs, pipes), where callers print summaries instead. Thread-safe.
-final class ProgressBar: @unchecked Sendable {
+public final class ProgressBar: @unchecked Sendable {
     private let total: Int
     private let label: String
     private let enabled: Bool
@@ -12,16 +12,16 @@ final class ProgressBar: @unchecked Sendable {
     private var detail = ""
     private let lock = NSLock()
 
-    init(total: Int, label: String, enabled: Bool = true) {
+    public init(total: Int, label: String, enabled: Bool = true) {
         self.total = max(total, 1)
         self.label = label
         self.enabled = enabled && isatty(STDERR_FILENO) != 0
     }
 
     /// Whether the bar is drawn (stderr is a terminal); callers log summaries otherwise.
-    var isVisible: Bool { enabled }
+    public var isVisible: Bool { enabled }
 
-    func advance(by n: Int = 1, detail: String? = nil) {
+    public func advance(by n: Int = 1, detail: String? = nil) {
         lock.lock()
         defer { lock.unlock() }
         done += n
@@ -33,7 +33,7 @@ final class ProgressBar: @unchecked Sendable {
         }
     }
 
-    func finish() {
+    public func finish() {
         lock.lock()
         defer { lock.unlock() }
         if enabled { draw(Date()); FileHandle.standardError.write(Data("\n".utf8)) }

@@ -1,0 +1,405 @@
+import Detector
+import Foundation
+import Store
+
+/// One training run: data, frozen features, the loop, checkpoints, evaluation and the saved model.
+public final class TrainingSession: @unchecked Sendable {  // workers only read it (precomputeFeatures)
+    let c: TrainingConfig
+    let config: MDETRConfig
+    let quiet: Bool
+    let backboneFile: String, textDirectory: String
+    let backboneWeights: any WeightSource, textWeights: any WeightSource
+    let tokenizer: WordPieceTokenizer
+    let backbone: any Backbone
+    var images: [(id: Int, file: String, width: Int, height: Int)] = []
+    var records: [TrainingRecord] = []
+    /// Caption-only images' records (DetCLIPv2 data): phrases, no boxes.
+    var captionRecords: [TrainingRecord] = []
+    var featureCache: [Int: Tensor] = [:]
+    var captionFeatureCache: [Int: Tensor] = [:]
+
+    public init(_ c: TrainingConfig, quiet: Bool) throws {
+        self.c = c
+        self.quiet = quiet
+        guard c.backbone == "efficientnet_lite0", c.textEncoder == "minilm-l6" else {
+            throw TrainingError("training supports backbone efficientnet_lite0 with text_encoder minilm-l6 (the default model)")
+        }
+        var config = MDETRConfig(backbone: c.backbone, textEncoderType: "sentence-transformers/all-MiniLM-L6-v2", text: .miniLML6)
+        (config.hidden, config.heads, config.encoderLayers, config.decoderLayers) = (c.hidden, c.heads, c.encoderLayers, c.decoderLayers)
+        (config.feedForward, config.queries, config.contrastiveDim) = (c.feedForward, c.queries, c.contrastiveDim)
+        self.config = config
+        backboneFile = try ModelPackage.expand(c.backboneWeights)
+        textDirectory = try ModelPackage.expand(c.textWeights)
+        backboneWeights = try ModelPackage.weightFile(backboneFile)
+        textWeights = try SafeTensors(path: textDirectory + "/model.safetensors")
+        tokenizer = try WordPieceTokenizer(vocabFile: textDirectory + "/vocab.txt")
+        backbone = EfficientNetLite(weights: WeightLoader(source: backboneWeights).root)
+    }
+
+    // MARK: - Data
+
+    /// LVIS records as MDETR builds them: per image, one record per positive category with all its boxes and up to
+    /// `negatives_per_image` with none; plus grounding captions when given.
+    func loadData() throws {
+        let json = try readJSON(c.train)
+        guard let rawImages = json["images"] as? [[String: Any]], let rawCategories = json["categories"] as? [[String: Any]] else {
+            throw TrainingError("\(c.train) is not an LVIS/COCO file (images, categories)")
+        }
+        let names = Dictionary(uniqueKeysWithValues: rawCategories.compactMap { cat -> (Int, String)? in
+            guard let id = cat["id"] as? Int, let name = cat["name"] as? String else { return nil }
+            return (id, PromptTemplate.cleanName.prompt(name: name, definition: nil))
+        })
+        var index: [Int: Int] = [:]
+        var negatives: [Int: [Int]] = [:]
+        for image in rawImages {
+            guard let id = image["id"] as? Int, let file = image["file_name"] as? String,
+                  let w = image["width"] as? Int, let h = image["height"] as? Int else { continue }
+            index[id] = images.count
+            images.append((id, file, w, h))
+            negatives[id] = image["neg_category_ids"] as? [Int] ?? []
+        }
+        var boxes: [Int: [Int: [[Float]]]] = [:]   // image → category → boxes
+        for a in json["annotations"] as? [[String: Any]] ?? [] {
+            guard let imageID = a["image_id"] as? Int, let cat = a["category_id"] as? Int, let i = index[imageID],
+                  let b = (a["bbox"] as? [NSNumber])?.map(\.floatValue), b.count == 4 else { continue }
+            boxes[imageID, default: [:]][cat, default: []].append(relativeBox(b, image: i))
+        }
+        var rng = SplitMix64(seed: UInt64(c.seed))
+        for image in images {
+            let i = index[image.id]!
+            for (cat, bs) in (boxes[image.id] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                guard let caption = names[cat] else { continue }
+                let span = [0..<caption.unicodeScalars.count]
+                records.append(TrainingRecord(image: i, caption: caption, boxes: bs, spans: bs.map { _ in span }))
+            }
+            var negs = negatives[image.id] ?? []
+            rng.shuffle(&negs)
+            for cat in negs.prefix(c.negativesPerImage) {
+                if let caption = names[cat] { records.append(TrainingRecord(image: i, caption: caption, boxes: [], spans: [])) }
+            }
+        }
+        if let grounding = c.grounding { try loadGrounding(grounding, index: index) }
+    }
+
+    /// MDETR-style grounding entries (captions with `tokens_positive` spans) of images in the training set.
+    func loadGrounding(_ path: String, index: [Int: Int]) throws {
+        let json = try readJSON(path)
+        var byEntry: [Int: [(box: [Float], span: [Range<Int>])]] = [:]
+        var entries: [Int: (image: Int, caption: String)] = [:]
+        var captionOnlyImages: [Int: Int] = [:]
+        for e in json["images"] as? [[String: Any]] ?? [] {
+            guard let id = e["id"] as? Int, let original = e["original_img_id"] as? Int, let caption = e["caption"] as? String else { continue }
+            if (e["dataset_name"] as? String) == "caption_only" {
+                // Not in the LVIS file: the image is known from the grounding entry; its phrases train alignment.
+                guard let file = e["file_name"] as? String, let w = e["width"] as? Int, let h = e["height"] as? Int,
+                      let phrases = e["tokens_positive_eval"] as? [[[Int]]] else { continue }
+                let i = captionOnlyImages[original] ?? {
+                    images.append((original, file, w, h))
+                    return images.count - 1
+                }()
+                captionOnlyImages[original] = i
+                captionRecords.append(TrainingRecord(image: i, caption: caption, boxes: [],
+                                                     spans: phrases.map { $0.filter { $0.count == 2 }.map { $0[0]..<$0[1] } },
+                                                     kind: .captionOnly))
+                continue
+            }
+            guard let i = index[original] else { continue }
+            entries[id] = (i, caption)
+        }
+        for a in json["annotations"] as? [[String: Any]] ?? [] {
+            guard let id = a["image_id"] as? Int, let entry = entries[id], let b = (a["bbox"] as? [NSNumber])?.map(\.floatValue),
+                  b.count == 4, let spans = a["tokens_positive"] as? [[Int]] else { continue }
+            byEntry[id, default: []].append((relativeBox(b, image: entry.image),
+                                             spans.filter { $0.count == 2 }.map { $0[0]..<$0[1] }))
+        }
+        for (id, entry) in entries.sorted(by: { $0.key < $1.key }) {
+            guard let boxes = byEntry[id], !boxes.isEmpty else { continue }
+            records.append(TrainingRecord(image: entry.image, caption: entry.caption, boxes: boxes.map(\.box), spans: boxes.map(\.span),
+                                          kind: .grounding))
+        }
+    }
+
+    /// An LVIS/COCO box (x, y, w, h in pixels) as MDETR's target: (cx, cy, w, h) relative to the image.
+    func relativeBox(_ b: [Float], image i: Int) -> [Float] {
+        let (w, h) = (Float(images[i].width), Float(images[i].height))
+        return [(b[0] + b[2] / 2) / w, (b[1] + b[3] / 2) / h, b[2] / w, b[3] / h]
+    }
+
+    /// Weights this run owns merged with the pretrained backbone and text encoder, under the official keys.
+    func withPretrained(_ own: any WeightSource) throws -> MergedWeights {
+        try MergedWeights([("", own), ("backbone.0.body.", backboneWeights), ("transformer.text_encoder.", textWeights)])
+    }
+
+    func readJSON(_ path: String) throws -> [String: Any] {
+        guard let data = FileManager.default.contents(atPath: path),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw TrainingError("cannot read \(path) as a JSON object")
+        }
+        return json
+    }
+
+    /// The frozen backbone's output for image i at the training size (computed once); caption-only images at the
+    /// smaller caption size.
+    func features(_ i: Int) -> Tensor { features(i, size: c.imageSize, maxSize: c.imageMax, cache: &featureCache) }
+
+    func captionFeatures(_ i: Int) -> Tensor {
+        let size = c.captionImageSize ?? c.imageSize * 3 / 4
+        return features(i, size: size, maxSize: c.imageMax * size / c.imageSize, cache: &captionFeatureCache)
+    }
+
+    func features(_ i: Int, size: Int, maxSize: Int, cache: inout [Int: Tensor]) -> Tensor {
+        if let hit = cache[i] { return hit }
+        // Every image is decoded before the first step (`precomputeFeatures`), so this cannot fail here.
+        guard let f = try? computeFeatures(i, size: size, maxSize: maxSize) else { preconditionFailure("image \(i) was not precomputed") }
+        cache[i] = f
+        return f
+    }
+
+    func computeFeatures(_ i: Int, size: Int, maxSize: Int) throws -> Tensor {
+        let path = URL(fileURLWithPath: c.images).appendingPathComponent(images[i].file).path
+        let image: RGBImage
+        do { image = try ImageDecoder().decode(file: path) } catch {
+            throw TrainingError("training image \(path) (image id \(images[i].id)) cannot be used: \(error)")
+        }
+        let (w, h) = Preprocessing.evalSize(width: image.width, height: image.height, size: size, maxSize: maxSize)
+        let input = Preprocessing.tensor(PillowResize.bilinear(image, width: w, height: h), normalization: .symmetric)
+        return backbone(input)
+    }
+
+    /// Every training image's features before the first step, one image per core (each image's kernels on its own
+    /// thread), instead of one at a time inside the first epoch. A missing or unreadable image stops the run here,
+    /// naming the file, before any training time is spent.
+    func precomputeFeatures() throws {
+        let captionSize = c.captionImageSize ?? c.imageSize * 3 / 4
+        let jobs = Array(Set(records.map(\.image))).sorted().map { ($0, c.imageSize, c.imageMax, false) }
+            + Array(Set(captionRecords.map(\.image))).sorted().map { ($0, captionSize, c.imageMax * captionSize / c.imageSize, true) }
+        let progress = ProgressBar(total: jobs.count, label: "features", enabled: !quiet)
+        let results = LockedResults<Tensor>(count: jobs.count)
+        let workers = BLASThreads.workers
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            BLASThreads.serially {
+                for k in stride(from: worker, to: jobs.count, by: workers) {
+                    let (i, size, maxSize, _) = jobs[k]
+                    results.set(k, Result { try computeFeatures(i, size: size, maxSize: maxSize) })
+                    progress.advance()
+                }
+            }
+        }
+        progress.finish()
+        for (k, job) in jobs.enumerated() {
+            let f = try results.values(at: k)
+            if job.3 { captionFeatureCache[job.0] = f } else { featureCache[job.0] = f }
+        }
+    }
+
+    // MARK: - The run
+
+    public func run() throws -> ModelPackage.Manifest {
+        try loadData()
+        guard !records.isEmpty else { throw TrainingError("\(c.train) yields no training records") }
+        let checkpoints = c.checkpointDirectory ?? c.output + ".checkpoint"
+        try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
+        // Start: the checkpoint if one exists, else the init model, else fresh weights; pretrained parts merged in.
+        let own: any WeightSource
+        var state = TrainingState()
+        if FileManager.default.fileExists(atPath: checkpoints + "/state.json") {
+            own = try SafeTensors(path: checkpoints + "/weights.safetensors")
+            state = try JSONDecoder().decode(TrainingState.self, from: Data(contentsOf: URL(fileURLWithPath: checkpoints + "/state.json")))
+            print("resuming from \(checkpoints): epoch \(state.epoch), step \(state.step)")
+        } else if let initFrom = c.initFrom {
+            own = try SafeTensors(path: initFrom + "/model.safetensors")
+        } else {
+            own = InMemoryWeights(TrainableMDETR.freshWeights(config: config, backboneChannels: backbone.outChannels, seed: UInt64(c.seed)))
+        }
+        let merged = try withPretrained(own)
+        let trainBackbone = c.lrBackbone > 0, trainText = c.lrTextEncoder > 0
+        guard !trainBackbone else { throw TrainingError("lr_backbone > 0: training the backbone is not supported yet (features are cached)") }
+        let model = try TrainableMDETR(config: config, weights: merged) { key in
+            if key.hasPrefix("backbone.") { return false }
+            if key.hasPrefix("transformer.text_encoder.") { return trainText && !key.contains("pooler") }
+            return true
+        }
+        model.dropout = Float(c.dropout)
+        let trainer = Trainer(model: model, tokenizer: tokenizer, features: { [unowned self] in self.features($0) },
+                              learningRates: (Float(c.lr), Float(c.lrBackbone), Float(c.lrTextEncoder)),
+                              emaDecay: c.ema ? Float(c.emaDecay) : nil)
+        trainer.clipNorm = Float(c.clip)
+        if let ema = trainer.ema, FileManager.default.fileExists(atPath: checkpoints + "/ema.safetensors") {
+            let saved = try SafeTensors(path: checkpoints + "/ema.safetensors")
+            for key in saved.keys { ema.restore(key, try saved.tensor(key)) }
+        }
+        if FileManager.default.fileExists(atPath: checkpoints + "/moments.safetensors") {
+            try trainer.optimizer.restoreMoments(SafeTensors(path: checkpoints + "/moments.safetensors"), step: state.step,
+                                                 parameters: model.trainableParameters)
+        }
+        try precomputeFeatures()
+        var sizing = SplitMix64(seed: 0)
+        let stepsPerEpoch = Self.batches(records, size: c.batch, rng: &sizing).count
+        let totalSteps = c.maxSteps > 0 ? c.maxSteps : stepsPerEpoch * c.epochs
+        let schedule = LearningRateSchedule(base: ["main": Float(c.lr), "backbone": Float(c.lrBackbone), "text_encoder": Float(c.lrTextEncoder)],
+                                            dropEvery: c.lrDrop, totalSteps: totalSteps)
+        // Caption-only batches (larger, lower resolution) are interleaved so they spread over the epoch.
+        let captionBatch = c.captionBatch ?? 2 * c.batch
+        let captionBatches = captionRecords.count / captionBatch
+        let captionEvery = captionBatches > 0 ? max(1, stepsPerEpoch / captionBatches) : 0
+        print("\(records.count) records + \(captionRecords.count) caption-only from \(images.count) images, \(stepsPerEpoch) steps per epoch, \(totalSteps) steps; "
+              + "\(model.trainableParameters.reduce(0) { $0 + $1.1.value.count }) trainable parameters")
+        let progress = ProgressBar(total: totalSteps, label: "train", enabled: !quiet)
+        progress.advance(by: state.step)
+        let started = Date()
+        let secondsBefore = state.trainingSeconds
+        state.stepAtStart = state.step
+        var average: [String: Float] = [:]
+        while state.step < totalSteps {
+            // Each epoch's order comes from (seed, epoch): a resumed run continues the same sequence.
+            var rng = SplitMix64(seed: UInt64(c.seed), stream: 9, index: UInt64(state.epoch))
+            let batches = Self.batches(records, size: c.batch, rng: &rng)
+            var captionOrder = Array(captionRecords.indices)
+            rng.shuffle(&captionOrder)
+            let firstBatch = state.step - state.epoch * stepsPerEpoch
+            for b in max(0, firstBatch)..<stepsPerEpoch where state.step < totalSteps {
+                guard b < batches.count else { break }
+                let batch = batches[b].map { records[$0] }
+                schedule.apply(to: trainer.optimizer, step: state.step, epoch: state.epoch)
+                let (terms, _) = trainer.step(batch)
+                state.step += 1
+                for (k, v) in terms { average[k] = (average[k] ?? v) * 0.95 + v * 0.05 }
+                let rate = Double(state.step - (state.stepAtStart ?? 0)) * Double(c.batch) / max(Date().timeIntervalSince(started), 1e-3)
+                let line = String(format: "loss %.3f ce %.3f bbox %.3f giou %.3f align %.3f word-region %.3f, %.1f rec/s",
+                                  average["loss"] ?? 0, average["loss_ce"] ?? 0, average["loss_bbox"] ?? 0,
+                                  average["loss_giou"] ?? 0, average["loss_contrastive_align"] ?? 0,
+                                  average["loss_word_region"] ?? 0, rate)
+                progress.advance(detail: line)
+                // Without a terminal (logs, CI) a line every 50 steps instead of the bar.
+                if !progress.isVisible && !quiet && state.step % 50 == 0 {
+                    FileHandle.standardOutput.write(Data("step \(state.step)/\(totalSteps) epoch \(state.epoch): \(line)\n".utf8))
+                }
+                if captionEvery > 0 && b % captionEvery == captionEvery - 1 {
+                    let k = (b / captionEvery) % captionBatches
+                    let chunk = captionOrder[(k * captionBatch)..<((k + 1) * captionBatch)].map { captionRecords[$0] }
+                    if let loss = trainer.alignmentStep(chunk, features: { [unowned self] in self.captionFeatures($0) }) {
+                        average["loss_word_region"] = (average["loss_word_region"] ?? loss) * 0.9 + loss * 0.1
+                    }
+                }
+                if state.step % c.checkpointEvery == 0 || state.step == totalSteps {
+                    // Training time survives resumes: what earlier runs spent plus this run's so far.
+                    state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started)
+                    try saveCheckpoint(checkpoints, model: model, trainer: trainer, state: state)
+                }
+            }
+            if state.step % stepsPerEpoch == 0 { state.epoch += 1 }
+        }
+        progress.finish()
+        state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started)
+        let finalWeights = trainedTensors(model, ema: trainer.ema)
+        var metrics: [String: Double] = [:]
+        if let val = c.val {
+            metrics = try evaluate(val, weights: finalWeights)
+            for (k, v) in metrics.sorted(by: { $0.key < $1.key }) { print("\(k.padding(toLength: 9, withPad: " ", startingAt: 0)) \(String(format: "%.4f", v))") }
+        }
+        metrics["training_seconds"] = state.trainingSeconds
+        return try saveModel(finalWeights, metrics: metrics)
+    }
+
+    /// One epoch's batches: each kind of record shuffled and cut into batches of its own, then the batches shuffled
+    /// together, so a batch never mixes LVIS records with grounding captions.
+    static func batches(_ records: [TrainingRecord], size: Int, rng: inout SplitMix64) -> [[Int]] {
+        var out: [[Int]] = []
+        for kind in [TrainingRecord.Kind.detection, .grounding] {
+            var indices = records.indices.filter { records[$0].kind == kind }
+            rng.shuffle(&indices)
+            out += stride(from: 0, to: indices.count, by: size).map { Array(indices[$0..<min(indices.count, $0 + size)]) }
+        }
+        rng.shuffle(&out)
+        return out
+    }
+
+    struct TrainingState: Codable {
+        var epoch = 0, step = 0
+        var trainingSeconds = 0.0
+        var stepAtStart: Int?
+    }
+
+    /// The tensors this run trains (not the pretrained parts), EMA values when EMA is on.
+    func trainedTensors(_ model: TrainableMDETR, ema: ExponentialMovingAverage?) -> [(String, Tensor)] {
+        model.parameters.keys.sorted().filter { !$0.hasPrefix("backbone.") && !$0.hasPrefix("transformer.text_encoder.") }
+            .map { ($0, ema?.shadow[$0] ?? model.parameters[$0]!.value) }
+    }
+
+    func saveCheckpoint(_ dir: String, model: TrainableMDETR, trainer: Trainer, state: TrainingState) throws {
+        // Write then rename, so an interrupted save leaves the previous checkpoint intact.
+        let raw = model.parameters.keys.sorted().filter { !$0.hasPrefix("backbone.") && !$0.hasPrefix("transformer.text_encoder.") }
+            .map { ($0, model.parameters[$0]!.value) }
+        try SafeTensors.write(raw, metadata: ["format": "pt"], to: dir + "/weights.safetensors.tmp")
+        if let ema = trainer.ema {
+            try SafeTensors.write(trainedTensors(model, ema: ema), metadata: ["format": "pt"], to: dir + "/ema.safetensors.tmp")
+        }
+        try SafeTensors.write(trainer.optimizer.momentTensors(model.trainableParameters), metadata: ["format": "pt"],
+                              to: dir + "/moments.safetensors.tmp")
+        try JSONEncoder().encode(state).write(to: URL(fileURLWithPath: dir + "/state.json.tmp"))
+        for f in ["weights.safetensors", "ema.safetensors", "moments.safetensors", "state.json"]
+        where FileManager.default.fileExists(atPath: dir + "/" + f + ".tmp") {
+            _ = rename(dir + "/" + f + ".tmp", dir + "/" + f)
+        }
+    }
+
+    /// LVIS metrics of the trained weights on the first `val_images` images of the validation file.
+    func evaluate(_ path: String, weights: [(String, Tensor)]) throws -> [String: Double] {
+        let detector = try inferenceDetector(weights)
+        let dataset = try LVISDataset(path: path)
+        let vocabulary = dataset.categories.map { CategoryPrompt(categoryID: $0.id, prompt: PromptTemplate.cleanName.prompt(name: $0.name, definition: nil)) }
+        let selected = Array(dataset.images.prefix(c.valImages))
+        var results: [LVISEvaluator.Result] = []
+        let progress = ProgressBar(total: selected.count, label: "eval", enabled: !quiet)
+        for image in selected {
+            guard let name = dataset.fileNames[image.id] else { continue }
+            let pixels = try ImageDecoder().decode(file: URL(fileURLWithPath: c.images).appendingPathComponent(name).path)
+            for d in try detector.detect(pixels, vocabulary: vocabulary, settings: MergeSettings()) {
+                results.append(LVISEvaluator.Result(imageID: image.id, detection: d))
+            }
+            progress.advance()
+        }
+        progress.finish()
+        let report = dataset.restricted(to: Set(selected.map(\.id))).evaluator.report(results)
+        return Dictionary(uniqueKeysWithValues: report.metrics)
+    }
+
+    func inferenceDetector(_ weights: [(String, Tensor)]) throws -> MDETRDetector {
+        let merged = try withPretrained(InMemoryWeights(weights))
+        let detector = try MDETRDetector(model: try MDETRModel(config: config, weights: merged), tokenizer: tokenizer,
+                                         identity: ModelIdentity(name: c.name, version: "candidate", weightsSHA256: ""),
+                                         normalization: .symmetric)
+        detector.resize = (c.imageSize, c.imageMax)
+        return detector
+    }
+
+    func saveModel(_ weights: [(String, Tensor)], metrics: [String: Double]) throws -> ModelPackage.Manifest {
+        try FileManager.default.createDirectory(atPath: c.output, withIntermediateDirectories: true)
+        let path = c.output + "/model.safetensors"
+        try SafeTensors.write(weights, metadata: ["format": "pt", "trained_by": "pipelined train"], to: path)
+        let vocab = c.output + "/vocab.txt"
+        try? FileManager.default.removeItem(atPath: vocab)
+        try FileManager.default.copyItem(atPath: textDirectory + "/vocab.txt", toPath: vocab)
+        let hash = try ModelPackage.sha256(file: path)
+        let manifest = ModelPackage.Manifest(
+            name: c.name, version: String(hash.prefix(12)), config: config, normalization: .symmetric, tokenizerFiles: ["vocab.txt"],
+            weightsSHA256: hash, source: "pipelined train --config \(URL(fileURLWithPath: trainingConfig).lastPathComponent)",
+            sourceSHA256: try ModelPackage.sha256(file: trainingConfig), sourceStateDict: c.ema ? "ema" : "model",
+            parts: [.init(prefix: "backbone.0.body.", file: c.backboneWeights, sha256: try ModelPackage.sha256(file: backboneFile)),
+                    .init(prefix: "transformer.text_encoder.", file: c.textWeights + "/model.safetensors",
+                          sha256: try ModelPackage.sha256(file: textDirectory + "/model.safetensors"))],
+            resize: [c.imageSize, c.imageMax], metrics: metrics)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(manifest).write(to: URL(fileURLWithPath: c.output + "/manifest.json"))
+        return manifest
+    }
+
+    var trainingConfig: String { c.configPath }
+}
+
+/// Why a training run cannot start or go on.
+public struct TrainingError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
