@@ -76,6 +76,8 @@ public struct Config: Sendable, Equatable {
     public var query = QuerySettings()
     /// The labels inbox and how labelled images are split (issue 6).
     public var labels = LabelSettings()
+    /// When and how the daemon fine-tunes itself on those labels.
+    public var fineTune = FineTuneSettings()
 
     public init(stateDirectory: String = Config.defaultStateDirectory) {
         self.stateDirectory = stateDirectory

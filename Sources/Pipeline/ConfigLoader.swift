@@ -86,6 +86,21 @@ public enum ConfigLoader {
             try r.string("vocabulary") { config.labels.vocabulary = $0 }
             try r.double("heldout_fraction") { config.labels.heldoutFraction = $0 }
         }
+        try reader.table("finetune") { r in
+            try r.bool("enabled") { config.fineTune.enabled = $0 }
+            try r.int("min_new_images") { config.fineTune.minNewImages = $0 }
+            try r.double("check_interval_seconds") { config.fineTune.checkIntervalSeconds = $0 }
+            try r.int("steps") { config.fineTune.steps = $0 }
+            try r.int("batch") { config.fineTune.batch = $0 }
+            try r.double("lr") { config.fineTune.lr = $0 }
+            try r.double("lr_text_encoder") { config.fineTune.lrTextEncoder = $0 }
+            try r.string("sampling") { config.fineTune.sampling = $0 }
+            try r.double("repeat_threshold") { config.fineTune.repeatThreshold = $0 }
+            try r.int("checkpoint_every") { config.fineTune.checkpointEvery = $0 }
+            try r.int("eval_images") { config.fineTune.evalImages = $0 }
+            try r.double("max_ap_drop") { config.fineTune.maxAPDrop = $0 }
+            try r.double("max_apr_drop") { config.fineTune.maxAPrDrop = $0 }
+        }
         try reader.table("limits") { r in
             try r.int("max_file_bytes") { config.limits.maxFileBytes = $0 }
             try r.int("max_side") { config.limits.maxSide = $0 }
@@ -112,6 +127,13 @@ public enum ConfigLoader {
         }
         if !(0..<1).contains(config.labels.heldoutFraction) {
             throw ConfigError.invalid(key: "labels.heldout_fraction", value: "\(config.labels.heldoutFraction)", expected: "0 ≤ f < 1")
+        }
+        if !["uniform", "repeat_factor"].contains(config.fineTune.sampling) {
+            throw ConfigError.invalid(key: "finetune.sampling", value: config.fineTune.sampling, expected: "uniform or repeat_factor")
+        }
+        for (key, n) in [("finetune.steps", config.fineTune.steps), ("finetune.batch", config.fineTune.batch),
+                         ("finetune.min_new_images", config.fineTune.minNewImages), ("finetune.checkpoint_every", config.fineTune.checkpointEvery)] where n < 1 {
+            throw ConfigError.invalid(key: key, value: "\(n)", expected: "at least 1")
         }
         let names = config.inboxes.map(\.name)
         if Set(names).count != names.count {

@@ -13,6 +13,9 @@ public final class Daemon: @unchecked Sendable {
     private var config: Config
     private let configPath: String?
     private let makeStages: StageFactory
+    /// Work beside the job queue (the fine-tuning stage), started after the stages and stopped before them.
+    public var makeServices: ((Database, Config) throws -> [any BackgroundService])?
+    private var services: [any BackgroundService] = []
     private var logger: Logger
     private let notifier = SystemdNotifier()
     private let signals = SignalWatcher()
@@ -94,6 +97,8 @@ public final class Daemon: @unchecked Sendable {
         } else {
             logger.warning("no model configured: images are ingested and queued but not processed; set model.path in the config or PIPELINED_MODEL (model.path = \"none\" turns the default model off)")
         }
+        services = try makeServices?(database, config) ?? []
+        for service in services { service.start() }
         // READY once the store and the watcher are up; the scheduler's first watchdog ping follows it.
         notifier.ready(status: scheduler == nil ? "ingesting; no model configured, jobs stay queued" : "processing")
         scheduler?.start()
@@ -112,6 +117,7 @@ public final class Daemon: @unchecked Sendable {
         watcher?.stop()
         ingestor?.stop()
         labelIntake?.stop()
+        for service in services { service.stop() }
         scheduler?.shutdown(budget: config.shutdownBudgetSeconds)
         database.close()
         cluster?.stop(evenIfAdopted: true)
@@ -186,4 +192,10 @@ public final class Daemon: @unchecked Sendable {
             "needs_restart": "\(restartNeeded.isEmpty ? "none" : restartNeeded.joined(separator: ","))",
         ])
     }
+}
+
+/// Something the daemon runs beside the job queue, started once the stages are up and stopped at shutdown.
+public protocol BackgroundService: AnyObject, Sendable {
+    func start()
+    func stop()
 }

@@ -10,6 +10,7 @@ public struct ModelRecord: Sendable {
     public var parentID: Int?
     public var statusReason: String?
     public var metricsJSON: String = "{}"
+    public var labelSnapshotJSON: String?
 
     public var label: String { "\(name)@\(version)" }
 }
@@ -70,7 +71,7 @@ extension Database {
 
     static let modelColumns = """
         id, name, version, weights_sha256, status, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS') AS created, path,
-        parent_id, status_reason, metrics::text AS metrics
+        parent_id, status_reason, metrics::text AS metrics, label_snapshot::text AS label_snapshot
         """
     static let listModels = Statement("models.list", "SELECT \(modelColumns) FROM models ORDER BY created_at, id")
     static let activeModel = Statement("models.active", "SELECT \(modelColumns) FROM models WHERE status = 'active'")
@@ -84,7 +85,7 @@ extension Database {
         ModelRecord(id: try r.int("id"), name: try r.string("name"), version: try r.string("version"),
                     weightsSHA256: try r.string("weights_sha256"), status: try r.string("status"), createdAt: try r.string("created"),
                     path: r["path"], parentID: try r.optionalInt("parent_id"), statusReason: r["status_reason"],
-                    metricsJSON: r["metrics"] ?? "{}")
+                    metricsJSON: r["metrics"] ?? "{}", labelSnapshotJSON: r["label_snapshot"])
     }
 
     public func models() throws -> [ModelRecord] { try query(Self.listModels).map(Self.model) }

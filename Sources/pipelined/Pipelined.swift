@@ -108,6 +108,11 @@ struct Run: ParsableCommand {
             active.watch(every: config.modelCheckInterval)
             return StandardStages.make(database: database, config: config, slot: active.slot, prompts: config.prompts)
         }
+        daemon.makeServices = { database, config in
+            guard config.fineTune.enabled, !DefaultModel.isDisabled(config) else { return [] }
+            return [FineTuner(database: database, settings: config.fineTune, labels: config.labels, stateDirectory: config.stateDirectory,
+                              archiveRoot: config.archiveRoot, logger: logger)]
+        }
         do {
             throw ExitCode(try daemon.run())
         } catch let error as ExitCode {

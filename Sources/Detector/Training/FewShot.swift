@@ -86,16 +86,20 @@ public enum FewShot {
         return holders.mapValues { max(1, (threshold / (Double($0.count) / max(total, 1))).squareRoot()) }
     }
 
-    /// One epoch of records with repeat-factor sampling: a positive record of category c appears ⌊r(c)⌋ times and
-    /// once more with probability r(c) − ⌊r(c)⌋; negative records once. Returns indices into `records`, unshuffled.
-    public static func repeatedEpoch(_ records: [Record], factors: [Int: Double], rng: inout SplitMix64) -> [Int] {
+    /// One epoch with repeat-factor sampling: item i appears ⌊r_i⌋ times and once more with probability r_i − ⌊r_i⌋.
+    /// Returns indices, unshuffled.
+    public static func repeatedEpoch(factors: [Double], rng: inout SplitMix64) -> [Int] {
         var out: [Int] = []
-        for (i, r) in records.enumerated() {
-            let factor = r.isPositive ? factors[r.categoryID] ?? 1 : 1
+        for (i, factor) in factors.enumerated() {
             var n = Int(factor.rounded(.down))
             if rng.uniform(0, 1) < factor - Double(n) { n += 1 }
             out += Array(repeating: i, count: n)
         }
         return out
+    }
+
+    /// Records' repeat factors: a positive record gets its category's, a negative record 1.
+    public static func recordFactors(_ records: [Record], categories: [Int: Double]) -> [Double] {
+        records.map { $0.isPositive ? categories[$0.categoryID] ?? 1 : 1 }
     }
 }

@@ -11,7 +11,10 @@ import Pipeline
 ///     val = "synth/lvis_v1_val.json"
 ///     images = "synth/images"
 ///     grounding = "synth/grounding_train.json"   # optional captions with phrase spans
-///     negatives_per_image = 2
+///     negatives_per_image = 2                # -1: every negative category of the image (MDETR's few-shot records)
+///     subset_fraction = 1.0                 # < 1: MDETR's class-balanced subset of the images (1 %, 10 % runs)
+///     sampling = "uniform"                  # or "repeat_factor": positive records of rare categories repeated
+///     repeat_threshold = 0.001              # LVIS's t in r = max(1, √(t / f))
 ///     image_size = 320                      # shorter side; the longer at most image_max
 ///     image_max = 480
 ///     caption_image_size = 240              # caption-only images train smaller (default ¾ image_size)
@@ -33,6 +36,8 @@ public struct TrainingConfig: Sendable {
     public var checkpointDirectory: String?
     public var train = "", val: String?, images = "", grounding: String?
     public var negativesPerImage = 2
+    public var subsetFraction = 1.0
+    public var sampling = "uniform", repeatThreshold = 0.001
     public var imageSize = 320, imageMax = 480, valImages = 100
     public var captionImageSize: Int?, captionBatch: Int?
     public var backbone = "efficientnet_lite0", backboneWeights = "${PIPELINED_LITE0_WEIGHTS}"
@@ -62,6 +67,9 @@ public struct TrainingConfig: Sendable {
             try d.string("images") { c.images = $0 }
             try d.string("grounding") { c.grounding = $0 }
             try d.int("negatives_per_image") { c.negativesPerImage = $0 }
+            try d.double("subset_fraction") { c.subsetFraction = $0 }
+            try d.string("sampling") { c.sampling = $0 }
+            try d.double("repeat_threshold") { c.repeatThreshold = $0 }
             try d.int("image_size") { c.imageSize = $0 }
             try d.int("image_max") { c.imageMax = $0 }
             try d.int("val_images") { c.valImages = $0 }
@@ -109,6 +117,12 @@ public struct TrainingConfig: Sendable {
         c.grounding = c.grounding.map(resolve)
         c.initFrom = c.initFrom.map(resolve)
         guard !c.train.isEmpty, c.train != base.path else { throw ConfigError.invalid(key: "data.train", value: "nothing", expected: "an LVIS/COCO JSON file") }
+        guard ["uniform", "repeat_factor"].contains(c.sampling) else {
+            throw ConfigError.invalid(key: "data.sampling", value: c.sampling, expected: "uniform or repeat_factor")
+        }
+        guard c.subsetFraction > 0 && c.subsetFraction <= 1 else {
+            throw ConfigError.invalid(key: "data.subset_fraction", value: "\(c.subsetFraction)", expected: "0 < f ≤ 1")
+        }
         guard c.batch >= 1, c.epochs >= 1 else { throw ConfigError.invalid(key: "train.batch/epochs", value: "\(c.batch)/\(c.epochs)", expected: "≥ 1") }
         return c
     }

@@ -15,6 +15,17 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
     var records: [TrainingRecord] = []
     /// Caption-only images' records (DetCLIPv2 data): phrases, no boxes.
     var captionRecords: [TrainingRecord] = []
+    /// Asked after every step; true ends the run at a fresh checkpoint with `TrainingSession.Stopped` (a daemon
+    /// shutting down), so a rerun resumes where it stopped.
+    public var shouldStop: @Sendable () -> Bool = { false }
+    /// Told after every checkpoint: (steps done, steps in all).
+    public var onCheckpoint: @Sendable (Int, Int) -> Void = { _, _ in }
+    public struct Stopped: Error {}
+    /// Threads computing the frozen features before the first step (nil: one per core). The daemon's fine-tuning
+    /// uses 1, its own low-priority thread.
+    public var featureWorkers: Int?
+    /// Each record's repeat factor (`sampling = "repeat_factor"`); 1 for negatives, grounding and uniform sampling.
+    var recordFactors: [Double] = []
     var featureCache: [Int: Tensor] = [:]
     var captionFeatureCache: [Int: Tensor] = [:]
 
@@ -64,18 +75,29 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
                   let b = (a["bbox"] as? [NSNumber])?.map(\.floatValue), b.count == 4 else { continue }
             boxes[imageID, default: [:]][cat, default: []].append(relativeBox(b, image: i))
         }
+        // Few-shot runs: MDETR's class-balanced subset of the images, and LVIS repeat factors for rare categories.
+        var subset: Set<Int>?
+        var categoryFactors: [Int: Double] = [:]
+        if c.subsetFraction < 1 || c.sampling == "repeat_factor" {
+            let dataset = try LVISDataset(path: c.train)
+            if c.subsetFraction < 1 { subset = FewShot.classBalancedSubset(dataset, fraction: c.subsetFraction) }
+            if c.sampling == "repeat_factor" { categoryFactors = FewShot.repeatFactors(dataset, images: subset, threshold: c.repeatThreshold) }
+        }
         var rng = SplitMix64(seed: UInt64(c.seed))
-        for image in images {
+        for image in images where subset?.contains(image.id) ?? true {
             let i = index[image.id]!
             for (cat, bs) in (boxes[image.id] ?? [:]).sorted(by: { $0.key < $1.key }) {
                 guard let caption = names[cat] else { continue }
                 let span = [0..<caption.unicodeScalars.count]
                 records.append(TrainingRecord(image: i, caption: caption, boxes: bs, spans: bs.map { _ in span }))
+                recordFactors.append(categoryFactors[cat] ?? 1)
             }
             var negs = negatives[image.id] ?? []
             rng.shuffle(&negs)
-            for cat in negs.prefix(c.negativesPerImage) {
-                if let caption = names[cat] { records.append(TrainingRecord(image: i, caption: caption, boxes: [], spans: [])) }
+            for cat in negs.prefix(c.negativesPerImage < 0 ? negs.count : c.negativesPerImage) {
+                guard let caption = names[cat] else { continue }
+                records.append(TrainingRecord(image: i, caption: caption, boxes: [], spans: []))
+                recordFactors.append(1)
             }
         }
         if let grounding = c.grounding { try loadGrounding(grounding, index: index) }
@@ -116,6 +138,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
             guard let boxes = byEntry[id], !boxes.isEmpty else { continue }
             records.append(TrainingRecord(image: entry.image, caption: entry.caption, boxes: boxes.map(\.box), spans: boxes.map(\.span),
                                           kind: .grounding))
+            recordFactors.append(1)
         }
     }
 
@@ -175,7 +198,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
             + Array(Set(captionRecords.map(\.image))).sorted().map { ($0, captionSize, c.imageMax * captionSize / c.imageSize, true) }
         let progress = ProgressBar(total: jobs.count, label: "features", enabled: !quiet)
         let results = LockedResults<Tensor>(count: jobs.count)
-        let workers = BLASThreads.workers
+        let workers = featureWorkers ?? BLASThreads.workers
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             BLASThreads.serially {
                 for k in stride(from: worker, to: jobs.count, by: workers) {
@@ -234,7 +257,8 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         }
         try precomputeFeatures()
         var sizing = SplitMix64(seed: 0)
-        let stepsPerEpoch = Self.batches(records, size: c.batch, rng: &sizing).count
+        let factors = c.sampling == "repeat_factor" ? recordFactors : nil
+        let stepsPerEpoch = Self.batches(records, size: c.batch, rng: &sizing, factors: factors).count
         let totalSteps = c.maxSteps > 0 ? c.maxSteps : stepsPerEpoch * c.epochs
         let schedule = LearningRateSchedule(base: ["main": Float(c.lr), "backbone": Float(c.lrBackbone), "text_encoder": Float(c.lrTextEncoder)],
                                             dropEvery: c.lrDrop, totalSteps: totalSteps)
@@ -253,7 +277,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         while state.step < totalSteps {
             // Each epoch's order comes from (seed, epoch): a resumed run continues the same sequence.
             var rng = SplitMix64(seed: UInt64(c.seed), stream: 9, index: UInt64(state.epoch))
-            let batches = Self.batches(records, size: c.batch, rng: &rng)
+            let batches = Self.batches(records, size: c.batch, rng: &rng, factors: factors)
             var captionOrder = Array(captionRecords.indices)
             rng.shuffle(&captionOrder)
             let firstBatch = state.step - state.epoch * stepsPerEpoch
@@ -281,11 +305,14 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
                         average["loss_word_region"] = (average["loss_word_region"] ?? loss) * 0.9 + loss * 0.1
                     }
                 }
-                if state.step % c.checkpointEvery == 0 || state.step == totalSteps {
+                let stop = shouldStop()
+                if state.step % c.checkpointEvery == 0 || state.step == totalSteps || stop {
                     // Training time survives resumes: what earlier runs spent plus this run's so far.
                     state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started)
                     try saveCheckpoint(checkpoints, model: model, trainer: trainer, state: state)
+                    onCheckpoint(state.step, totalSteps)
                 }
+                if stop { throw Stopped() }
             }
             if state.step % stepsPerEpoch == 0 { state.epoch += 1 }
         }
@@ -303,10 +330,12 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
 
     /// One epoch's batches: each kind of record shuffled and cut into batches of its own, then the batches shuffled
     /// together, so a batch never mixes LVIS records with grounding captions.
-    static func batches(_ records: [TrainingRecord], size: Int, rng: inout SplitMix64) -> [[Int]] {
+    static func batches(_ records: [TrainingRecord], size: Int, rng: inout SplitMix64, factors: [Double]? = nil) -> [[Int]] {
         var out: [[Int]] = []
+        // Repeat-factor sampling draws this epoch's copies of each record first.
+        let epoch = factors.map { FewShot.repeatedEpoch(factors: $0, rng: &rng) } ?? Array(records.indices)
         for kind in [TrainingRecord.Kind.detection, .grounding] {
-            var indices = records.indices.filter { records[$0].kind == kind }
+            var indices = epoch.filter { records[$0].kind == kind }
             rng.shuffle(&indices)
             out += stride(from: 0, to: indices.count, by: size).map { Array(indices[$0..<min(indices.count, $0 + size)]) }
         }
@@ -341,6 +370,14 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         where FileManager.default.fileExists(atPath: dir + "/" + f + ".tmp") {
             _ = rename(dir + "/" + f + ".tmp", dir + "/" + f)
         }
+    }
+
+    /// LVIS metrics of the starting model (`model.init`) on the validation file, for comparing a fine-tuned
+    /// candidate with its parent on the same images.
+    public func evaluateInitialModel() throws -> [String: Double] {
+        guard let initFrom = c.initFrom, let val = c.val else { throw TrainingError("no model.init or data.val to evaluate") }
+        let own = try SafeTensors(path: initFrom + "/model.safetensors")
+        return try evaluate(val, weights: try own.keys.sorted().map { ($0, try own.tensor($0)) })
     }
 
     /// LVIS metrics of the trained weights on the first `val_images` images of the validation file.

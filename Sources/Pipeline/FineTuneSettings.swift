@@ -1,0 +1,25 @@
+import Foundation
+
+/// `[finetune]` of the daemon's config: when a run starts, how it trains, and the gate a candidate must pass.
+public struct FineTuneSettings: Sendable, Equatable {
+    public var enabled = true
+    /// New labelled training images (since the active model's snapshot) that start a run.
+    public var minNewImages = 20
+    public var checkIntervalSeconds = 60.0
+    public var steps = 400
+    public var batch = 8
+    public var lr = 1e-4
+    /// 0 keeps the text encoder frozen (the default: transformer and heads train).
+    public var lrTextEncoder = 0.0
+    /// "repeat_factor" (default: rare categories' records repeated, against MDETR's rare-class collapse) or "uniform".
+    public var sampling = "repeat_factor"
+    public var repeatThreshold = 0.1
+    public var checkpointEvery = 50
+    /// Held-out images evaluated per model (the first ones by id).
+    public var evalImages = 200
+    /// The gate: the candidate's AP and APr may fall by at most these (0: not worse than the active model).
+    public var maxAPDrop = 0.0
+    public var maxAPrDrop = 0.0
+
+    public init() {}
+}
