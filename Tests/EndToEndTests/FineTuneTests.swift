@@ -1,0 +1,165 @@
+import Foundation
+import Store
+import TestSupport
+import Testing
+
+/// Issue 6 through the daemon against a real PostgreSQL: images processed, labels dropped into the labels inbox, a
+/// fine-tuning run triggered, interrupted by a restart and resumed, the candidate evaluated on the held-out labels
+/// and promoted, and the images after the switch processed by the new version. The model is a tiny Lite0 + MiniLM
+/// one trained here first (the weights are real, the network small enough for a debug build).
+@Suite struct FineTuneTests {
+    struct Setup {
+        let dir = TemporaryDirectory("finetune")
+        let url: String
+        var inbox: String { dir.file("inbox") }
+        var state: String { dir.file("state") }
+        var db: Database { Database(url: url) }
+
+        init() throws {
+            url = try TestDatabase.fresh()
+            let synth = try runPipelined(["synth", "--seed", "4", "--categories", "3", "--train", "12", "--val", "2", "--test", "0",
+                                          "--caption-only", "0", "--out", dir.file("data"), "--quiet"])
+            #expect(synth.status == 0, "\(synth.output)")
+            try """
+                name = "tiny"
+                output = "\(dir.file("parent"))"
+                checkpoint_dir = "\(dir.file("parent-ckpt"))"
+                [data]
+                train = "\(dir.file("data/lvis_v1_train.json"))"
+                images = "\(dir.file("data/images"))"
+                image_size = 64
+                image_max = 96
+                [model]
+                hidden = 16
+                heads = 2
+                encoder_layers = 1
+                decoder_layers = 1
+                feed_forward = 32
+                queries = 5
+                contrastive_dim = 8
+                [train]
+                batch = 2
+                max_steps = 2
+                """.write(toFile: dir.file("parent.toml"), atomically: true, encoding: .utf8)
+            let train = try runPipelined(["train", "--config", dir.file("parent.toml"), "--no-register", "--quiet"], timeout: 600)
+            #expect(train.status == 0, "\(train.output)")
+            let vocab = try runPipelined(["vocab", "import", dir.file("data/lvis_v1_train.json"), "--name", "shapes", "--database-url", url])
+            #expect(vocab.status == 0, "\(vocab.output)")
+        }
+
+        func config(gate: String) throws -> String {
+            let path = dir.file("pipelined.toml")
+            try """
+                state_directory = "\(state)"
+                [database]
+                url = "\(url)"
+                [model]
+                path = "\(dir.file("parent"))"
+                check_interval_seconds = 0.5
+                [[inbox]]
+                name = "in"
+                path = "\(inbox)"
+                vocabulary = "shapes"
+                [labels]
+                vocabulary = "shapes"
+                heldout_fraction = 0.4
+                [finetune]
+                min_new_images = 3
+                check_interval_seconds = 0.5
+                steps = 8
+                batch = 2
+                checkpoint_every = 2
+                eval_images = 6
+                \(gate)
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+
+        func start(_ config: String, log: String) throws -> DaemonProcess {
+            let daemon = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: ["run", "--config", config],
+                                           logPath: dir.file(log))
+            #expect(eventually(timeout: 60) { daemon.log.contains("daemon ready") }, "\(daemon.log)")
+            return daemon
+        }
+
+        /// The synthetic training images dropped into the inbox under their own names, and their labels as the
+        /// user would write them (file names as they arrived).
+        func dropImagesAndLabels(daemon: DaemonProcess) throws {
+            let train = dir.file("data/images/train")
+            let files = try FileManager.default.contentsOfDirectory(atPath: train).sorted()
+            try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
+            for f in files { try FileManager.default.copyItem(atPath: train + "/" + f, toPath: inbox + "/" + f) }
+            #expect(try eventually(timeout: 300) { try db.queueStatus().counts["done"] == files.count }, "\(daemon.log.suffix(3000))")
+            var lvis = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("data/lvis_v1_train.json")))) as? [String: Any])
+            lvis["images"] = (lvis["images"] as? [[String: Any]] ?? []).map { image in
+                var image = image
+                image["file_name"] = URL(fileURLWithPath: image["file_name"] as? String ?? "").lastPathComponent
+                return image
+            }
+            try FileManager.default.createDirectory(atPath: state + "/labels", withIntermediateDirectories: true)
+            try JSONSerialization.data(withJSONObject: lvis).write(to: URL(fileURLWithPath: state + "/labels/shapes.json.tmp"))
+            rename(state + "/labels/shapes.json.tmp", state + "/labels/shapes.json")   // published whole
+        }
+
+        func run() throws -> [String: String]? {
+            try db.query(Statement("ft.run", """
+                SELECT status, steps_done, steps_total, reason, metrics::text AS metrics, candidate_model_id FROM fine_tune_runs ORDER BY id DESC LIMIT 1
+                """)).first.map { r in Dictionary(uniqueKeysWithValues: ["status", "steps_done", "steps_total", "reason", "metrics", "candidate_model_id"].map { ($0, r[$0] ?? "") }) }
+        }
+    }
+
+    @Test func labelsTriggerARunThatSurvivesARestartAndIsPromoted() throws {
+        let setup = try Setup()
+        let config = try setup.config(gate: "max_ap_drop = 1.0\nmax_apr_drop = 1.0")   // the mechanics, not the model's quality
+        var daemon = try setup.start(config, log: "daemon1.log")
+        defer { daemon.terminate() }
+        try setup.dropImagesAndLabels(daemon: daemon)
+        #expect(try eventually(timeout: 60) { try setup.db.labelImports().first?.status == "imported" }, "\(daemon.log.suffix(3000))")
+
+        // A restart after the first checkpoint: the run is paused at a checkpoint and resumed by the next daemon.
+        #expect(try eventually(timeout: 300) { (Int(try setup.run()?["steps_done"] ?? "0") ?? 0) >= 2 }, "\(daemon.log.suffix(3000))")
+        #expect(daemon.terminate(timeout: 120) == 0, "\(daemon.log.suffix(2000))")
+        #expect(try setup.run()?["status"] == "running")
+        daemon = try setup.start(config, log: "daemon2.log")
+        #expect(eventually(timeout: 60) { daemon.log.contains("resuming fine-tuning run") }, "\(daemon.log.suffix(3000))")
+        #expect(try eventually(timeout: 600) { try setup.run()?["status"] != "running" }, "\(daemon.log.suffix(3000))")
+        let run = try #require(try setup.run())
+        #expect(run["status"] == "promoted" && run["steps_done"] == "8", "\(run)")
+        #expect(run["metrics"]?.contains("\"candidate\"") == true && run["metrics"]?.contains("\"parent\"") == true, "\(run)")
+
+        // The lineage: the candidate is active, its parent retired; the daemon switched between jobs.
+        let models = try setup.db.models()
+        let candidate = try #require(models.first { String($0.id) == run["candidate_model_id"] })
+        let parent = try #require(models.first { $0.id == candidate.parentID })
+        #expect(candidate.status == "active" && parent.status == "retired", "\(models.map { ($0.label, $0.status) })")
+        #expect(candidate.labelSnapshotJSON?.contains("\"vocabulary\": \"shapes\"") == true || candidate.labelSnapshotJSON?.contains("shapes") == true)
+        #expect(eventually(timeout: 30) { daemon.log.contains("model switched") }, "\(daemon.log.suffix(2000))")
+
+        // An image after the switch is processed by the new version, and provenance says so.
+        let val = setup.dir.file("data/images/val")
+        let next = try #require(try FileManager.default.contentsOfDirectory(atPath: val).sorted().first)
+        try FileManager.default.copyItem(atPath: val + "/" + next, toPath: setup.inbox + "/after-" + next)
+        #expect(try eventually(timeout: 120) { try setup.db.queueStatus().counts["done"] == 13 }, "\(daemon.log.suffix(2000))")
+        let producer = try setup.db.query(Statement("ft.after", """
+            SELECT p.model_version FROM provenance p JOIN images i ON i.id = p.image_id WHERE i.original_name = $1
+            """), ["after-" + next]).first?["model_version"]
+        #expect(producer == candidate.label, "\(producer ?? "nil") vs \(candidate.label)")
+        #expect(daemon.terminate() == 0)
+    }
+
+    @Test func aCandidateThatCannotPassTheGateIsKeptButNotPromoted() throws {
+        let setup = try Setup()
+        // The gate demands a gain no 8-step run makes: the candidate is registered, rejected with its metrics and
+        // the reason, and the parent stays active.
+        let daemon = try setup.start(try setup.config(gate: "max_ap_drop = -2.0\nmax_apr_drop = -2.0"), log: "daemon.log")
+        defer { daemon.terminate() }
+        try setup.dropImagesAndLabels(daemon: daemon)
+        #expect(try eventually(timeout: 600) { (try setup.run()?["status"] ?? "running") != "running" }, "\(daemon.log.suffix(3000))")
+        let run = try #require(try setup.run())
+        #expect(run["status"] == "rejected" && run["reason"]?.contains("(worse)") == true, "\(run)")
+        let models = try setup.db.models()
+        #expect(models.first { String($0.id) == run["candidate_model_id"] }?.status == "rejected")
+        #expect(models.first { $0.status == "active" }?.name == "tiny" && models.filter { $0.status == "active" }.count == 1)
+        #expect(daemon.terminate() == 0)
+    }
+}
