@@ -51,6 +51,10 @@ extension FineTuneSettings {
         c.repeatThreshold = repeatThreshold
         c.valImages = evalImages
         if let resize = manifest["resize"] as? [Int], resize.count == 2 { (c.imageSize, c.imageMax) = (resize[0], resize[1]) }
+        let family = (manifest["config"] as? [String: Any])?["backbone"] as? String
+        guard family == "efficientnet_lite0", manifest["parts"] != nil else {
+            throw TrainingError("fine-tuning supports the default model's family (EfficientNet-Lite0 + MiniLM-L6 with pretrained parts); \(parent) is \(family ?? "another kind of model")")
+        }
         if let config = manifest["config"] as? [String: Any] {
             c.hidden = config["hidden"] as? Int ?? c.hidden
             c.heads = config["heads"] as? Int ?? c.heads
