@@ -33,7 +33,7 @@ struct LabelsCommand: ParsableCommand {
             if outcome.imported {
                 print("imported labels of \(outcome.images) images, \(outcome.annotations) boxes (import \(outcome.importID))")
             } else {
-                throw ValidationError("rejected (import \(outcome.importID)): \(outcome.reason ?? "")")
+                throw LabelsRejected(description: "rejected (import \(outcome.importID)): \(outcome.reason ?? "")")
             }
         }
     }
@@ -52,4 +52,9 @@ struct LabelsCommand: ParsableCommand {
             }
         }
     }
+}
+
+/// A refused labels file: the reason, without the usage text ArgumentParser adds to validation errors.
+struct LabelsRejected: Error, CustomStringConvertible {
+    var description: String
 }

@@ -49,7 +49,7 @@ import Testing
         #expect(abs(factors[3]! - 2) < 1e-12)                      // √(0.08 / 0.02)
         let records = FewShot.records(d)
         var rng = SplitMix64(seed: 3)
-        let epoch = FewShot.repeatedEpoch(records, factors: factors, rng: &rng)
+        let epoch = FewShot.repeatedEpoch(factors: FewShot.recordFactors(records, categories: factors), rng: &rng)
         let rare = records.indices.filter { records[$0].categoryID == 3 }
         #expect(rare.allSatisfy { i in epoch.filter { $0 == i }.count == 2 })
         let negatives = records.indices.filter { !records[$0].isPositive }

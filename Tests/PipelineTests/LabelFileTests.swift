@@ -65,6 +65,7 @@ import Testing
         ("reversed span", #"{"images": [{"id": 1, "file_name": "a", "caption": "a cat"}], "annotations": [{"image_id": 1, "tokens_positive": [[3, 2]], "bbox": [0, 0, 1, 1]}]}"#, "inside the caption"),
         ("duplicate annotation id", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}, {"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]}]}"#, "annotation id 5"),
         ("same box twice", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}, {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}]}"#, "repeats"),
+        ("negative and not exhaustive", #"{"categories": [{"id": 4, "name": "x"}], "images": [{"id": 1, "file_name": "a", "neg_category_ids": [4], "not_exhaustive_category_ids": [4]}]}"#, "both negative"),
         ("vocabulary not a string", #"{"vocabulary": 3, "images": [{"id": 1, "file_name": "a"}]}"#, "vocabulary"),
     ]
 

@@ -82,7 +82,7 @@ import Testing
         #expect(categories.allSatisfy { $0["frequency"] as? String == "r" })   // by LVIS's rule on so few labels
         // The same image labelled again in the same vocabulary is a duplicate: refused, nothing added.
         let again = try importer(db).importFile(try drop("again.json", """
-            {\(Self.categories), "images": [{"id": 1, "file_name": "c.png"}, {"id": 2, "file_name": "b.png"}],
+            {\(Self.categories), "images": [{"id": 1, "file_name": "c.png"}, {"id": 2, "file_name": "b.png", "neg_category_ids": [3]}],
              "annotations": [{"image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]}]}
             """), source: "again.json")
         #expect(!again.imported && again.reason?.contains("c.png already has labels") == true)
@@ -91,14 +91,14 @@ import Testing
 
     /// Files that parse but are wrong about the database: each is refused whole with its reason.
     static let refused: [(String, String, String)] = [
-        ("unknown image", #"{CATS, "images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "zzz.png"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]}]}"#, "zzz.png has not arrived"),
-        ("unknown sha", #"{CATS, "images": [{"id": 1, "sha256": "9999999999999999999999999999999999999999999999999999999999999999"}]}"#, "has not arrived"),
+        ("unknown image", #"{CATS, "images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "zzz.png", "neg_category_ids": [3]}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]}]}"#, "zzz.png has not arrived"),
+        ("unknown sha", #"{CATS, "images": [{"id": 1, "sha256": "9999999999999999999999999999999999999999999999999999999999999999", "neg_category_ids": [3]}]}"#, "has not arrived"),
         ("unknown category", #"{"categories": [{"id": 1, "name": "red star"}, {"id": 7, "name": "purple cone"}], "images": [{"id": 1, "file_name": "a.png"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]}]}"#, "purple cone"),
-        ("unknown vocabulary", #"{"vocabulary": "animals", CATS, "images": [{"id": 1, "file_name": "a.png"}]}"#, "animals"),
+        ("unknown vocabulary", #"{"vocabulary": "animals", CATS, "images": [{"id": 1, "file_name": "a.png", "neg_category_ids": [3]}]}"#, "animals"),
         ("box outside the decoded image", #"{CATS, "images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "b.png"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]}, {"image_id": 2, "category_id": 2, "bbox": [30, 10, 15, 5]}]}"#, "outside image b.png (40×30)"),
-        ("wrong declared size", #"{CATS, "images": [{"id": 1, "file_name": "a.png", "width": 80, "height": 60}]}"#, "is 40×30"),
-        ("image not decoded yet", #"{CATS, "images": [{"id": 1, "file_name": "d.png"}]}"#, "not decoded yet"),
-        ("same image twice by name and sha", #"{CATS, "images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "sha256": "1111111111111111111111111111111111111111111111111111111111111111"}]}"#, "same image"),
+        ("wrong declared size", #"{CATS, "images": [{"id": 1, "file_name": "a.png", "width": 80, "height": 60, "neg_category_ids": [3]}]}"#, "is 40×30"),
+        ("image not decoded yet", #"{CATS, "images": [{"id": 1, "file_name": "d.png", "neg_category_ids": [3]}]}"#, "not decoded yet"),
+        ("same image twice by name and sha", #"{CATS, "images": [{"id": 1, "file_name": "a.png", "neg_category_ids": [3]}, {"id": 2, "sha256": "1111111111111111111111111111111111111111111111111111111111111111", "neg_category_ids": [3]}]}"#, "same image"),
         ("malformed", #"{"images": [ {"id": 1, "file_name": "a.png"} "#, "malformed JSON"),
     ]
 

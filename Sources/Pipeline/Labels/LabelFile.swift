@@ -84,6 +84,9 @@ public struct LabelFile: Sendable {
             }
             image.negativeCategories = try Self.categoryList(i, "neg_category_ids", at: at, known: file.categories)
             image.notExhaustiveCategories = try Self.categoryList(i, "not_exhaustive_category_ids", at: at, known: file.categories)
+            if let both = image.negativeCategories.first(where: image.notExhaustiveCategories.contains) {
+                throw .invalid("\(at) lists category id \(both) as both negative and not exhaustively labelled")
+            }
             if let c = i["caption"] {
                 guard let caption = c as? String, !caption.isEmpty else { throw .invalid("\(at).caption must be a non-empty string") }
                 image.caption = caption

@@ -36,12 +36,24 @@ public final class LabelImporter: @unchecked Sendable {
     public func importFile(_ path: String, source: String) throws -> Outcome {
         lock.lock()
         defer { lock.unlock() }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw LabelError.unreadable("\(path): \(String(cString: strerror(errno)))")
+        // The size is checked before reading: a huge file is refused, not loaded.
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw LabelError.unreadable("\(path): \(String(cString: strerror(errno)))") }
+        let data: Data
+        if Int(info.st_size) > LabelFile.maxBytes {
+            data = Data()
+        } else {
+            guard let contents = FileManager.default.contents(atPath: path) else {
+                throw LabelError.unreadable("\(path): \(String(cString: strerror(errno)))")
+            }
+            data = contents
         }
         let sha = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
         let outcome: Outcome
         do {
+            guard Int(info.st_size) <= LabelFile.maxBytes else {
+                throw LabelError.invalid("the file is \(info.st_size) bytes, over the limit of \(LabelFile.maxBytes)")
+            }
             let (vocabularyID, sets) = try resolve(data)
             do {
                 let id = try database.importLabels(source: source, sha256: sha, vocabularyID: vocabularyID, sets: sets)
@@ -83,7 +95,10 @@ public final class LabelImporter: @unchecked Sendable {
                                                 sha256s: file.images.compactMap(\.sha256))
         var seenImages = Set<Int>()
         var sets: [LabelSetRow] = []
-        for image in file.images {
+        // An image with no box and no negative category says nothing (LVIS files have such images); it is not
+        // stored, so it stays free to be labelled later.
+        let boxed = Set(file.annotations.map(\.imageID))
+        for image in file.images where boxed.contains(image.id) || !image.negativeCategories.isEmpty {
             guard let target = targets[image.key] else {
                 throw LabelError.unknownImage("\(image.key) has not arrived in any inbox (name it as it arrived, relative to its inbox, or by sha256)")
             }

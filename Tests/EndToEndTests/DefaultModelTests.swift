@@ -1,0 +1,68 @@
+import Foundation
+import Store
+import TestSupport
+import Testing
+
+/// Issue 5's promise to a new user: the daemon on its embedded defaults, with no model configured, uses the default
+/// model that ships in `Sources/pipelined/DefaultModel` (Lite0 + MiniLM from the pip packages the set-up installs) and
+/// its vocabulary, and a synthetic image dropped into the inbox gets correct detections in PostgreSQL.
+@Suite struct DefaultModelTests {
+    /// One image of the synthetic benchmark's test split (never trained on) and its labels, written by
+    /// `tools/make_default_model.sh` next to the model it shipped.
+    struct Fixture: Decodable {
+        struct Object: Decodable { var category: String; var bbox: [Double] }   // bbox: x, y, w, h in pixels
+        var file: String
+        var objects: [Object]
+    }
+
+    static let fixtureDirectory = BuiltProducts.packageRoot + "/Tests/EndToEndTests/Fixtures/default-model"
+    static let modelDirectory = BuiltProducts.packageRoot + "/Sources/pipelined/DefaultModel"
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: modelDirectory + "/manifest.json"), "no default model committed"))
+    func aSyntheticImageDroppedIntoTheInboxGetsCorrectDetections() throws {
+        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtureDirectory + "/image.json")))
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.modelDirectory + "/manifest.json"))) as? [String: Any])
+        let version = "\(manifest["name"] ?? "?")@\(manifest["version"] ?? "?")"
+
+        // The README's run command in a private state directory: embedded PostgreSQL, no model configured.
+        let dir = TemporaryDirectory("default-model")
+        let state = dir.file("s")
+        let daemon = try DaemonProcess(executable: BuiltProducts.path("pipelined"),
+                                       arguments: ["run", "--state-dir", state, "--log-level", "info"],
+                                       logPath: dir.file("log"), environment: ["PIPELINED_DEFAULT_MODEL": ""])
+        defer { daemon.terminate() }
+        #expect(eventually(timeout: 120) { daemon.log.contains("inbox watched") }, "\(daemon.log)")
+        #expect(!daemon.log.contains("no model configured"), "\(daemon.log)")
+        try FileManager.default.copyItem(atPath: Self.fixtureDirectory + "/" + fixture.file, toPath: state + "/inbox/" + fixture.file)
+
+        let db = Database(url: "host=\(state)/postgres/run port=5432 user=pipelined dbname=pipelined")
+        #expect(try eventually(timeout: 600) { try db.queueStatus().counts["done"] == 1 }, "\(daemon.log.suffix(3000))")
+        let rows = try db.query(Statement("default.rows", """
+            SELECT category, score, x0, y0, x1, y1, vocabulary, model_version
+            FROM vocabulary_detections WHERE original_name = '\(fixture.file)' ORDER BY score DESC
+            """))
+        #expect(!rows.isEmpty)
+        for row in rows.prefix(3) {
+            #expect(try row.string("vocabulary") == "default-model" && row.string("model_version") == version)
+        }
+        // Correct: every labelled object is found — a box of its category overlapping it with IoU ≥ 0.5 — among the
+        // image's top detections (the model's ranking over its whole vocabulary, as a user would read it).
+        let top = try rows.prefix(Self.topK).map { row in
+            (category: try row.string("category"), box: [try row.double("x0"), try row.double("y0"), try row.double("x1"), try row.double("y1")])
+        }
+        for object in fixture.objects {
+            let truth = [object.bbox[0], object.bbox[1], object.bbox[0] + object.bbox[2], object.bbox[1] + object.bbox[3]]
+            let best = top.filter { $0.category == object.category }.map { Self.iou($0.box, truth) }.max() ?? 0
+            #expect(best >= 0.5, "\(object.category) at \(truth): best IoU \(best) in the top \(Self.topK): \(top)")
+        }
+        #expect(daemon.terminate() == 0)
+    }
+
+    static let topK = 10
+
+    static func iou(_ a: [Double], _ b: [Double]) -> Double {
+        let w = max(0, min(a[2], b[2]) - max(a[0], b[0])), h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+        let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+        return union > 0 ? w * h / union : 0
+    }
+}
