@@ -84,6 +84,15 @@ extension Database {
                steps_done, steps_total, hyperparameters::text AS hyper, label_snapshot::text AS snapshot
         FROM fine_tune_runs WHERE status = 'running'
         """)
+    static let latestRun = Statement("finetune.latest", """
+        SELECT status, (label_snapshot ->> 'upto_import')::bigint AS upto FROM fine_tune_runs ORDER BY id DESC LIMIT 1
+        """)
+
+    /// The newest run's status and the newest label import it saw, if any run happened.
+    public func latestFineTune() throws -> (status: String, uptoImport: Int)? {
+        try query(Self.latestRun).first.map { (try $0.string("status"), try $0.int("upto")) }
+    }
+
     static let runProgress = Statement("finetune.progress", "UPDATE fine_tune_runs SET steps_done = $2::integer WHERE id = $1::bigint")
     static let finishRun = Statement("finetune.finish", """
         UPDATE fine_tune_runs SET status = $2, candidate_model_id = $3::bigint, metrics = $4::jsonb, reason = $5, finished_at = now()

@@ -160,6 +160,9 @@ import Testing
         let models = try setup.db.models()
         #expect(models.first { String($0.id) == run["candidate_model_id"] }?.status == "rejected")
         #expect(models.first { $0.status == "active" }?.name == "tiny" && models.filter { $0.status == "active" }.count == 1)
+        // The same labels do not start the same run again: the next one waits for new labels.
+        Thread.sleep(forTimeInterval: 3)
+        #expect(try setup.db.query(Statement("ft.count", "SELECT count(*) AS n FROM fine_tune_runs")).first?.int("n") == 1)
         #expect(daemon.terminate() == 0)
     }
 }

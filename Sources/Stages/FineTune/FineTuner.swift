@@ -79,6 +79,8 @@ public final class FineTuner: BackgroundService, @unchecked Sendable {
         let counts = try database.labelCounts(vocabularyID: vocabulary.id, afterImport: snapshot?.uptoImport ?? 0)
         guard counts.train >= settings.minNewImages else { return }
         let all = try database.labelCounts(vocabularyID: vocabulary.id)
+        // A run that failed or was rejected on these labels is not repeated: the next one waits for new labels.
+        if let last = try database.latestFineTune(), last.status != "promoted", last.uptoImport >= all.newestImport { return }
         guard all.heldout >= 1 else {
             logger.info("fine-tuning waits for held-out labels to judge a candidate", metadata: ["train_images": "\(all.train)"])
             return
