@@ -5,7 +5,10 @@ import Foundation
 /// transformer and the resizer, zero biases of attention), PyTorch's defaults elsewhere (Linear/Conv: U(±1/√fan_in)
 /// for weight and bias; Embedding: N(0, 1); LayerNorm: 1 and 0).
 extension TrainableMDETR {
-    public static func freshWeights(config c: MDETRConfig, backboneChannels: Int, seed: UInt64) -> [(String, Tensor)] {
+    /// `featureScale` is the RMS of the backbone's output: `input_proj` starts scaled by its inverse, so projected image
+    /// tokens start at the size of the sine position code added to them (an unnormalised backbone, Lite0's last
+    /// block has RMS ≈ 2.4, would otherwise drown the positions the attention must learn from).
+    public static func freshWeights(config c: MDETRConfig, backboneChannels: Int, seed: UInt64, featureScale: Float = 1) -> [(String, Tensor)] {
         var rng = SplitMix64(seed: seed)
         var out: [(String, Tensor)] = []
         func uniform(_ shape: [Int], bound: Float) -> Tensor {
@@ -39,7 +42,7 @@ extension TrainableMDETR {
         }
         let d = c.hidden
         let convBound = 1 / Float(backboneChannels).squareRoot()
-        out.append(("input_proj.weight", uniform([d, backboneChannels, 1, 1], bound: convBound)))
+        out.append(("input_proj.weight", uniform([d, backboneChannels, 1, 1], bound: convBound / max(featureScale, 1e-3))))
         out.append(("input_proj.bias", uniform([d], bound: convBound)))
         linear("transformer.resizer.fc", c.text.hidden, d, xavierWeight: true)
         norm("transformer.resizer.layer_norm", d)

@@ -189,6 +189,16 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         return backbone(input)
     }
 
+    /// Root mean square of the cached backbone output over (up to) 64 training images.
+    func featureRMS() -> Float {
+        var sum = 0.0, count = 0
+        for (_, f) in featureCache.sorted(by: { $0.key < $1.key }).prefix(64) {
+            for v in f.data { sum += Double(v * v) }
+            count += f.data.count
+        }
+        return count > 0 ? Float((sum / Double(count)).squareRoot()) : 1
+    }
+
     /// Every training image's features before the first step, one image per core (each image's kernels on its own
     /// thread), instead of one at a time inside the first epoch. A missing or unreadable image stops the run here,
     /// naming the file, before any training time is spent.
@@ -222,6 +232,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         guard !records.isEmpty else { throw TrainingError("\(c.train) yields no training records") }
         let checkpoints = c.checkpointDirectory ?? c.output + ".checkpoint"
         try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
+        try precomputeFeatures()
         // Start: the checkpoint if one exists, else the init model, else fresh weights; pretrained parts merged in.
         let own: any WeightSource
         var state = TrainingState()
@@ -232,7 +243,8 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         } else if let initFrom = c.initFrom {
             own = try SafeTensors(path: initFrom + "/model.safetensors")
         } else {
-            own = InMemoryWeights(TrainableMDETR.freshWeights(config: config, backboneChannels: backbone.outChannels, seed: UInt64(c.seed)))
+            own = InMemoryWeights(TrainableMDETR.freshWeights(config: config, backboneChannels: backbone.outChannels, seed: UInt64(c.seed),
+                                                              featureScale: featureRMS()))
         }
         let merged = try withPretrained(own)
         let trainBackbone = c.lrBackbone > 0, trainText = c.lrTextEncoder > 0
@@ -255,7 +267,6 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
             try trainer.optimizer.restoreMoments(SafeTensors(path: checkpoints + "/moments.safetensors"), step: state.step,
                                                  parameters: model.trainableParameters)
         }
-        try precomputeFeatures()
         var sizing = SplitMix64(seed: 0)
         let factors = c.sampling == "repeat_factor" ? recordFactors : nil
         let stepsPerEpoch = Self.batches(records, size: c.batch, rng: &sizing, factors: factors).count
