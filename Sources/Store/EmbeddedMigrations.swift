@@ -259,7 +259,7 @@ CREATE TABLE label_imports (
 -- image stays held out.
 CREATE TABLE label_sets (
     id                 bigserial PRIMARY KEY,
-    import_id          bigint NOT NULL REFERENCES label_imports (id),
+    import_id          bigint NOT NULL REFERENCES label_imports (id),   -- rows inserted by hand get one (trigger below)
     image_id           bigint NOT NULL REFERENCES images (id) ON DELETE CASCADE,
     vocabulary_id      bigint NOT NULL REFERENCES vocabularies (id),
     negative_ids       bigint[] NOT NULL DEFAULT '{}',   -- categories.id verified absent
@@ -269,6 +269,23 @@ CREATE TABLE label_sets (
     created_at         timestamptz NOT NULL DEFAULT now(),
     UNIQUE (image_id, vocabulary_id)
 );
+
+-- Label sets inserted by hand (no import_id, or no split) are recorded as an import of their own, and split like
+-- imported ones: held out when the first 32 bits of the image's sha256 fall below 0.2 of their range (the default
+-- labels.heldout_fraction).
+CREATE FUNCTION label_sets_defaults() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.import_id IS NULL THEN
+        INSERT INTO label_imports (source, status, vocabulary_id, images)
+        VALUES ('sql (' || current_user || ')', 'imported', NEW.vocabulary_id, 1) RETURNING id INTO NEW.import_id;
+    END IF;
+    IF NEW.split IS NULL THEN
+        SELECT CASE WHEN (('x' || substr(sha256, 1, 8))::bit(32)::int::bigint & 4294967295) < 0.2 * 4294967295
+                    THEN 'heldout' ELSE 'train' END INTO NEW.split
+        FROM images WHERE id = NEW.image_id;
+    END IF;
+    RETURN NEW;
+END $$;
 
 CREATE TABLE annotations (
     id           bigserial PRIMARY KEY,
@@ -309,6 +326,8 @@ BEGIN
 END $$;
 CREATE TRIGGER annotations_check BEFORE INSERT OR UPDATE ON annotations
     FOR EACH ROW EXECUTE FUNCTION annotations_check();
+CREATE TRIGGER label_sets_defaults BEFORE INSERT ON label_sets
+    FOR EACH ROW EXECUTE FUNCTION label_sets_defaults();
 
 -- Every import attempt, rejected ones with their reason and evidence.
 CREATE VIEW label_import_log AS

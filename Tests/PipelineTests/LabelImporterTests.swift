@@ -132,5 +132,15 @@ import Testing
         try db.query(insert, [set, category, 10.0])
         #expect { try db.query(insert, [set, category, 38.0]) } throws: { "\($0)".contains("outside image a.png") }
         #expect(try count(db, "annotations") == 2)
+
+        // A label set inserted by hand gets an import of its own and the same split rule as imported ones.
+        let image = try db.query(Statement("t.img", "SELECT id, sha256 FROM images WHERE original_name = 'b.png'")).first!
+        let vocabulary = try db.query(Statement("t.voc", "SELECT id FROM vocabularies WHERE name = 'shapes'")).first!.int("id")
+        let row = try db.query(Statement("t.handset", """
+            INSERT INTO label_sets (image_id, vocabulary_id, negative_ids) VALUES ($1::bigint, $2::bigint, '{}') RETURNING import_id, split
+            """), [try image.int("id"), vocabulary]).first!
+        #expect(try row.int("import_id") > outcome.importID)
+        #expect(row["split"] == LabelSettings().split(sha256: try image.string("sha256")))   // default fraction 0.2
+        #expect(try db.labelImports().last?.source.hasPrefix("sql (") == true)
     }
 }
