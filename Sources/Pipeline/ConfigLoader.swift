@@ -89,6 +89,7 @@ public enum ConfigLoader {
         try reader.table("finetune") { r in
             try r.bool("enabled") { config.fineTune.enabled = $0 }
             try r.int("min_new_images") { config.fineTune.minNewImages = $0 }
+            try r.double("every_hours") { config.fineTune.everyHours = $0 }
             try r.double("check_interval_seconds") { config.fineTune.checkIntervalSeconds = $0 }
             try r.int("steps") { config.fineTune.steps = $0 }
             try r.int("batch") { config.fineTune.batch = $0 }

@@ -5,6 +5,9 @@ public struct FineTuneSettings: Sendable, Equatable {
     public var enabled = true
     /// New labelled training images (since the active model's snapshot) that start a run.
     public var minNewImages = 20
+    /// A schedule besides the count: when > 0, a run also starts once this many hours have passed since the last
+    /// one if any new labelled image is waiting.
+    public var everyHours = 0.0
     public var checkIntervalSeconds = 60.0
     public var steps = 400
     public var batch = 8

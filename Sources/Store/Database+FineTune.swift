@@ -93,6 +93,15 @@ extension Database {
         try query(Self.latestRun).first.map { (try $0.string("status"), try $0.int("upto")) }
     }
 
+    static let hoursSinceRun = Statement("finetune.hours_since", """
+        SELECT extract(epoch FROM now() - max(started_at)) / 3600 AS hours FROM fine_tune_runs
+        """)
+
+    /// Hours since the last run started; nil when none ever ran.
+    public func hoursSinceLastFineTune() throws -> Double? {
+        try query(Self.hoursSinceRun).first.flatMap { $0["hours"] }.flatMap(Double.init)
+    }
+
     static let runProgress = Statement("finetune.progress", "UPDATE fine_tune_runs SET steps_done = $2::integer WHERE id = $1::bigint")
     static let finishRun = Statement("finetune.finish", """
         UPDATE fine_tune_runs SET status = $2, candidate_model_id = $3::bigint, metrics = $4::jsonb, reason = $5, finished_at = now()

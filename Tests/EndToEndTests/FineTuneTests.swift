@@ -64,9 +64,7 @@ import Testing
                 vocabulary = "shapes"
                 heldout_fraction = 0.4
                 [finetune]
-                min_new_images = 3
                 check_interval_seconds = 0.5
-                steps = 8
                 batch = 2
                 checkpoint_every = 2
                 eval_images = 6
@@ -110,21 +108,21 @@ import Testing
 
     @Test func labelsTriggerARunThatSurvivesARestartAndIsPromoted() throws {
         let setup = try Setup()
-        let config = try setup.config(gate: "max_ap_drop = 1.0\nmax_apr_drop = 1.0")   // the mechanics, not the model's quality
+        let config = try setup.config(gate: "min_new_images = 3\nsteps = 60\nmax_ap_drop = 1.0\nmax_apr_drop = 1.0")   // the mechanics, not the model's quality
         var daemon = try setup.start(config, log: "daemon1.log")
         defer { daemon.terminate() }
         try setup.dropImagesAndLabels(daemon: daemon)
         #expect(try eventually(timeout: 60) { try setup.db.labelImports().first?.status == "imported" }, "\(daemon.log.suffix(3000))")
 
         // A restart after the first checkpoint: the run is paused at a checkpoint and resumed by the next daemon.
-        #expect(try eventually(timeout: 300) { (Int(try setup.run()?["steps_done"] ?? "0") ?? 0) >= 2 }, "\(daemon.log.suffix(3000))")
+        #expect(try eventually(timeout: 300, interval: 0.01) { (Int(try setup.run()?["steps_done"] ?? "0") ?? 0) >= 2 }, "\(daemon.log.suffix(3000))")
         #expect(daemon.terminate(timeout: 120) == 0, "\(daemon.log.suffix(2000))")
         #expect(try setup.run()?["status"] == "running")
         daemon = try setup.start(config, log: "daemon2.log")
         #expect(eventually(timeout: 60) { daemon.log.contains("resuming fine-tuning run") }, "\(daemon.log.suffix(3000))")
         #expect(try eventually(timeout: 600) { try setup.run()?["status"] != "running" }, "\(daemon.log.suffix(3000))")
         let run = try #require(try setup.run())
-        #expect(run["status"] == "promoted" && run["steps_done"] == "8", "\(run)")
+        #expect(run["status"] == "promoted" && run["steps_done"] == "60", "\(run)")
         #expect(run["metrics"]?.contains("\"candidate\"") == true && run["metrics"]?.contains("\"parent\"") == true, "\(run)")
 
         // The lineage: the candidate is active, its parent retired; the daemon switched between jobs.
@@ -150,13 +148,15 @@ import Testing
     @Test func aCandidateThatCannotPassTheGateIsKeptButNotPromoted() throws {
         let setup = try Setup()
         // The gate demands a gain no 8-step run makes: the candidate is registered, rejected with its metrics and
-        // the reason, and the parent stays active.
-        let daemon = try setup.start(try setup.config(gate: "max_ap_drop = -2.0\nmax_apr_drop = -2.0"), log: "daemon.log")
+        // the reason, and the parent stays active. The run is started by the schedule (the count is out of reach).
+        let daemon = try setup.start(try setup.config(gate: "min_new_images = 1000\nevery_hours = 0.0001\nsteps = 8\nmax_ap_drop = -2.0\nmax_apr_drop = -2.0"),
+                                     log: "daemon.log")
         defer { daemon.terminate() }
         try setup.dropImagesAndLabels(daemon: daemon)
         #expect(try eventually(timeout: 600) { (try setup.run()?["status"] ?? "running") != "running" }, "\(daemon.log.suffix(3000))")
         let run = try #require(try setup.run())
         #expect(run["status"] == "rejected" && run["reason"]?.contains("(worse)") == true, "\(run)")
+        #expect(try setup.db.query(Statement("ft.trigger", "SELECT trigger FROM fine_tune_runs")).first?["trigger"]?.hasPrefix("schedule") == true)
         let models = try setup.db.models()
         #expect(models.first { String($0.id) == run["candidate_model_id"] }?.status == "rejected")
         #expect(models.first { $0.status == "active" }?.name == "tiny" && models.filter { $0.status == "active" }.count == 1)

@@ -77,7 +77,9 @@ public final class FineTuner: BackgroundService, @unchecked Sendable {
         guard let vocabulary = try database.latestVocabulary(name: labels.vocabulary) else { return }
         let snapshot = FineTuneSnapshot(json: active.labelSnapshotJSON)
         let counts = try database.labelCounts(vocabularyID: vocabulary.id, afterImport: snapshot?.uptoImport ?? 0)
-        guard counts.train >= settings.minNewImages else { return }
+        let sinceLast = try database.hoursSinceLastFineTune() ?? .infinity
+        let scheduled = settings.everyHours > 0 && counts.train > 0 && sinceLast >= settings.everyHours
+        guard counts.train >= settings.minNewImages || scheduled else { return }
         let all = try database.labelCounts(vocabularyID: vocabulary.id)
         // A run that failed or was rejected on these labels is not repeated: the next one waits for new labels.
         if let last = try database.latestFineTune(), last.status != "promoted", last.uptoImport >= all.newestImport { return }
@@ -88,7 +90,8 @@ public final class FineTuner: BackgroundService, @unchecked Sendable {
         let runDirectory = stateDirectory + "/finetune/run-\(UUID().uuidString.prefix(8))"
         let hyper = settings.hyperparameters(vocabulary: vocabulary.name)
         let id = try database.startFineTune(
-            parentModelID: active.id, trigger: "\(counts.train) new labelled images",
+            parentModelID: active.id,
+            trigger: (counts.train >= settings.minNewImages ? "" : "schedule (every \(settings.everyHours) h): ") + "\(counts.train) new labelled images",
             labelSnapshotJSON: FineTuneSnapshot(uptoImport: all.newestImport, vocabulary: vocabulary.name, trainImages: all.train,
                                                 heldoutImages: all.heldout).json,
             hyperparametersJSON: hyper, checkpointPath: runDirectory, stepsTotal: settings.steps)
