@@ -209,5 +209,29 @@ import Testing
         }
         #expect(loss(aligned: true) < loss(aligned: false))
     }
-}
 
+    @Test func encoderAlignment() {
+        // A 3×4 grid of image tokens, 5 caption tokens; box 0 (tokens 1, 2) covers the right half of the top two
+        // rows, box 1 (token 3) is smaller than a cell and claims the cell holding its centre.
+        var rand = Rand(state: 11)
+        let image = rand.tensor([12, 6]), tokens = rand.tensor([5, 6])
+        var map = Tensor(zeros: [2, 256])
+        map.data[1] = 1; map.data[2] = 1; map.data[256 + 3] = 1
+        let target = MDETRCriterion.Target(boxes: [[0.75, 0.33, 0.5, 0.66], [0.1, 0.8, 0.02, 0.02]], positiveMap: map)
+        func outputs(_ image: Variable, _ tokens: Variable) -> TrainableMDETR.Outputs {
+            var o = TrainableMDETR.Outputs(layers: [], projectedTokens: tokens.l2NormalizedRows())
+            o.projectedImageTokens = image.l2NormalizedRows()
+            o.grid = (3, 4)
+            return o
+        }
+        check("encoder alignment", [image, tokens]) { v in MDETRCriterion().encoderAlignment(outputs(v[0], v[1]), target)! }
+        // Lower when the positive tokens match the image tokens inside their boxes.
+        var aligned = tokens
+        for j in 0..<6 { aligned.data[1 * 6 + j] = image.data[2 * 6 + j]; aligned.data[3 * 6 + j] = image.data[8 * 6 + j] }
+        let criterion = MDETRCriterion()
+        let before = criterion.encoderAlignment(outputs(Variable(image), Variable(tokens)), target)!.value.data[0]
+        let after = criterion.encoderAlignment(outputs(Variable(image), Variable(aligned)), target)!.value.data[0]
+        #expect(after < before)
+        #expect(criterion.encoderAlignment(outputs(Variable(image), Variable(tokens)), .init(boxes: [], positiveMap: Tensor(zeros: [0, 256]))) == nil)
+    }
+}

@@ -18,6 +18,8 @@ public struct MDETRCriterion {
     public var costClass: Float = 1, costBBox: Float = 5, costGIoU: Float = 2
     public var weightCE: Float = 1, weightBBox: Float = 5, weightGIoU: Float = 2, weightAlign: Float = 1
     public var noObjectWeight: Float = 0.1
+    /// Weight of the encoder alignment term (0: MDETR's objective exactly). See `encoderAlignment`.
+    public var weightEncoderAlign: Float = 0
     public var temperature: Float = 0.07
 
     public init() {}
@@ -46,6 +48,14 @@ public struct MDETRCriterion {
                 let term = Variable.sum(vs) * (1 / numBoxes)
                 terms[name + suffix] = term.value.data[0]
                 total.append(term * weight)
+            }
+        }
+        if weightEncoderAlign > 0 {
+            let parts = batch.compactMap { encoderAlignment($0.0, $0.1) }
+            if !parts.isEmpty {
+                let term = Variable.sum(parts) * (1 / numBoxes)
+                terms["loss_encoder_align"] = term.value.data[0]
+                total.append(term * weightEncoderAlign)
             }
         }
         let sum = Variable.sum(total)
@@ -98,6 +108,34 @@ public struct MDETRCriterion {
             out["loss_contrastive_align"] = alignment(projected, tokens, target: target, matches: matches)
         }
         return out
+    }
+
+    /// Encoder alignment (a training aid beyond MDETR, after GLIP's region–word alignment in the fusion encoder):
+    /// every positive caption token should pick out, among the encoder's image tokens, those whose cells lie inside
+    /// its boxes — per token, logsumexp over all image tokens minus logsumexp over the inside ones (τ as above),
+    /// summed over the image's positive tokens. It gives the encoder dense, text-conditioned localisation gradients
+    /// from the first step, which the decoder's sparse matched boxes take long to provide. A box smaller than a cell
+    /// claims the cell holding its centre. Nil for an image without boxes.
+    func encoderAlignment(_ outputs: TrainableMDETR.Outputs, _ target: Target) -> Variable? {
+        guard let image = outputs.projectedImageTokens, let tokens = outputs.projectedTokens, !target.boxes.isEmpty else { return nil }
+        let (h, w) = outputs.grid
+        let n = h * w, l = tokens.shape[0], slots = target.positiveMap.shape[1]
+        var inside = [[Bool]](repeating: [Bool](repeating: false, count: n), count: l)
+        for (b, box) in target.boxes.enumerated() {
+            var cells: [Int] = []
+            for r in 0..<h {
+                let y = (Float(r) + 0.5) / Float(h)
+                guard abs(y - box[1]) <= box[3] / 2 else { continue }
+                for c in 0..<w where abs((Float(c) + 0.5) / Float(w) - box[0]) <= box[2] / 2 { cells.append(r * w + c) }
+            }
+            if cells.isEmpty { cells = [min(h - 1, Int(box[1] * Float(h))) * w + min(w - 1, Int(box[0] * Float(w)))] }
+            for t in 0..<min(l, slots) where target.positiveMap.data[b * slots + t] > 0 { for cell in cells { inside[t][cell] = true } }
+        }
+        let used = (0..<l).filter { inside[$0].contains(true) }
+        guard !used.isEmpty else { return nil }
+        let logits = Variable.matmul(tokens.gather(rows: used), image, transposingB: true) * (1 / temperature)   // (U, h·w)
+        let outside = Tensor(shape: [used.count, n], data: used.flatMap { t in inside[t].map { $0 ? 0 : -1e4 } })
+        return logits.logSumExp().sum() - (logits + Variable(outside)).logSumExp().sum()
     }
 
     /// Contrastive alignment: logits = ⟨query, token⟩ / τ over ALL L tokens (specials and padding included, as

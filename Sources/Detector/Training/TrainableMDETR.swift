@@ -12,6 +12,9 @@ public final class TrainableMDETR {
     public private(set) var parameters: [String: Variable] = [:]
     /// Dropout probability in the transformer, resizer and text encoder (MDETR: 0.1; 0 for parity checks).
     public var dropout: Float = 0
+    /// Also project the encoder's image tokens into the alignment space (for the criterion's encoder alignment term,
+    /// a training aid beyond MDETR; off for MDETR's own objective).
+    public var projectsImageTokens = false
     var random = SplitMix64(seed: 42)
 
     /// `trainable` decides per key (default: `officialTrainable(config)`); buffers and frozen batch norms never train.
@@ -74,6 +77,9 @@ public final class TrainableMDETR {
         }
         public var layers: [Layer]                 // aux layers first, the last layer last (as `aux_outputs` + final)
         public var projectedTokens: Variable?      // (L, 64) unit rows
+        /// The encoder's image tokens projected like the queries, and the feature grid they lie on (h, w).
+        public var projectedImageTokens: Variable? // (h·w, 64) unit rows
+        public var grid: (height: Int, width: Int) = (0, 0)
     }
 
     /// One image: `features` the backbone output (C, h, w) — a variable from `resnet(_:)`, or a constant from a frozen
@@ -106,7 +112,12 @@ public final class TrainableMDETR {
                 projectedQueries: c.contrastiveAlign ? linear(hs, "contrastive_align_projection_image").l2NormalizedRows() : nil))
         }
         let tokens = c.contrastiveAlign ? linear(textMemory, "contrastive_align_projection_text").l2NormalizedRows() : nil
-        return Outputs(layers: layers, projectedTokens: tokens)
+        var outputs = Outputs(layers: layers, projectedTokens: tokens)
+        outputs.grid = (h, w)
+        if projectsImageTokens && c.contrastiveAlign {
+            outputs.projectedImageTokens = linear(memory.slice(rows: 0..<(h * w)), "contrastive_align_projection_image").l2NormalizedRows()
+        }
+        return outputs
     }
 
     func attention(_ query: Variable, _ key: Variable, _ value: Variable, prefix: String, heads: Int) -> Variable {

@@ -28,6 +28,7 @@ import Pipeline
 ///     init = "models/previous"              # optional: start from a model directory
 ///     [train]
 ///     epochs = 2, batch = 8, caption_batch = 16 (default 2 × batch), lr = 1e-4, lr_backbone = 0, lr_text_encoder = 0  (0 freezes the part)
+///     encoder_alignment = 0                 # > 0: dense text→image-token alignment on the encoder (beyond MDETR)
 ///     lr_drop = 0, clip = 0.1, ema = true, ema_decay = 0.9998, seed = 0, checkpoint_every = 200, max_steps = 0, dropout = 0.1
 public struct TrainingConfig: Sendable {
     public var configPath = ""
@@ -46,6 +47,8 @@ public struct TrainingConfig: Sendable {
     public var initFrom: String?
     public var epochs = 1, batch = 8
     public var lr = 1e-4, lrBackbone = 0.0, lrTextEncoder = 0.0
+    /// Weight of the encoder alignment term (a training aid beyond MDETR; 0: MDETR's objective exactly).
+    public var encoderAlignment = 0.0
     public var lrDrop = 0, clip = 0.1, ema = true, emaDecay = 0.9998, seed = 0, checkpointEvery = 200, maxSteps = 0, dropout = 0.1
 
     public init() {}
@@ -97,6 +100,7 @@ public struct TrainingConfig: Sendable {
             try t.double("lr_backbone") { c.lrBackbone = $0 }
             try t.double("lr_text_encoder") { c.lrTextEncoder = $0 }
             try t.int("lr_drop") { c.lrDrop = $0 }
+            try t.double("encoder_alignment") { c.encoderAlignment = $0 }
             try t.double("clip") { c.clip = $0 }
             try t.bool("ema") { c.ema = $0 }
             try t.double("ema_decay") { c.emaDecay = $0 }

@@ -259,6 +259,8 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
                               learningRates: (Float(c.lr), Float(c.lrBackbone), Float(c.lrTextEncoder)),
                               emaDecay: c.ema ? Float(c.emaDecay) : nil)
         trainer.clipNorm = Float(c.clip)
+        trainer.criterion.weightEncoderAlign = Float(c.encoderAlignment)
+        model.projectsImageTokens = c.encoderAlignment > 0
         if let ema = trainer.ema, FileManager.default.fileExists(atPath: checkpoints + "/ema.safetensors") {
             let saved = try SafeTensors(path: checkpoints + "/ema.safetensors")
             for key in saved.keys { ema.restore(key, try saved.tensor(key)) }
@@ -300,10 +302,11 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
                 state.step += 1
                 for (k, v) in terms { average[k] = (average[k] ?? v) * 0.95 + v * 0.05 }
                 let rate = Double(state.step - (state.stepAtStart ?? 0)) * Double(c.batch) / max(Date().timeIntervalSince(started), 1e-3)
-                let line = String(format: "loss %.3f ce %.3f bbox %.3f giou %.3f align %.3f word-region %.3f, %.1f rec/s",
+                var line = String(format: "loss %.3f ce %.3f bbox %.3f giou %.3f align %.3f word-region %.3f",
                                   average["loss"] ?? 0, average["loss_ce"] ?? 0, average["loss_bbox"] ?? 0,
-                                  average["loss_giou"] ?? 0, average["loss_contrastive_align"] ?? 0,
-                                  average["loss_word_region"] ?? 0, rate)
+                                  average["loss_giou"] ?? 0, average["loss_contrastive_align"] ?? 0, average["loss_word_region"] ?? 0)
+                if let e = average["loss_encoder_align"] { line += String(format: " encoder-align %.3f", e) }
+                line += String(format: ", %.1f rec/s", rate)
                 progress.advance(detail: line)
                 // Without a terminal (logs, CI) a line every 50 steps instead of the bar.
                 if !progress.isVisible && !quiet && state.step % 50 == 0 {
