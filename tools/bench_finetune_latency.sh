@@ -23,12 +23,18 @@ interval=${INTERVAL:-3}
 python3 - "$work" <<'PY'
 import json, sys
 work = sys.argv[1]
+# The stream asks 20 categories; the labels are cut down to the same 20.
 lvis = json.load(open(f"{work}/synth/lvis_v1_train.json"))
+cats = lvis["categories"][:20]
+keep = {c["id"] for c in cats}
 for i in lvis["images"]:
     i["file_name"] = "train-" + i["file_name"].split("/")[-1]
+    i["neg_category_ids"] = [c for c in i.get("neg_category_ids", []) if c in keep]
+    i["not_exhaustive_category_ids"] = [c for c in i.get("not_exhaustive_category_ids", []) if c in keep]
+lvis["annotations"] = [a for a in lvis["annotations"] if a["category_id"] in keep]
+lvis["categories"] = cats
 lvis["vocabulary"] = "bench"
 json.dump(lvis, open(f"{work}/labels.json", "w"))
-cats = json.load(open(f"{work}/synth/lvis_v1_test.json"))["categories"][:20]
 json.dump({"categories": cats}, open(f"{work}/vocabulary.json", "w"))
 PY
 

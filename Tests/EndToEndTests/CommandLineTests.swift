@@ -375,6 +375,16 @@ enum PromptTemplateProbe {
         #expect(detect.status == 0 && detect.output.contains("\"detections\""), "\(detect.output)")
         let db = Database(url: url)
         #expect(try db.models().contains { $0.name == "tiny" })
+        // Few-shot options: a class-balanced half of the images, every negative, repeat-factor sampling (epochs of
+        // varying length) over several epochs, from the model just trained.
+        let fewShot = try String(contentsOfFile: try config(steps: 12), encoding: .utf8)
+            .replacingOccurrences(of: "val_images = 2", with: "val_images = 2\nnegatives_per_image = -1\nsubset_fraction = 0.5\nsampling = \"repeat_factor\"\nrepeat_threshold = 0.9")
+            .replacingOccurrences(of: "checkpoint_dir = \"\(dir.file("ckpt"))\"", with: "checkpoint_dir = \"\(dir.file("ckpt-few"))\"")
+            .replacingOccurrences(of: "output = \"\(dir.file("model"))\"", with: "output = \"\(dir.file("model-few"))\"")
+            .replacingOccurrences(of: "contrastive_dim = 8", with: "contrastive_dim = 8\ninit = \"\(dir.file("model"))\"")
+        try fewShot.write(toFile: dir.file("few.toml"), atomically: true, encoding: .utf8)
+        let few = try runPipelined(["train", "--config", dir.file("few.toml"), "--no-register", "--quiet"], timeout: 300)
+        #expect(few.status == 0 && few.output.contains("12 steps"), "\(few.output)")
         // A missing training image stops the run before training, naming the file.
         let victim = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.file("data/images/train")).sorted().first)
         try FileManager.default.removeItem(atPath: dir.file("data/images/train/" + victim))

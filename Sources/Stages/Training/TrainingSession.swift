@@ -290,12 +290,13 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         while state.step < totalSteps {
             // Each epoch's order comes from (seed, epoch): a resumed run continues the same sequence.
             var rng = SplitMix64(seed: UInt64(c.seed), stream: 9, index: UInt64(state.epoch))
-            let batches = Self.batches(records, size: c.batch, rng: &rng, factors: factors)
+            // Repeat-factor sampling draws a different number of batches each epoch; every epoch is cut or cycled to
+            // `stepsPerEpoch`, so (epoch, step) keeps meaning the same place and a resumed run lands where it stopped.
+            let batches = Self.fitted(Self.batches(records, size: c.batch, rng: &rng, factors: factors), to: stepsPerEpoch)
             var captionOrder = Array(captionRecords.indices)
             rng.shuffle(&captionOrder)
             let firstBatch = state.step - state.epoch * stepsPerEpoch
             for b in max(0, firstBatch)..<stepsPerEpoch where state.step < totalSteps {
-                guard b < batches.count else { break }
                 let batch = batches[b].map { records[$0] }
                 schedule.apply(to: trainer.optimizer, step: state.step, epoch: state.epoch)
                 let (terms, _) = trainer.step(batch)
@@ -355,6 +356,12 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         }
         rng.shuffle(&out)
         return out
+    }
+
+    /// `batches` cut to `count`, or cycled from its start until it has `count`.
+    static func fitted(_ batches: [[Int]], to count: Int) -> [[Int]] {
+        guard !batches.isEmpty else { return [] }
+        return (0..<count).map { batches[$0 % batches.count] }
     }
 
     struct TrainingState: Codable {
