@@ -168,6 +168,7 @@ public final class Daemon: @unchecked Sendable {
             || fresh.stageConcurrency != config.stageConcurrency || fresh.modelPath != config.modelPath {
             restartNeeded.append("queue/stages/model")
         }
+        if fresh.fineTune != config.fineTune || fresh.modelCheckInterval != config.modelCheckInterval { restartNeeded.append("finetune/model.check_interval_seconds") }
         let intakeChanged = fresh.inboxes != config.inboxes || fresh.ignoredSuffixes != config.ignoredSuffixes
             || fresh.settleSeconds != config.settleSeconds || fresh.scanInterval != config.scanInterval
             || fresh.pollInterval != config.pollInterval || fresh.labels != config.labels
@@ -178,6 +179,8 @@ public final class Daemon: @unchecked Sendable {
         applied.leaseSeconds = config.leaseSeconds
         applied.stageConcurrency = config.stageConcurrency
         applied.modelPath = config.modelPath
+        applied.fineTune = config.fineTune
+        applied.modelCheckInterval = config.modelCheckInterval
         config = applied
         if intakeChanged, let database {
             watcher?.stop()
