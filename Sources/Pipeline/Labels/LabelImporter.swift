@@ -39,19 +39,14 @@ public final class LabelImporter: @unchecked Sendable {
         // The size is checked before reading: a huge file is refused, not loaded.
         var info = stat()
         guard stat(path, &info) == 0 else { throw LabelError.unreadable("\(path): \(String(cString: strerror(errno)))") }
-        let data: Data
-        if Int(info.st_size) > LabelFile.maxBytes {
-            data = Data()
-        } else {
-            guard let contents = FileManager.default.contents(atPath: path) else {
-                throw LabelError.unreadable("\(path): \(String(cString: strerror(errno)))")
-            }
-            data = contents
+        let tooLarge = Int(info.st_size) > LabelFile.maxBytes
+        guard let data = tooLarge ? Data() : FileManager.default.contents(atPath: path) else {
+            throw LabelError.unreadable("\(path): \(String(cString: strerror(errno)))")
         }
         let sha = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
         let outcome: Outcome
         do {
-            guard Int(info.st_size) <= LabelFile.maxBytes else {
+            guard !tooLarge else {
                 throw LabelError.invalid("the file is \(info.st_size) bytes, over the limit of \(LabelFile.maxBytes)")
             }
             let (vocabularyID, sets) = try resolve(data)

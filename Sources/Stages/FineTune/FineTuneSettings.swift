@@ -1,3 +1,4 @@
+import Detector
 import Foundation
 import Pipeline
 
@@ -37,7 +38,11 @@ extension FineTuneSettings {
     /// A `pipelined train` config for a run: MDETR's few-shot records (every negative), from the parent's weights
     /// and input size, the run's exported labels, EMA off (a short run from a trained model).
     func trainingConfig(parent: String, runDirectory: String, archiveRoot: String, name: String, runID: Int) throws -> TrainingConfig {
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: parent + "/manifest.json"))) as? [String: Any] ?? [:]
+        let manifest = try JSONDecoder().decode(ModelPackage.Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: parent + "/manifest.json")))
+        let m = manifest.config
+        guard m.backbone == "efficientnet_lite0", manifest.parts != nil else {
+            throw TrainingError("fine-tuning supports the default model's family (EfficientNet-Lite0 + MiniLM-L6 with pretrained parts); \(parent) is \(m.backbone)")
+        }
         var c = TrainingConfig()
         c.configPath = parent + "/manifest.json"
         c.name = name
@@ -50,20 +55,9 @@ extension FineTuneSettings {
         c.sampling = sampling
         c.repeatThreshold = repeatThreshold
         c.valImages = evalImages
-        if let resize = manifest["resize"] as? [Int], resize.count == 2 { (c.imageSize, c.imageMax) = (resize[0], resize[1]) }
-        let family = (manifest["config"] as? [String: Any])?["backbone"] as? String
-        guard family == "efficientnet_lite0", manifest["parts"] != nil else {
-            throw TrainingError("fine-tuning supports the default model's family (EfficientNet-Lite0 + MiniLM-L6 with pretrained parts); \(parent) is \(family ?? "another kind of model")")
-        }
-        if let config = manifest["config"] as? [String: Any] {
-            c.hidden = config["hidden"] as? Int ?? c.hidden
-            c.heads = config["heads"] as? Int ?? c.heads
-            c.encoderLayers = config["encoderLayers"] as? Int ?? c.encoderLayers
-            c.decoderLayers = config["decoderLayers"] as? Int ?? c.decoderLayers
-            c.feedForward = config["feedForward"] as? Int ?? c.feedForward
-            c.queries = config["queries"] as? Int ?? c.queries
-            c.contrastiveDim = config["contrastiveDim"] as? Int ?? c.contrastiveDim
-        }
+        if let resize = manifest.resize, resize.count == 2 { (c.imageSize, c.imageMax) = (resize[0], resize[1]) }
+        (c.hidden, c.heads, c.encoderLayers, c.decoderLayers) = (m.hidden, m.heads, m.encoderLayers, m.decoderLayers)
+        (c.feedForward, c.queries, c.contrastiveDim) = (m.feedForward, m.queries, m.contrastiveDim)
         c.initFrom = parent
         c.batch = batch
         c.maxSteps = steps

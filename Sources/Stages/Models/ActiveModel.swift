@@ -28,17 +28,14 @@ public final class ActiveModel: @unchecked Sendable {
         let known = try database.model(named: label)
         let id = try database.registerModel(NewModel(name: identity.name, version: identity.version, weightsSHA256: identity.weightsSHA256,
                                                      configJSON: configJSON, path: path))
+        slot = ModelSlot(configured, modelID: id)
         let active = try database.activeModel()
         if known == nil || active == nil {
             if active?.id != id {
                 try database.promoteModel(id: id, reason: known == nil ? "configured (model.path or the default model)" : "no model was active")
             }
-            slot = ModelSlot(configured, modelID: id)
-        } else if let active, active.id != id {
-            slot = ModelSlot(configured, modelID: id)
-            swapIfNeeded(to: active)
-        } else {
-            slot = ModelSlot(configured, modelID: id)
+        } else if let active {
+            swapIfNeeded(to: active)   // a fine-tuned or promoted version stays in charge across restarts
         }
     }
 
