@@ -14,7 +14,7 @@ swift build -c release --product pipelined >/dev/null
 bin=.build/release/pipelined
 [ -f "$work/synth/lvis_v1_train.json" ] || "$bin" synth --seed 0 --out "$work/synth" --quiet > /dev/null
 cp tools/default-model/train.toml "$work/train.toml"
-if [ "$steps" != 0 ]; then printf '%s\n' "/^\[train\]/a max_steps = $steps" > "$work/steps.sed"; sed -i -f "$work/steps.sed" "$work/train.toml"; fi
+if [ "$steps" != 0 ]; then sed -i "s/^max_steps = .*/max_steps = $steps/" "$work/train.toml"; fi
 start=$(date +%s)
 "$bin" train --config "$work/train.toml" --no-register
 echo "training wall time: $(( $(date +%s) - start )) s (this invocation)"

@@ -29,6 +29,7 @@ import Pipeline
 ///     [train]
 ///     epochs = 2, batch = 8, caption_batch = 16 (default 2 × batch), lr = 1e-4, lr_backbone = 0, lr_text_encoder = 0  (0 freezes the part)
 ///     encoder_alignment = 0                 # > 0: dense text→image-token alignment on the encoder (beyond MDETR)
+///     lr_drop_step = 0                      # > 0: one ×0.1 drop at this step instead of every lr_drop epochs
 ///     lr_drop = 0, clip = 0.1, ema = true, ema_decay = 0.9998, seed = 0, checkpoint_every = 200, max_steps = 0, dropout = 0.1
 public struct TrainingConfig: Sendable {
     public var configPath = ""
@@ -49,6 +50,7 @@ public struct TrainingConfig: Sendable {
     public var lr = 1e-4, lrBackbone = 0.0, lrTextEncoder = 0.0
     /// Weight of the encoder alignment term (a training aid beyond MDETR; 0: MDETR's objective exactly).
     public var encoderAlignment = 0.0
+    public var lrDropStep = 0
     public var lrDrop = 0, clip = 0.1, ema = true, emaDecay = 0.9998, seed = 0, checkpointEvery = 200, maxSteps = 0, dropout = 0.1
 
     public init() {}
@@ -100,6 +102,7 @@ public struct TrainingConfig: Sendable {
             try t.double("lr_backbone") { c.lrBackbone = $0 }
             try t.double("lr_text_encoder") { c.lrTextEncoder = $0 }
             try t.int("lr_drop") { c.lrDrop = $0 }
+            try t.int("lr_drop_step") { c.lrDropStep = $0 }
             try t.double("encoder_alignment") { c.encoderAlignment = $0 }
             try t.double("clip") { c.clip = $0 }
             try t.bool("ema") { c.ema = $0 }

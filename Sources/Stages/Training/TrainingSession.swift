@@ -273,8 +273,9 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         let factors = c.sampling == "repeat_factor" ? recordFactors : nil
         let stepsPerEpoch = Self.batches(records, size: c.batch, rng: &sizing, factors: factors).count
         let totalSteps = c.maxSteps > 0 ? c.maxSteps : stepsPerEpoch * c.epochs
-        let schedule = LearningRateSchedule(base: ["main": Float(c.lr), "backbone": Float(c.lrBackbone), "text_encoder": Float(c.lrTextEncoder)],
+        var schedule = LearningRateSchedule(base: ["main": Float(c.lr), "backbone": Float(c.lrBackbone), "text_encoder": Float(c.lrTextEncoder)],
                                             dropEvery: c.lrDrop, totalSteps: totalSteps)
+        schedule.dropAtStep = c.lrDropStep
         // Caption-only batches (larger, lower resolution) are interleaved so they spread over the epoch.
         let captionBatch = c.captionBatch ?? 2 * c.batch
         let captionBatches = captionRecords.count / captionBatch
