@@ -75,6 +75,7 @@ let package = Package(
         .testTarget(name: "StagesTests", dependencies: ["Stages", "Detector", "Pipeline", "Store", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DetectorTests", dependencies: ["Detector"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Pipeline", "Store", "TestSupport"]),
+        // Fixtures are read from the source tree (BuiltProducts.packageRoot), not bundled.
+        .testTarget(name: "EndToEndTests", dependencies: ["Pipeline", "Store", "TestSupport"], exclude: ["Fixtures"]),
     ]
 )
