@@ -53,7 +53,7 @@ card = [f"# Default model — `{m['name']}@{m['version']}`", "",
         "Recipe: `tools/make_default_model.sh WORK` (`tools/default-model/`: stage 1 from fresh weights, batch 8, AdamW "
         "lr 4e-4 dropped ×0.1 at step 21,500 of 25,000, EMA 0.999, MDETR's losses plus the encoder-alignment aid of "
         "docs/training.md, two negative categories per image; stage 2 from stage 1's weights with every verified-absent "
-        "category as a negative, lr 2e-4 dropped at 16,000 of 20,000). A rerun resumes from WORK's checkpoints.",
+        "category as a negative, lr 2e-4 dropped at 11,000 of 14,000). A rerun resumes from WORK's checkpoints.",
         f"Config: d={m['config']['hidden']}, {m['config']['encoderLayers']}+{m['config']['decoderLayers']} layers, "
         f"FFN {m['config']['feedForward']}, {m['config']['queries']} queries; input shorter side {m['resize'][0]}.",
         f"Training time: {(s1['metrics'].get('training_seconds', 0) + m['metrics'].get('training_seconds', 0)) / 3600:.2f} h "
