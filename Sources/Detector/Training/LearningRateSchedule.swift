@@ -1,8 +1,9 @@
 import Foundation
 
 /// MDETR's "linear_with_warmup" schedule (`main.py`): the main and backbone groups drop ×0.1 every `dropEvery`
-/// epochs — or once, at step `dropAtStep`, for runs bounded by steps rather than epochs; the text encoder warms up linearly over the first `warmupFraction` of all steps, then decays linearly to 0
-/// at the last step. Evaluated after every optimizer step.
+/// epochs — or once, at step `dropAtStep`, for runs bounded by steps rather than epochs; the text encoder warms up
+/// linearly over the first `warmupFraction` of all steps, then decays linearly to 0 at the last step. Evaluated after
+/// every optimizer step.
 public struct LearningRateSchedule: Sendable {
     public var base: [String: Float]        // group name → initial rate
     public var dropEvery: Int               // epochs (lr_drop)
