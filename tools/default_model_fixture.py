@@ -14,6 +14,17 @@ import os
 import shutil
 import sys
 
+
+
+def emptied(name):
+    """The fixture directory `name` under Tests/EndToEndTests/Fixtures, created or emptied."""
+    path = os.path.join(os.path.dirname(__file__), "..", "Tests", "EndToEndTests", "Fixtures", name)
+    os.makedirs(path, exist_ok=True)
+    for old in os.listdir(path):
+        os.remove(os.path.join(path, old))
+    return path
+
+
 synth = sys.argv[1]
 limit = int(sys.argv[2]) if len(sys.argv) > 2 else 100
 lvis = json.load(open(os.path.join(synth, "lvis_v1_test.json")))
@@ -26,11 +37,8 @@ for a in lvis["annotations"]:
         by_image.setdefault(a["image_id"], []).append(a)
 best = max((a for anns in by_image.values() for a in anns), key=lambda a: (a["bbox"][2] * a["bbox"][3], -a["id"]))
 image = next(i for i in images if i["id"] == best["image_id"])
-dest = os.path.join(os.path.dirname(__file__), "..", "Tests", "EndToEndTests", "Fixtures", "default-model")
-os.makedirs(dest, exist_ok=True)
+dest = emptied("default-model")
 name = "synthetic-" + os.path.basename(image["file_name"])
-for old in os.listdir(dest):
-    os.remove(os.path.join(dest, old))
 shutil.copy(os.path.join(synth, "images", image["file_name"]), os.path.join(dest, name))
 fixture = {"file": name, "source": f"pipelined synth --seed 0, test split, image {image['id']}",
            "objects": [{"category": names[best["category_id"]], "bbox": best["bbox"]}],
@@ -39,10 +47,7 @@ json.dump(fixture, open(os.path.join(dest, "image.json"), "w"), indent=1)
 print(f"{name}: {fixture['objects'][0]}")
 
 # Fine-tuning fixture: the first 8 test images, in order (not chosen by how the model does on them).
-ft = os.path.join(os.path.dirname(__file__), "..", "Tests", "EndToEndTests", "Fixtures", "default-model-finetune")
-os.makedirs(ft, exist_ok=True)
-for old in os.listdir(ft):
-    os.remove(os.path.join(ft, old))
+ft = emptied("default-model-finetune")
 first = lvis["images"][:8]
 chosen = {i["id"] for i in first}
 annotations = [a for a in lvis["annotations"] if a["image_id"] in chosen]

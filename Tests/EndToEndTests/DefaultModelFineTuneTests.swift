@@ -56,12 +56,8 @@ import Testing
         try FileManager.default.copyItem(atPath: Self.fixtureDirectory + "/labels.json", toPath: state + "/labels/labels.json.tmp")
         rename(state + "/labels/labels.json.tmp", state + "/labels/labels.json")   // published whole
 
-        func latestRun() throws -> [String: String]? {
-            try db.query(Statement("dft.run", "SELECT status, reason, metrics::text AS metrics, candidate_model_id FROM fine_tune_runs ORDER BY id DESC LIMIT 1"))
-                .first.map { r in Dictionary(uniqueKeysWithValues: ["status", "reason", "metrics", "candidate_model_id"].map { ($0, r[$0] ?? "") }) }
-        }
-        #expect(try eventually(timeout: 1200) { (try latestRun()?["status"] ?? "running") != "running" }, "\(daemon.log.suffix(3000))")
-        let run = try #require(try latestRun())
+        #expect(try eventually(timeout: 1200) { (try db.latestFineTuneRunRow()?["status"] ?? "running") != "running" }, "\(daemon.log.suffix(3000))")
+        let run = try #require(try db.latestFineTuneRunRow())
         #expect(run["status"] == "rejected" && run["reason"]?.contains("(worse)") == true, "\(run)")
         // The parent measurably works on the held-out labels, and the wrecked candidate is below it.
         let metrics = try #require(try JSONSerialization.jsonObject(with: Data((run["metrics"] ?? "{}").utf8)) as? [String: [String: Double]])

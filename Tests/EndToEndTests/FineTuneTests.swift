@@ -99,11 +99,7 @@ import Testing
             rename(state + "/labels/shapes.json.tmp", state + "/labels/shapes.json")   // published whole
         }
 
-        func run() throws -> [String: String]? {
-            try db.query(Statement("ft.run", """
-                SELECT status, steps_done, steps_total, reason, metrics::text AS metrics, candidate_model_id FROM fine_tune_runs ORDER BY id DESC LIMIT 1
-                """)).first.map { r in Dictionary(uniqueKeysWithValues: ["status", "steps_done", "steps_total", "reason", "metrics", "candidate_model_id"].map { ($0, r[$0] ?? "") }) }
-        }
+        func run() throws -> [String: String]? { try db.latestFineTuneRunRow() }
     }
 
     @Test func labelsTriggerARunThatSurvivesARestartAndIsPromoted() throws {
