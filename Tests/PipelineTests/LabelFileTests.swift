@@ -66,6 +66,12 @@ import Testing
         ("duplicate annotation id", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}, {"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]}]}"#, "annotation id 5"),
         ("same box twice", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}, {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}]}"#, "repeats"),
         ("negative and not exhaustive", #"{"categories": [{"id": 4, "name": "x"}], "images": [{"id": 1, "file_name": "a", "neg_category_ids": [4], "not_exhaustive_category_ids": [4]}]}"#, "both negative"),
+        ("negative id past Int's range", #"{"categories": [{"id": 4, "name": "x"}], "images": [{"id": 1, "file_name": "a", "neg_category_ids": [1e300]}]}"#, "not a category id"),
+        ("image id past Int's range", #"{"images": [{"id": -1e300, "file_name": "a"}]}"#, "not an integer"),
+        ("category named by a newline", #"{"categories": [{"id": 1, "name": "\n"}], "images": [{"id": 1, "file_name": "a"}]}"#, "has no name"),
+        ("null category id", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 1, "category_id": null, "bbox": [0, 0, 1, 1]}]}"#, "not an integer"),
+        ("spans not pairs", #"{"images": [{"id": 1, "file_name": "a", "caption": "a cat"}], "annotations": [{"image_id": 1, "tokens_positive": [0, 1], "bbox": [0, 0, 1, 1]}]}"#, "pairs"),
+        ("nested beyond reason", String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000), "JSON"),
         ("vocabulary not a string", #"{"vocabulary": 3, "images": [{"id": 1, "file_name": "a"}]}"#, "vocabulary"),
     ]
 
@@ -80,6 +86,13 @@ import Testing
             if !ok { Issue.record("\(name): reason \"\(reason)\" lacks \"\(word)\"") }
             return ok
         }
+    }
+
+    @Test func refusesBytesThatAreNotUTF8() {
+        var bytes = Data(#"{"images": [{"id": 1, "file_name": "a"#.utf8)
+        bytes.append(contentsOf: [0xC3, 0x28, 0xFF])
+        bytes.append(contentsOf: Data(#""}]}"#.utf8))
+        #expect(throws: LabelError.self) { _ = try LabelFile.parse(bytes) }
     }
 
     @Test func splitIsDecidedByContentAndKeepsTheFraction() {

@@ -54,7 +54,7 @@ public struct LabelFile: Sendable {
         for (k, raw) in rawCategories.enumerated() {
             guard let c = raw as? [String: Any] else { throw .invalid("categories[\(k)] is not an object") }
             let id = try Self.int(c, "id", at: "categories[\(k)]")
-            guard let name = c["name"] as? String, !name.trimmingCharacters(in: .whitespaces).isEmpty else {
+            guard let name = c["name"] as? String, !name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                 throw .invalid("categories[\(k)] has no name")
             }
             guard file.categories[id] == nil else { throw .duplicate("category id \(id) appears twice") }
@@ -178,7 +178,8 @@ public struct LabelFile: Sendable {
         guard let list = raw as? [Any] else { throw .invalid("\(at).\(key) is not a list") }
         var out: [Int] = []
         for v in list {
-            guard let n = number(v), n == n.rounded() else { throw .invalid("\(at).\(key) holds \(v), not a category id") }
+            // Bounded before `Int(_:)`, which traps on a value past Int's range (1e300 is valid JSON).
+            guard let n = number(v), n == n.rounded(), abs(n) < 1e15 else { throw .invalid("\(at).\(key) holds \(v), not a category id") }
             guard known[Int(n)] != nil else { throw .invalid("\(at).\(key) names category id \(Int(n)), which the file does not define") }
             guard !out.contains(Int(n)) else { throw .duplicate("\(at).\(key) lists category id \(Int(n)) twice") }
             out.append(Int(n))
