@@ -39,6 +39,11 @@ public final class PGConnection {
             prepared.insert(statement.name)
         }
         let texts = params.map { $0?.pgText }
+        // libpq takes parameters as C strings: a NUL would silently cut one short ("a\0b" would match "a").
+        if let k = texts.firstIndex(where: { $0?.utf8.contains(0) ?? false }) {
+            throw StoreError.query(statement: statement.name, sqlState: "22021",
+                                   message: "parameter $\(k + 1) contains a NUL character, which PostgreSQL text cannot hold", detail: nil)
+        }
         let result = withCStrings(texts) { pointers in
             PQexecPrepared(conn, statement.name, Int32(pointers.count), pointers, nil, nil, 0)
         }
@@ -70,6 +75,10 @@ public final class PGConnection {
 
     /// Bulk-loads rows with `COPY table (columns) FROM STDIN` in text format.
     public func copy(into table: String, columns: [String], rows: [[(any PGBindable)?]]) throws {
+        // The data is sent as a C string: a NUL would cut it short mid-row.
+        if rows.contains(where: { $0.contains { $0?.pgText.utf8.contains(0) ?? false } }) {
+            throw StoreError.copy(table: table, message: "a value contains a NUL character, which PostgreSQL text cannot hold")
+        }
         let conn = try live("copy.\(table)")
         let sql = "COPY \(table) (\(columns.joined(separator: ", "))) FROM STDIN"
         let start = PQexec(conn, sql)

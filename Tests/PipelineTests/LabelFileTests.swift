@@ -72,6 +72,8 @@ import Testing
         ("null category id", #"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 1, "category_id": null, "bbox": [0, 0, 1, 1]}]}"#, "not an integer"),
         ("spans not pairs", #"{"images": [{"id": 1, "file_name": "a", "caption": "a cat"}], "annotations": [{"image_id": 1, "tokens_positive": [0, 1], "bbox": [0, 0, 1, 1]}]}"#, "pairs"),
         ("nested beyond reason", String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000), "JSON"),
+        ("NUL in a file name", #"{"images": [{"id": 1, "file_name": "a\u0000b"}]}"#, "NUL"),
+        ("NUL in a caption", #"{"images": [{"id": 1, "file_name": "a", "caption": "a\u0000"}]}"#, "NUL"),
         ("vocabulary not a string", #"{"vocabulary": 3, "images": [{"id": 1, "file_name": "a"}]}"#, "vocabulary"),
     ]
 

@@ -15,6 +15,20 @@ import Testing
         #expect(try rows[0].bool("isnull"))
     }
 
+    /// libpq would cut a C-string parameter at a NUL; the value is refused instead of silently shortened.
+    @Test func aNULCharacterIsRefusedNotTruncated() throws {
+        let conn = try PGConnection(url: try TestDatabase.fresh())
+        try conn.command("CREATE TABLE n (a text)", name: "test.create")
+        #expect {
+            try conn.query(Statement("test.insert_n", "INSERT INTO n VALUES ($1::text)"), ["a\u{0}b"])
+        } throws: { error in
+            guard let error = error as? StoreError, case let .query(_, state, message, _) = error else { return false }
+            return state == "22021" && message.contains("NUL") && !error.isTransient
+        }
+        #expect(throws: StoreError.self) { try conn.copy(into: "n", columns: ["a"], rows: [["ok"], ["a\u{0}b"]]) }
+        #expect(try conn.query(Statement("test.count_n", "SELECT count(*) AS n FROM n")).first?.int("n") == 0)
+    }
+
     @Test func serverErrorsCarrySQLStateAndStatementName() throws {
         let conn = try PGConnection(url: try TestDatabase.fresh())
         try conn.command("CREATE TABLE u (k int PRIMARY KEY)", name: "test.create")

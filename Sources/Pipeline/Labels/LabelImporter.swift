@@ -54,8 +54,9 @@ public final class LabelImporter: @unchecked Sendable {
                 let id = try database.importLabels(source: source, sha256: sha, vocabularyID: vocabularyID, sets: sets)
                 outcome = Outcome(importID: id, imported: true, reason: nil, images: sets.count,
                                   annotations: sets.reduce(0) { $0 + $1.boxes.count })
-            } catch let StoreError.query(_, sqlState, message, _) where sqlState.hasPrefix("23") || sqlState == "P0001" {
-                // A constraint or the annotations trigger refused a row: the file's fault, and nothing was stored.
+            } catch let StoreError.query(_, sqlState, message, _) where sqlState.hasPrefix("22") || sqlState.hasPrefix("23") || sqlState == "P0001" {
+                // A value the server cannot take (22), a constraint (23) or the annotations trigger refused a row:
+                // the file's fault, and nothing was stored.
                 throw LabelError.invalid("the database refused it: \(message)")
             }
             move(path, to: archiveRoot + "/labels", name: "\(sha.prefix(12))-\((source as NSString).lastPathComponent)")
