@@ -111,9 +111,12 @@ import Testing
             #expect(outcome.reason?.contains(word) == true, "\(name): \(outcome.reason ?? "nil")")
             #expect(!FileManager.default.fileExists(atPath: path), "\(name): the file left the inbox")
         }
+        let csv = try drop("boxes.csv", "file_name,x,y,w,h\na.png,0,0,1,1\n")
+        let outcome = try importer(db).importFile(csv, source: "boxes.csv")
+        #expect(!outcome.imported && outcome.reason?.contains("*.json") == true, "\(outcome.reason ?? "nil")")
         #expect(try count(db, "label_sets") == 0 && count(db, "annotations") == 0, "nothing half-imported")
         let log = try db.labelImports()
-        #expect(log.count == Self.refused.count && log.allSatisfy { $0.status == "rejected" && $0.reason != nil })
+        #expect(log.count == Self.refused.count + 1 && log.allSatisfy { $0.status == "rejected" && $0.reason != nil })
         for record in log {
             let evidence = dir.file("quarantine/" + (record.evidencePath ?? "?"))
             #expect(FileManager.default.fileExists(atPath: evidence), "\(record.source): evidence at \(evidence)")

@@ -46,6 +46,11 @@ public final class LabelImporter: @unchecked Sendable {
         let sha = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
         let outcome: Outcome
         do {
+            // Anything else in the labels inbox (a CSV, a .jsonl, a stray image) is refused, not left to be
+            // warned about on every scan.
+            guard source.lowercased().hasSuffix(".json") else {
+                throw LabelError.invalid("labels files are LVIS/COCO JSON named *.json; this one is not")
+            }
             guard !tooLarge else {
                 throw LabelError.invalid("the file is \(info.st_size) bytes, over the limit of \(LabelFile.maxBytes)")
             }

@@ -21,10 +21,6 @@ public final class LabelIntake: @unchecked Sendable {
     public func owns(_ path: String) -> Bool { path.hasPrefix(root + "/") }
 
     public func submit(_ path: String) {
-        guard path.lowercased().hasSuffix(".json") else {
-            logger.warning("ignoring a file in the labels inbox that is not .json", metadata: ["file": "\(path)"])
-            return
-        }
         lock.lock()
         let fresh = pending.insert(path).inserted
         lock.unlock()
