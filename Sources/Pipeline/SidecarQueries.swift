@@ -51,6 +51,7 @@ public struct SidecarQueries: Codable, Sendable, Equatable {
         guard let json = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
             throw Failure.malformed("not JSON")
         }
+        if let place = NULCheck.path(in: json, at: "the sidecar") { throw Failure.malformed("\(place) contains a NUL character") }
         var queries = SidecarQueries()
         if let list = json as? [Any] {
             queries.phrases = try strings(list)
@@ -109,7 +110,7 @@ public struct SidecarQueries: Codable, Sendable, Equatable {
 
     /// JSON numbers that are whole (JSONSerialization gives NSNumber for both 3 and 3.0; booleans are refused).
     private static func integer(_ value: Any) -> Int? {
-        guard !isBoolean(value), let n = value as? NSNumber, n.doubleValue == n.doubleValue.rounded() else { return nil }
+        guard !isBoolean(value), let n = value as? NSNumber, n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 1e15 else { return nil }
         return n.intValue
     }
 

@@ -35,6 +35,9 @@ import Testing
             (#"{"phrases": ["ok"], "vocabulary": "yes"}"#, "true or false"),
             (#"{"phrase": ["ok"]}"#, "unknown key 'phrase'"),
             ("{}", "nothing to ask"),
+            (#"["a\u0000b"]"#, "NUL"),
+            (#"{"caption": "a\u0000", "phrases": [[0, 1]]}"#, "NUL"),
+            (#"{"caption": "a cat", "phrases": [[0, 1e300]]}"#, "pair of integers"),
         ]
         for (text, reason) in cases {
             #expect(throws: SidecarQueries.Failure.self, "\(text)") { try parse(text) }

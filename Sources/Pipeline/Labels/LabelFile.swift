@@ -43,7 +43,7 @@ public struct LabelFile: Sendable {
         }
         guard let root = object as? [String: Any] else { throw .invalid("the file is not a JSON object with images, annotations and categories") }
         // PostgreSQL's text cannot hold NUL and libpq would cut a parameter there: "a\u0000b" would name image "a".
-        if let path = Self.pathOfNUL(in: root) { throw .invalid("\(path) contains a NUL character") }
+        if let path = NULCheck.path(in: root) { throw .invalid("\(path) contains a NUL character") }
         var file = LabelFile(vocabulary: nil, categories: [:], images: [], annotations: [])
         if let v = root["vocabulary"] {
             guard let name = v as? String, !name.isEmpty else { throw .invalid("\"vocabulary\" must be a non-empty string") }
@@ -187,25 +187,6 @@ public struct LabelFile: Sendable {
             out.append(Int(n))
         }
         return out
-    }
-
-    /// Where (as a JSON path) a string or key holding U+0000 is, if any.
-    static func pathOfNUL(in value: Any, at path: String = "the file") -> String? {
-        switch value {
-        case let string as String:
-            return string.unicodeScalars.contains("\u{0}") ? path : nil
-        case let object as [String: Any]:
-            for (key, child) in object {
-                if key.unicodeScalars.contains("\u{0}") { return "a key of \(path)" }
-                if let found = pathOfNUL(in: child, at: "\(path).\(key)") { return found }
-            }
-        case let list as [Any]:
-            for (k, child) in list.enumerated() {
-                if let found = pathOfNUL(in: child, at: "\(path)[\(k)]") { return found }
-            }
-        default: break
-        }
-        return nil
     }
 
     static func jsonReason(_ error: Error) -> String {
