@@ -54,7 +54,7 @@ public final class LabelImporter: @unchecked Sendable {
             guard !tooLarge else {
                 throw LabelError.invalid("the file is \(info.st_size) bytes, over the limit of \(LabelFile.maxBytes)")
             }
-            let (vocabularyID, sets) = try resolve(data)
+            let (vocabularyID, vocabularyName, sets) = try resolve(data)
             do {
                 let id = try database.importLabels(source: source, sha256: sha, vocabularyID: vocabularyID, sets: sets)
                 outcome = Outcome(importID: id, imported: true, reason: nil, images: sets.count,
@@ -67,6 +67,11 @@ public final class LabelImporter: @unchecked Sendable {
             move(path, to: archiveRoot + "/labels", name: "\(sha.prefix(12))-\((source as NSString).lastPathComponent)")
             logger.info("labels imported", metadata: ["file": "\(source)", "images": "\(outcome.images)",
                                                       "boxes": "\(outcome.annotations)", "import": "\(outcome.importID)"])
+            if vocabularyName != settings.vocabulary {
+                // Stored and queryable, but the fine-tuner learns from one vocabulary: say so where the user looks.
+                logger.warning("these labels are in another vocabulary than the one fine-tuning learns from",
+                               metadata: ["file": "\(source)", "vocabulary": "\(vocabularyName)", "labels.vocabulary": "\(settings.vocabulary)"])
+            }
         } catch let error as LabelError {
             let evidence = "labels/\(sha.prefix(12))-\((source as NSString).lastPathComponent)"
             let id = try database.recordRejectedLabels(source: source, sha256: sha, reason: error.description, evidencePath: evidence)
@@ -78,7 +83,7 @@ public final class LabelImporter: @unchecked Sendable {
     }
 
     /// The file's label sets as rows, or the first reason it cannot be taken.
-    func resolve(_ data: Data) throws -> (vocabularyID: Int, sets: [LabelSetRow]) {
+    func resolve(_ data: Data) throws -> (vocabularyID: Int, vocabulary: String, sets: [LabelSetRow]) {
         let file = try LabelFile.parse(data)
         let vocabularyName = file.vocabulary ?? settings.vocabulary
         guard let vocabulary = try database.latestVocabulary(name: vocabularyName) else {
@@ -126,7 +131,7 @@ public final class LabelImporter: @unchecked Sendable {
                                     notExhaustiveIDs: image.notExhaustiveCategories.map { categoryRows[$0]! },
                                     caption: image.caption, split: settings.split(sha256: target.sha256), boxes: boxes))
         }
-        return (vocabulary.id, sets)
+        return (vocabulary.id, vocabulary.name, sets)
     }
 
     /// Moves the file out of the inbox (rename; copy and unlink across filesystems). A failure is logged: the
