@@ -15,8 +15,9 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
     var records: [TrainingRecord] = []
     /// Caption-only images' records (DetCLIPv2 data): phrases, no boxes.
     var captionRecords: [TrainingRecord] = []
-    /// Asked after every step; true ends the run at a fresh checkpoint with `TrainingSession.Stopped` (a daemon
-    /// shutting down), so a rerun resumes where it stopped.
+    /// Asked after every step, feature image and evaluation image; true ends the run with `TrainingSession.Stopped`
+    /// (a daemon shutting down) — during training at a fresh checkpoint — so a rerun resumes where it stopped. Without
+    /// the checks in precomputing and evaluation a shutdown would wait minutes for them, past systemd's stop timeout.
     public var shouldStop: @Sendable () -> Bool = { false }
     /// Told after every checkpoint: (steps done, steps in all).
     public var onCheckpoint: @Sendable (Int, Int) -> Void = { _, _ in }
@@ -212,6 +213,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             BLASThreads.serially {
                 for k in stride(from: worker, to: jobs.count, by: workers) {
+                    if shouldStop() { break }
                     let (i, size, maxSize, _) = jobs[k]
                     results.set(k, Result { try computeFeatures(i, size: size, maxSize: maxSize) })
                     progress.advance()
@@ -219,6 +221,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
             }
         }
         progress.finish()
+        if shouldStop() { throw Stopped() }
         for (k, job) in jobs.enumerated() {
             let f = try results.values(at: k)
             if job.3 { captionFeatureCache[job.0] = f } else { featureCache[job.0] = f }
@@ -411,6 +414,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         var results: [LVISEvaluator.Result] = []
         let progress = ProgressBar(total: selected.count, label: "eval", enabled: !quiet)
         for image in selected {
+            if shouldStop() { throw Stopped() }
             guard let name = dataset.fileNames[image.id] else { continue }
             let pixels = try ImageDecoder().decode(file: URL(fileURLWithPath: c.images).appendingPathComponent(name).path)
             for d in try detector.detect(pixels, vocabulary: vocabulary, settings: MergeSettings()) {
