@@ -4,9 +4,6 @@ synthetic benchmark's test split, never trained on, and its labels. The image is
 whose largest object is biggest among the first N test images — so the test asks the model about the clearest object
 rather than one it happens to get right.
 
-Also writes Tests/EndToEndTests/Fixtures/default-model-finetune: the first 8 test images and their labels as a user
-would drop them (file names as they arrive in the inbox), for fine-tuning tests whose parent is the default model.
-
     tools/default_model_fixture.py SYNTH_DIR [N]
 """
 import json
@@ -46,19 +43,3 @@ fixture = {"file": name, "source": f"pipelined synth --seed 0, test split, image
 json.dump(fixture, open(os.path.join(dest, "image.json"), "w"), indent=1)
 print(f"{name}: {fixture['objects'][0]}")
 
-# Fine-tuning fixture: the first 8 test images, in order (not chosen by how the model does on them).
-ft = emptied("default-model-finetune")
-first = lvis["images"][:8]
-chosen = {i["id"] for i in first}
-annotations = [a for a in lvis["annotations"] if a["image_id"] in chosen]
-used = {a["category_id"] for a in annotations} | {c for i in first for c in i["neg_category_ids"] + i["not_exhaustive_category_ids"]}
-renamed = []
-for i in first:
-    name = "ft-" + os.path.basename(i["file_name"])
-    shutil.copy(os.path.join(synth, "images", i["file_name"]), os.path.join(ft, name))
-    renamed.append(dict(i, file_name=name))
-labels = {"info": {"description": "pipelined synth --seed 0, test split, first 8 images"}, "licenses": [],
-          "images": renamed, "annotations": annotations,
-          "categories": [c for c in lvis["categories"] if c["id"] in used]}
-json.dump(labels, open(os.path.join(ft, "labels.json"), "w"), indent=1)
-print(f"fine-tuning fixture: {len(renamed)} images, {len(annotations)} boxes, {len(labels['categories'])} categories")
