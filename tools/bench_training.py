@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Training-step benchmark, Swift against PyTorch CPU: the default-model configuration (EfficientNet-Lite0 +
-MiniLM-L6 frozen, cross-modal transformer d=128, 3+3 layers, FFN 512, 50 queries, contrastive 64), the same random
+MiniLM-L6 frozen, cross-modal transformer d=128, 3+3 layers, FFN 512, 30 queries, contrastive 64), the same random
 weights on both sides, the same batch of 8 records, 2 threads each.
 
 A step is what `pipelined train` repeats: transformer forward from the (cached) backbone features and text-encoder
@@ -37,13 +37,13 @@ def torch_side(threads, steps, out):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = MDETR(lite0_body(), text_encoder(MINILM), MINILM["hidden"], d=128, nhead=8, enc=3, dec=3, ff=512,
-                  queries=50, align_dim=64).eval()   # eval: dropout off (parity of work on both sides)
+                  queries=30, align_dim=64).eval()   # eval: dropout off (parity of work on both sides)
     for n, p in model.named_parameters():
         if n.startswith("backbone") or "text_encoder" in n:
             p.requires_grad_(False)
     save_for_swift(model, None, out)
     config = {"backbone": "efficientnet_lite0", "textEncoderType": "minilm-l6", "text": MINILM, "hidden": 128,
-              "heads": 8, "encoderLayers": 3, "decoderLayers": 3, "feedForward": 512, "queries": 50,
+              "heads": 8, "encoderLayers": 3, "decoderLayers": 3, "feedForward": 512, "queries": 30,
               "contrastiveAlign": True, "contrastiveDim": 64, "tokenSlots": 256}
     g = torch.Generator().manual_seed(1)
     # 8 records over 4 images of 320×416 (feature map 10×13×320): two captions per image, 1–3 boxes or none.
