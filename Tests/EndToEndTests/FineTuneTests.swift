@@ -108,6 +108,18 @@ import Testing
         }
 
         func run() throws -> [String: String]? { try db.latestFineTuneRunRow() }
+
+        /// Drops the first validation image into the inbox as `after-…` and returns the model version that
+        /// processed it, from its provenance.
+        func processOneMoreImage(daemon: DaemonProcess) throws -> String? {
+            let val = dir.file("data/images/val")
+            let next = try #require(try FileManager.default.contentsOfDirectory(atPath: val).sorted().first)
+            try FileManager.default.copyItem(atPath: val + "/" + next, toPath: inbox + "/after-" + next)
+            #expect(try eventually(timeout: 120) { try db.queueStatus().counts["done"] == images + 1 }, "\(daemon.log.suffix(2000))")
+            return try db.query(Statement("ft.after", """
+                SELECT p.model_version FROM provenance p JOIN images i ON i.id = p.image_id WHERE i.original_name = $1
+                """), ["after-" + next]).first?["model_version"]
+        }
     }
 
     @Test func labelsTriggerARunThatSurvivesARestartAndIsPromoted() throws {
@@ -138,13 +150,7 @@ import Testing
         #expect(eventually(timeout: 30) { daemon.log.contains("model switched") }, "\(daemon.log.suffix(2000))")
 
         // An image after the switch is processed by the new version, and provenance says so.
-        let val = setup.dir.file("data/images/val")
-        let next = try #require(try FileManager.default.contentsOfDirectory(atPath: val).sorted().first)
-        try FileManager.default.copyItem(atPath: val + "/" + next, toPath: setup.inbox + "/after-" + next)
-        #expect(try eventually(timeout: 120) { try setup.db.queueStatus().counts["done"] == setup.images + 1 }, "\(daemon.log.suffix(2000))")
-        let producer = try setup.db.query(Statement("ft.after", """
-            SELECT p.model_version FROM provenance p JOIN images i ON i.id = p.image_id WHERE i.original_name = $1
-            """), ["after-" + next]).first?["model_version"]
+        let producer = try setup.processOneMoreImage(daemon: daemon)
         #expect(producer == candidate.label, "\(producer ?? "nil") vs \(candidate.label)")
         #expect(daemon.terminate() == 0)
     }
@@ -172,13 +178,7 @@ import Testing
         #expect(active.name == "gate-parent" && models.filter { $0.status == "active" }.count == 1, "\(models.map { ($0.label, $0.status) })")
 
         // The parent keeps working: the next image is processed by it.
-        let val = setup.dir.file("data/images/val")
-        let next = try #require(try FileManager.default.contentsOfDirectory(atPath: val).sorted().first)
-        try FileManager.default.copyItem(atPath: val + "/" + next, toPath: setup.inbox + "/after-" + next)
-        #expect(try eventually(timeout: 120) { try setup.db.queueStatus().counts["done"] == setup.images + 1 }, "\(daemon.log.suffix(2000))")
-        let producer = try setup.db.query(Statement("ft.after", """
-            SELECT p.model_version FROM provenance p JOIN images i ON i.id = p.image_id WHERE i.original_name = $1
-            """), ["after-" + next]).first?["model_version"]
+        let producer = try setup.processOneMoreImage(daemon: daemon)
         #expect(producer == active.label, "\(producer ?? "nil") vs \(active.label)")
 
         // The same labels do not start the same run again: the next one waits for new labels.
