@@ -11,17 +11,6 @@ import os
 import shutil
 import sys
 
-
-
-def emptied(name):
-    """The fixture directory `name` under Tests/EndToEndTests/Fixtures, created or emptied."""
-    path = os.path.join(os.path.dirname(__file__), "..", "Tests", "EndToEndTests", "Fixtures", name)
-    os.makedirs(path, exist_ok=True)
-    for old in os.listdir(path):
-        os.remove(os.path.join(path, old))
-    return path
-
-
 synth = sys.argv[1]
 limit = int(sys.argv[2]) if len(sys.argv) > 2 else 100
 lvis = json.load(open(os.path.join(synth, "lvis_v1_test.json")))
@@ -34,7 +23,10 @@ for a in lvis["annotations"]:
         by_image.setdefault(a["image_id"], []).append(a)
 best = max((a for anns in by_image.values() for a in anns), key=lambda a: (a["bbox"][2] * a["bbox"][3], -a["id"]))
 image = next(i for i in images if i["id"] == best["image_id"])
-dest = emptied("default-model")
+dest = os.path.join(os.path.dirname(__file__), "..", "Tests", "EndToEndTests", "Fixtures", "default-model")
+os.makedirs(dest, exist_ok=True)
+for old in os.listdir(dest):
+    os.remove(os.path.join(dest, old))
 name = "synthetic-" + os.path.basename(image["file_name"])
 shutil.copy(os.path.join(synth, "images", image["file_name"]), os.path.join(dest, name))
 fixture = {"file": name, "source": f"pipelined synth --seed 0, test split, image {image['id']}",
@@ -42,4 +34,3 @@ fixture = {"file": name, "source": f"pipelined synth --seed 0, test split, image
            "all_objects": [{"category": names[a["category_id"]], "bbox": a["bbox"]} for a in by_image[image["id"]]]}
 json.dump(fixture, open(os.path.join(dest, "image.json"), "w"), indent=1)
 print(f"{name}: {fixture['objects'][0]}")
-

@@ -15,12 +15,7 @@ work=${3:?work directory}
 mkdir -p "$work"
 work=$(realpath "$work")
 . tools/weights_env.sh
-if [ -n "${BIN:-}" ]; then
-  bin=$(realpath "$BIN")   # a copied binary: a rebuild while the table runs must not swap it out
-else
-  swift build -c release --product pipelined >/dev/null
-  bin=$PWD/.build/release/pipelined
-fi
+. tools/pipelined_bin.sh
 config=$(python3 -c 'import json, sys; c = json.load(open(sys.argv[1]))["config"]; r = json.load(open(sys.argv[1])).get("resize", [320, 480])
 print(c["hidden"], c["heads"], c["encoderLayers"], c["decoderLayers"], c["feedForward"], c["queries"], c["contrastiveDim"], r[0], r[1])' "$base/manifest.json")
 read -r hidden heads enc dec ff queries cdim size max <<< "$config"

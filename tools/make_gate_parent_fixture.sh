@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/weights_env.sh
-if [ -n "${BIN:-}" ]; then bin=$(realpath "$BIN"); else swift build -c release --product pipelined >/dev/null; bin=$PWD/.build/release/pipelined; fi
+. tools/pipelined_bin.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$bin" synth --seed 10 --categories 3 --train 16 --val 2 --test 0 --caption-only 0 --out "$work/data" --quiet > /dev/null

@@ -107,7 +107,14 @@ import Testing
             rename(state + "/labels/shapes.json.tmp", state + "/labels/shapes.json")   // published whole
         }
 
-        func run() throws -> [String: String]? { try db.latestFineTuneRunRow() }
+        /// The newest `fine_tune_runs` row (status, steps, reason, metrics JSON, candidate), or nil.
+        func run() throws -> [String: String]? {
+            let columns = ["status", "steps_done", "steps_total", "reason", "metrics", "candidate_model_id"]
+            return try db.query(Statement("ft.run", """
+                SELECT status, steps_done, steps_total, reason, metrics::text AS metrics, candidate_model_id
+                FROM fine_tune_runs ORDER BY id DESC LIMIT 1
+                """)).first.map { row in Dictionary(uniqueKeysWithValues: columns.map { ($0, row[$0] ?? "") }) }
+        }
 
         /// Drops the first validation image into the inbox as `after-…` and returns the model version that
         /// processed it, from its provenance.
