@@ -47,6 +47,22 @@ import Testing
         try check(detector)
     }
 
+    /// Images the decoder accepts however thin they are: the evaluation resize once rounded the short side of a
+    /// 10000×1 image to 0 and trapped on an infinite scale (exit 132 from a file in the inbox).
+    @Test(arguments: [(10000, 1), (1, 10000), (1300, 1), (2600, 1), (16384, 7), (7, 16384), (1, 1), (2, 1)])
+    func anyImageSizeTheDecoderAcceptsIsDetected(_ size: (Int, Int)) throws {
+        let (w, h) = size
+        let (rw, rh) = Preprocessing.evalSize(width: w, height: h)
+        #expect(rw >= 1 && rh >= 1, "\(w)×\(h) resized to \(rw)×\(rh)")
+        let detector = try ModelPackage.load(Self.dir + "/checkpoint.pth")
+        detector.threshold = 0
+        let detections = try detector.detect(PreprocessingTests.pattern(w, h), prompts: ["a striped star"])
+        #expect(!detections.isEmpty)
+        for d in detections {
+            #expect(d.score.isFinite && d.box.x0.isFinite && d.box.y1.isFinite, "\(w)×\(h): \(d)")
+        }
+    }
+
     @Test func badPromptsAndMismatchedTokenizersAreClearErrors() throws {
         let detector = try ModelPackage.load(Self.dir + "/checkpoint.pth")
         #expect(throws: DetectorError.emptyPrompt) { _ = try detector.encode("   ") }

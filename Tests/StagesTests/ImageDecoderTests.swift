@@ -85,6 +85,35 @@ import Testing
         }
     }
 
+    /// A rejection reason is stored and shown to whoever reads `failures`: it names the format, never the bytes
+    /// (it once said "file starts with 72 6f 6f 74 3a 78 3a 30", the first bytes of /etc/passwd).
+    @Test(arguments: [
+        ("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n", "text"),
+        ("<!DOCTYPE html><html><body>secret</body></html>", "HTML"),
+        ("GIF89a\u{01}\u{00}\u{01}\u{00}secret", "GIF"),
+        ("RIFF\u{10}\u{00}\u{00}\u{00}WEBPVP8 secret", "WebP"),
+        ("BMsecret-bitmap", "BMP"),
+        ("%PDF-1.7 secret", "PDF"),
+        ("{\"password\": \"hunter2\"}", "JSON or text"),
+    ])
+    func unknownFormatsAreNamedWithoutEchoingContent(_ sample: (String, String)) throws {
+        let (content, format) = sample
+        #expect {
+            _ = try ImageDecoder().decode(Data(content.utf8))
+        } throws: { error in
+            let reason = "\(error)"
+            let hex = Data(content.utf8).prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
+            let leaked = ["root", "secret", "hunter2", hex].filter { reason.contains($0) }
+            if !leaked.isEmpty { Issue.record("reason \"\(reason)\" repeats content: \(leaked)") }
+            return error as? DecodeError == .unknownFormat(format: format) && leaked.isEmpty
+        }
+    }
+
+    @Test func binaryGarbageIsAnUnknownFormat() {
+        let bytes = Data((0..<256).map { UInt8(($0 * 37 + 11) % 256) })
+        #expect(throws: DecodeError.unknownFormat(format: "unknown format")) { _ = try ImageDecoder().decode(bytes) }
+    }
+
     @Test func aMissingFileIsNamedWithTheSystemsReason() {
         #expect(throws: DecodeError.unreadable(path: "/nonexistent/x.jpg", reason: "No such file or directory")) {
             _ = try ImageDecoder().decode(file: "/nonexistent/x.jpg")

@@ -49,6 +49,8 @@ public enum PillowResize {
 
     public static func bilinear(_ image: RGBImage, width outW: Int, height outH: Int) -> RGBImage {
         let inW = image.width, inH = image.height
+        // Every scale below is in / out: a zero-sized side would make it infinite and trap in Int(_:).
+        precondition(inW > 0 && inH > 0 && outW > 0 && outH > 0, "resize \(inW)×\(inH) → \(outW)×\(outH)")
         if outW == inW && outH == inH { return image }
         let (vBounds, vK, vSize) = coefficients(inSize: inH, outSize: outH)
         var rows = image.pixels

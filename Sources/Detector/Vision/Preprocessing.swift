@@ -10,6 +10,7 @@ public enum Preprocessing {
     /// MDETR's evaluation size: shorter side `size` unless the longer side would exceed `maxSize`
     /// (datasets/transforms.py `get_size_with_aspect_ratio`). Returns (width, height).
     public static func evalSize(width w: Int, height h: Int, size: Int = 800, maxSize: Int? = 1333) -> (Int, Int) {
+        precondition(w > 0 && h > 0, "an image has at least one pixel")
         var size = size
         if let maxSize {
             let minOriginal = Double(min(w, h)), maxOriginal = Double(max(w, h))
@@ -17,9 +18,12 @@ public enum Preprocessing {
                 size = Int((Double(maxSize) * minOriginal / maxOriginal).rounded(.toNearestOrEven))
             }
         }
+        // A very thin image (10000×1) would round its shorter side to 0 and its scale to infinity; no side is ever
+        // smaller than one pixel (torchvision would fail on it; an image the decoder accepts must not).
+        size = max(size, 1)
         if (w <= h && w == size) || (h <= w && h == size) { return (w, h) }
-        if w < h { return (size, Int(Double(size) * Double(h) / Double(w))) }
-        return (Int(Double(size) * Double(w) / Double(h)), size)
+        if w < h { return (size, max(1, Int(Double(size) * Double(h) / Double(w)))) }
+        return (max(1, Int(Double(size) * Double(w) / Double(h))), size)
     }
 
     /// The (3, H, W) float input for 8-bit RGB pixels.

@@ -138,7 +138,7 @@ public struct LabelFile: Sendable {
                     let ends = pair.compactMap(Self.number)
                     guard ends.count == 2, pair.count == 2, ends.allSatisfy({ $0 == $0.rounded() }),
                           ends[0] >= 0, ends[0] < ends[1], ends[1] <= Double(length) else {
-                        throw .invalid("\(at).tokens_positive \(pair) is not a span inside the caption (\(length) characters)")
+                        throw .invalid("\(at).tokens_positive \(Self.json(pair)) is not a span inside the caption (\(length) characters)")
                     }
                     return Int(ends[0])..<Int(ends[1])
                 }
@@ -166,7 +166,7 @@ public struct LabelFile: Sendable {
     /// A JSON number that is an integer (1 and 1.0 both count; true and "1" do not).
     static func int(_ object: [String: Any], _ key: String, at: String) throws(LabelError) -> Int {
         guard let value = object[key] else { throw .invalid("\(at) has no \(key)") }
-        guard let n = number(value), n == n.rounded(), abs(n) < 1e15 else { throw .invalid("\(at).\(key) is not an integer: \(value)") }
+        guard let n = number(value), n == n.rounded(), abs(n) < 1e15 else { throw .invalid("\(at).\(key) is not an integer: \(json(value))") }
         return Int(n)
     }
 
@@ -181,12 +181,21 @@ public struct LabelFile: Sendable {
         var out: [Int] = []
         for v in list {
             // Bounded before `Int(_:)`, which traps on a value past Int's range (1e300 is valid JSON).
-            guard let n = number(v), n == n.rounded(), abs(n) < 1e15 else { throw .invalid("\(at).\(key) holds \(v), not a category id") }
+            guard let n = number(v), n == n.rounded(), abs(n) < 1e15 else { throw .invalid("\(at).\(key) holds \(json(v)), not a category id") }
             guard known[Int(n)] != nil else { throw .invalid("\(at).\(key) names category id \(Int(n)), which the file does not define") }
             guard !out.contains(Int(n)) else { throw .duplicate("\(at).\(key) lists category id \(Int(n)) twice") }
             out.append(Int(n))
         }
         return out
+    }
+
+    /// A parsed JSON value as it was written (`true`, `"7"`, `null`), not as Foundation prints it (`1`, `7`, `<null>`).
+    static func json(_ value: Any) -> String {
+        if SidecarQueries.isBoolean(value), let b = value as? Bool { return b ? "true" : "false" }
+        if value is NSNull { return "null" }
+        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .withoutEscapingSlashes]),
+              let text = String(data: data, encoding: .utf8) else { return "\(value)" }
+        return text.count > 80 ? String(text.prefix(77)) + "…" : text
     }
 
     static func jsonReason(_ error: Error) -> String {

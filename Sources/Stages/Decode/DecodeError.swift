@@ -3,7 +3,8 @@
 public enum DecodeError: Error, CustomStringConvertible, Equatable {
     case empty
     case unreadable(path: String, reason: String)
-    case unknownFormat(head: String)
+    /// `format` names what the file looks like ("GIF", "HTML", "text", "unknown format"); never its bytes.
+    case unknownFormat(format: String)
     case fileTooLarge(bytes: Int, limit: Int)
     case dimensionsTooLarge(width: Int, height: Int, maxSide: Int)
     case tooManyPixels(width: Int, height: Int, limit: Int)
@@ -17,8 +18,9 @@ public enum DecodeError: Error, CustomStringConvertible, Equatable {
             return "empty file (0 bytes)"
         case let .unreadable(path, reason):
             return "cannot read \(path): \(reason)"
-        case let .unknownFormat(head):
-            return "not a JPEG or PNG image (file starts with \(head))"
+        case let .unknownFormat(format):
+            return format == "unknown format" ? "not a JPEG or PNG image (unknown format)"
+                : "not a JPEG or PNG image: the file looks like \(format)"
         case let .fileTooLarge(bytes, limit):
             return "file is \(bytes) bytes, over the limit of \(limit) bytes (limits.max_file_bytes)"
         case let .dimensionsTooLarge(width, height, maxSide):

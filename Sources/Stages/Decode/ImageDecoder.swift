@@ -22,8 +22,7 @@ public struct ImageDecoder: Sendable {
             if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
                 return try PNGDecoder.decode(bytes, limits: limits)
             }
-            let head = bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
-            throw DecodeError.unknownFormat(head: head.isEmpty ? "nothing" : head)
+            throw DecodeError.unknownFormat(format: FileFormat.describe(bytes))
         }
     }
 
