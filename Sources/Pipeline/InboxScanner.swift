@@ -7,7 +7,8 @@ struct InboxScanner: Sendable {
     let settleSeconds: Double
 
     /// Regular files under `root` that pass the filter and have not changed for `settleSeconds` (a writer that is
-    /// still busy keeps touching its file; its close event brings the file in once it is done).
+    /// still busy keeps touching its file; its close event brings the file in once it is done), and every other
+    /// entry that is not a directory (the ingestor refuses and reports those).
     func candidates(under root: String, now: Date = Date()) -> [String] {
         var out: [String] = []
         var stack = [root]
@@ -26,7 +27,9 @@ struct InboxScanner: Sendable {
                     let mtime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
                     if now.timeIntervalSince1970 - mtime >= settleSeconds { out.append(path) }
                 default:
-                    continue
+                    // Symbolic links, FIFOs, sockets, devices: never opened, but handed on so the ingestor reports them.
+                    let relative = String(path.dropFirst(root.count + 1))
+                    if filter.accepts(relativePath: relative) { out.append(path) }
                 }
             }
         }

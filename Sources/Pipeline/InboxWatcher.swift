@@ -19,6 +19,7 @@ public final class InboxWatcher: @unchecked Sendable {
 
     private let stopLock = NSLock()
     private var stopRequested = false
+    private var followUpScan: Date?
     private let finished = DispatchSemaphore(value: 0)
     private var polled: [Inbox] = []
 
@@ -96,6 +97,7 @@ public final class InboxWatcher: @unchecked Sendable {
                 scan(inboxes, reason: "periodic")
                 nextScan = now.addingTimeInterval(scanInterval)
             }
+            if followUpDue { scan(inboxes, reason: "overflow follow-up") }
             if !polled.isEmpty && now >= nextPoll {
                 scan(polled, reason: "poll")
                 nextPoll = now.addingTimeInterval(pollInterval)
@@ -107,8 +109,7 @@ public final class InboxWatcher: @unchecked Sendable {
     private func handle(_ event: UnsafeMutablePointer<inotify_event>) {
         let mask = event.pointee.mask
         if mask & UInt32(IN_Q_OVERFLOW) != 0 {
-            logger.warning("inotify queue overflowed; rescanning inboxes")
-            scan(inboxes, reason: "overflow")
+            overflowed()
             return
         }
         guard let dirPointer = inotifytools_filename_from_wd(event.pointee.wd) else { return }
@@ -131,7 +132,30 @@ public final class InboxWatcher: @unchecked Sendable {
         }
         if mask & UInt32(IN_CLOSE_WRITE | IN_MOVED_TO) != 0, accepts(path) {
             onFile(path)
+        } else if mask & UInt32(IN_CREATE) != 0, accepts(path) {
+            // A regular file is taken when its writer closes it; anything else created here (mkfifo, a symbolic
+            // link, a socket) never closes after writing, so it is reported now.
+            var info = stat()
+            if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG { onFile(path) }
         }
+    }
+
+    /// Events were lost: rescan now, and once more when files too young for this scan have settled (else they
+    /// would wait for the next periodic scan).
+    func overflowed() {
+        logger.warning("inotify queue overflowed; rescanning inboxes")
+        scan(inboxes, reason: "overflow")
+        stopLock.lock()
+        followUpScan = Date().addingTimeInterval(scanner.settleSeconds + 0.5)
+        stopLock.unlock()
+    }
+
+    private var followUpDue: Bool {
+        stopLock.lock()
+        defer { stopLock.unlock() }
+        guard let due = followUpScan, Date() >= due else { return false }
+        followUpScan = nil
+        return true
     }
 
     private func accepts(_ path: String) -> Bool {

@@ -11,6 +11,9 @@ public final class Ingestor: @unchecked Sendable {
         case created(imageID: Int, jobID: Int, sha256: String)
         case duplicate(imageID: Int, sha256: String)
         case skipped(String)
+        /// An entry pipelined will not open (a symbolic link, FIFO, socket, device, or a file it may not read): it
+        /// stays where it is, reported once in `failures`. `firstReport` is false when it was reported before.
+        case refused(kind: String, reason: String, firstReport: Bool)
     }
 
     private let database: Database
@@ -119,6 +122,11 @@ public final class Ingestor: @unchecked Sendable {
                                                                           "image.sha256": "\(sha)"])
         case let .skipped(reason):
             logger.debug("file skipped", metadata: ["path": "\(path)", "reason": "\(reason)"])
+        case let .refused(kind, reason, firstReport):
+            if firstReport {
+                logger.warning("inbox entry refused; it stays in the inbox", metadata: [
+                    "path": "\(path)", "kind": "\(kind)", "reason": "\(reason)"])
+            }
         }
     }
 
@@ -132,16 +140,42 @@ public final class Ingestor: @unchecked Sendable {
         // Sidecars are read with their image, never ingested as images themselves.
         guard !relative.lowercased().hasSuffix(SidecarQueries.suffix) else { return .skipped("sidecar (read with its image)") }
 
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else {
+        // Only regular files are opened: opening a FIFO blocks until a writer comes (stopping all intake), and a
+        // symbolic link or device would read something that was never dropped here.
+        var entry = stat()
+        guard lstat(path, &entry) == 0 else {
             if errno == ENOENT { return .skipped("vanished") }
-            if errno == ELOOP { return .skipped("symbolic link") }
             throw IngestError.unreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        if let kind = Self.refusedKind(entry.st_mode) {
+            return try refuse(inbox, relative, kind: kind, reason: Self.refusalReason(kind), entry)
+        }
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            switch errno {
+            case ENOENT: return .skipped("vanished")
+            case ELOOP: return try refuse(inbox, relative, kind: "symlink", reason: Self.refusalReason("symlink"), entry)
+            case EACCES, EPERM:
+                return try refuse(inbox, relative, kind: "unreadable",
+                                  reason: "pipelined may not read it (\(String(cString: strerror(errno)))); fix its permissions and it is taken in at the next scan",
+                                  entry)
+            default: throw IngestError.unreadable(path: path, reason: String(cString: strerror(errno)))
+            }
         }
         defer { close(fd) }
         var before = stat()
         fstat(fd, &before)
-        guard (before.st_mode & S_IFMT) == S_IFREG else { return .skipped("not a regular file") }
+        if let kind = Self.refusedKind(before.st_mode) {
+            return try refuse(inbox, relative, kind: kind, reason: Self.refusalReason(kind), before)
+        }
+        guard before.st_ino == entry.st_ino, before.st_dev == entry.st_dev else {
+            return .skipped("replaced while being opened; the new file is taken on its own event")
+        }
+        // A writer that paused longer than settle_seconds still holds the file: taking it now would archive half
+        // of it. Its close event brings it back whole.
+        if case let .some(pid) = OpenWriters.check(fd: fd, info: before) {
+            return .skipped("still open for writing\(pid.map { " by pid \($0)" } ?? ""); its close event will bring it")
+        }
 
         let (sha, size, head) = try hash(fd: fd, path: path)
         var after = stat()
@@ -153,7 +187,13 @@ public final class Ingestor: @unchecked Sendable {
         let format = Self.sniff(head)
         let archiveRelative = Self.archivePath(sha256: sha, format: format)
         let archiveFile = archiveRoot + "/" + archiveRelative
-        let createdArchiveFile = try archive(fd: fd, source: path, to: archiveFile)
+        // A hard link shares the inode: safe only when no other name (another link a writer may still use) exists.
+        let createdArchiveFile: Bool
+        do {
+            createdArchiveFile = try archive(fd: fd, source: path, to: archiveFile, sha256: sha, mayLink: after.st_nlink == 1)
+        } catch IngestError.changedWhileCopied {
+            return .skipped("changed while being copied; its close event will bring it back")
+        }
         let sidecar = readSidecar(path + SidecarQueries.suffix)
 
         let outcome = try database.recordArrival(
@@ -184,6 +224,35 @@ public final class Ingestor: @unchecked Sendable {
             if createdArchiveFile, try database.imageStatus(imageID) == "quarantined" { unlink(archiveFile) }
             return .duplicate(imageID: imageID, sha256: sha)
         }
+    }
+
+    /// What an inbox entry is when it is not a regular file (directories are walked, not ingested).
+    static func refusedKind(_ mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFLNK: return "symlink"
+        case S_IFIFO: return "fifo"
+        case S_IFSOCK: return "socket"
+        case S_IFCHR, S_IFBLK: return "device"
+        default: return "other"
+        }
+    }
+
+    static func refusalReason(_ kind: String) -> String {
+        switch kind {
+        case "symlink": return "a symbolic link: never followed (drop or move the file itself into the inbox)"
+        case "fifo": return "a FIFO (named pipe), not a file: never opened"
+        case "socket": return "a socket, not a file: never opened"
+        case "device": return "a device node, not a file: never opened"
+        default: return "not a regular file: never opened"
+        }
+    }
+
+    /// Reports an entry once (per name, kind and inode) in `failures`; it is left where it is.
+    private func refuse(_ inbox: Inbox, _ relative: String, kind: String, reason: String, _ info: stat) throws -> Result {
+        let first = try database.recordRefusal(inbox: inbox.config.name, originalName: relative, kind: kind,
+                                               reason: reason, device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        return .refused(kind: kind, reason: reason, firstReport: first)
     }
 
     /// The sidecar beside an image, if there is one: its validated questions, or the reason it is unusable; either
@@ -229,14 +298,13 @@ public final class Ingestor: @unchecked Sendable {
             if head.count < 16 { head += bytes.prefix(16 - head.count) }
             total += n
         }
-        let hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        return (hex, total, head)
+        return (Self.hex(hasher.finalize()), total, head)
     }
 
-    /// Puts the bytes at `target`: a hard link when inbox and archive share a filesystem, else a copy made durable
-    /// before it is renamed into place. An existing target already holds these bytes (same hash). Returns whether
-    /// this call created it.
-    private func archive(fd: Int32, source: String, to target: String) throws -> Bool {
+    /// Puts the bytes at `target`: a hard link when `mayLink` and inbox and archive share a filesystem, else a
+    /// read-only copy made durable before it is renamed into place. An existing target already holds these bytes
+    /// (same hash). Returns whether this call created it.
+    private func archive(fd: Int32, source: String, to target: String, sha256: String, mayLink: Bool) throws -> Bool {
         let dir = (target as NSString).deletingLastPathComponent
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -244,31 +312,40 @@ public final class Ingestor: @unchecked Sendable {
             throw IngestError.archive(path: target, reason: "\(error)")
         }
         if access(target, F_OK) == 0 { return false }
-        fsync(fd)
-        if link(source, target) == 0 {
-            syncDirectory(dir)
-            return true
-        }
-        if errno == EEXIST { return false }
-        guard errno == EXDEV || errno == EPERM || errno == EMLINK else {
-            throw IngestError.archive(path: target, reason: String(cString: strerror(errno)))
+        if mayLink {
+            fsync(fd)
+            if link(source, target) == 0 {
+                syncDirectory(dir)
+                return true
+            }
+            if errno == EEXIST { return false }
+            guard errno == EXDEV || errno == EPERM || errno == EMLINK else {
+                throw IngestError.archive(path: target, reason: String(cString: strerror(errno)))
+            }
         }
         let temporary = dir + "/.incoming-\(getpid())-\(UUID().uuidString)"
-        let out = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        let out = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o440)
         guard out >= 0 else { throw IngestError.archive(path: temporary, reason: String(cString: strerror(errno))) }
         var ok = true
         lseek(fd, 0, SEEK_SET)
         let chunk = 1 << 20
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
         defer { buffer.deallocate() }
+        var hasher = SHA256()
         while ok {
             let n = read(fd, buffer, chunk)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { ok = n == 0; break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(start: buffer, count: n))
             ok = write(out, buffer, n) == n
         }
         ok = ok && fsync(out) == 0
         close(out)
+        // The copy is what the recorded hash vouches for: bytes that changed since they were hashed are not kept.
+        if ok && Self.hex(hasher.finalize()) != sha256 {
+            unlink(temporary)
+            throw IngestError.changedWhileCopied
+        }
         guard ok, rename(temporary, target) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
@@ -281,6 +358,10 @@ public final class Ingestor: @unchecked Sendable {
     private func syncDirectory(_ dir: String) {
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+
+    static func hex(_ digest: SHA256.Digest) -> String {
+        digest.map { String(format: "%02x", $0) }.joined()
     }
 
     /// The container format by magic bytes; the decoder decides whether the content is actually usable.
@@ -302,11 +383,13 @@ public final class Ingestor: @unchecked Sendable {
 public enum IngestError: Error, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     case archive(path: String, reason: String)
+    case changedWhileCopied
 
     public var description: String {
         switch self {
         case let .unreadable(path, reason): return "cannot read \(path): \(reason)"
         case let .archive(path, reason): return "cannot write archive file \(path): \(reason) — check the archive directory's space and permissions"
+        case .changedWhileCopied: return "the file changed while it was copied into the archive"
         }
     }
 }

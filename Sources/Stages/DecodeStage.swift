@@ -1,4 +1,6 @@
+import Crypto
 import Detector
+import Foundation
 import Pipeline
 
 /// Archive bytes → upright RGB pixels. Unusable files are rejected, which quarantines them with the reason.
@@ -13,7 +15,14 @@ public struct DecodeStage: Stage {
     public func run(_ item: WorkItem) throws -> StageResult {
         let image: RGBImage
         do {
-            image = try decoder.decode(file: item.archiveFile)
+            let data = try decoder.read(file: item.archiveFile)
+            // The archive is content-addressed: bytes that no longer hash to the recorded sha256 were changed behind
+            // the daemon's back, and detections from them would be recorded under another image's identity.
+            let actual = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+            guard actual == item.job.sha256 else {
+                throw StageFailure.reject(reason: "the archived bytes changed after ingest: sha256 \(actual.prefix(12))… is not the recorded \(item.job.sha256.prefix(12))…")
+            }
+            image = try decoder.decode(data)
         } catch DecodeError.unreadable(let path, let reason) {
             // The archive copy could not be read (I/O error, permissions): not the file's fault, so the job is
             // retried like any other failure instead of quarantining the image.

@@ -57,3 +57,22 @@ extension Database {
         try query(Self.imageStatus, [imageID]).first.map { try $0.string("status") }
     }
 }
+
+extension Database {
+    static let recordRefusal = Statement("ingest.record_refusal", """
+        INSERT INTO inbox_refusals (inbox, original_name, kind, reason, device, inode)
+        VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint)
+        ON CONFLICT (inbox, original_name, kind, device, inode) DO NOTHING
+        RETURNING id
+        """)
+
+    /// Records an inbox entry pipelined will not open (a symbolic link, FIFO, socket, device or unreadable file).
+    /// Returns whether this is the first report of that entry (same name, kind and inode), so it is logged once.
+    @discardableResult
+    public func recordRefusal(inbox: String, originalName: String, kind: String, reason: String,
+                              device: UInt64, inode: UInt64) throws -> Bool {
+        // bigint is signed; device and inode numbers are stored bit for bit.
+        try !query(Self.recordRefusal, [inbox, originalName, kind, reason,
+                                        Int(truncatingIfNeeded: device), Int(truncatingIfNeeded: inode)]).isEmpty
+    }
+}

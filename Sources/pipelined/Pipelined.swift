@@ -168,7 +168,7 @@ struct Ingest: ParsableCommand {
         let ingestor = Ingestor(database: database, inboxes: config.effectiveInboxes,
                                 ignoredSuffixes: config.ignoredSuffixes, archiveRoot: config.archiveRoot,
                                 maxAttempts: config.maxAttempts, logger: logger)
-        var created = 0, duplicates = 0, skipped = 0
+        var created = 0, duplicates = 0, skipped = 0, refused = 0
         for path in expand(paths) {
             switch try ingestor.ingest(path: path) {
             case .created: created += 1
@@ -176,9 +176,12 @@ struct Ingest: ParsableCommand {
             case let .skipped(reason):
                 skipped += 1
                 print("skipped \(path): \(reason)")
+            case let .refused(kind, reason, _):
+                refused += 1
+                print("refused \(path) (\(kind)): \(reason)")
             }
         }
-        print("ingested \(created) new, \(duplicates) duplicate, \(skipped) skipped")
+        print("ingested \(created) new, \(duplicates) duplicate, \(skipped) skipped, \(refused) refused")
     }
 
     private func expand(_ paths: [String]) -> [String] {

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Pipeline
+@testable import Pipeline
 import TestSupport
 import Testing
 
@@ -58,6 +58,41 @@ import Testing
         FileManager.default.createFile(atPath: inbox + "/.hidden.jpg", contents: Data([6]))
         Thread.sleep(forTimeInterval: 1.2)
         #expect(!seen.paths.contains { $0.hasSuffix(".part") || $0.hasSuffix(".hidden.jpg") }, "\(seen.paths)")
+    }
+
+    /// After an overflow the rescan skips files younger than settle_seconds; a follow-up scan takes them once they
+    /// have settled instead of leaving them for the next periodic scan (an hour here).
+    @Test func anOverflowScanIsFollowedUpOnceYoungFilesSettle() throws {
+        let dir = TemporaryDirectory("wo")
+        let inbox = dir.file("inbox")
+        try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
+        let seen = Seen()
+        let watcher = try start([InboxConfig(name: "in", path: inbox)], seen: seen, settle: 1.0)
+        defer { watcher.stop() }
+        // A hard link makes no close or move event: only a scan can find this file, as after a lost event.
+        let outside = dir.file("young.jpg")
+        FileManager.default.createFile(atPath: outside, contents: Data([1, 2, 3]))
+        #expect(link(outside, inbox + "/young.jpg") == 0)
+        watcher.overflowed()
+        #expect(seen.count(inbox + "/young.jpg") == 0, "a file younger than settle_seconds was taken by the overflow scan")
+        #expect(eventually(timeout: 5) { seen.count(inbox + "/young.jpg") == 1 }, "\(seen.paths)")
+    }
+
+    /// A FIFO, a socket or a symbolic link created in an inbox never closes after writing: it is handed on when it
+    /// appears (the ingestor refuses and reports it), and scans hand it on too.
+    @Test func entriesThatAreNotFilesAreHandedOnToBeReported() throws {
+        let dir = TemporaryDirectory("wn")
+        let inbox = dir.file("inbox")
+        try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
+        #expect(mkfifo(inbox + "/before.fifo", 0o644) == 0)
+        let seen = Seen()
+        let watcher = try start([InboxConfig(name: "in", path: inbox)], seen: seen)
+        defer { watcher.stop() }
+        #expect(seen.count(inbox + "/before.fifo") == 1, "the start-up scan skipped a FIFO")
+        #expect(mkfifo(inbox + "/f.jpg", 0o644) == 0)
+        #expect(symlink("/etc/passwd", inbox + "/passwd.jpg") == 0)
+        #expect(eventually(timeout: 5) { seen.count(inbox + "/f.jpg") == 1 && seen.count(inbox + "/passwd.jpg") == 1 },
+                "\(seen.paths)")
     }
 
     @Test func pollingInboxesFindFilesWithoutInotify() throws {

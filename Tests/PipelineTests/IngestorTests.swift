@@ -92,6 +92,95 @@ import Testing
         #expect(FileManager.default.contents(atPath: path) == Data([9, 9, 9]))
     }
 
+    /// Entries that are not files are never opened (opening a FIFO blocked the ingest thread, stopping all intake
+    /// and SIGTERM) and never followed; each is reported once in `failures` and left where it is.
+    @Test func fifosSocketsAndSymlinksAreRefusedOnceAndNeverOpened() throws {
+        let url = try TestDatabase.fresh(migrated: true)
+        let ing = ingestor(url: url)
+        #expect(mkfifo(inbox + "/f.jpg", 0o644) == 0)
+        #expect(symlink("/etc/passwd", inbox + "/passwd.jpg") == 0)
+        let socketPath = inbox + "/s.jpg"
+        let sock = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(sock) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in socketPath.utf8.enumerated() { raw[i] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(sock, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+
+        for (name, kind) in [("f.jpg", "fifo"), ("passwd.jpg", "symlink"), ("s.jpg", "socket")] {
+            let path = inbox + "/" + name
+            // On a background thread with a deadline: the old code blocked in open(2) on the FIFO for ever.
+            let result = LockedBox<Result<Ingestor.Result, Error>?>(nil)
+            let done = DispatchSemaphore(value: 0)
+            Thread { result.mutate { $0 = Result { try ing.ingest(path: path) } }; done.signal() }.start()
+            if done.wait(timeout: .now() + 5) == .timedOut {
+                Issue.record("\(name): ingest blocked")
+                let unblock = open(path, O_WRONLY | O_NONBLOCK)   // lets a reader blocked on the FIFO go
+                done.wait()
+                close(unblock)
+            }
+            guard case let .refused(got, reason, first)? = try result.value?.get() else {
+                Issue.record("\(name): \(String(describing: result.value))"); continue
+            }
+            #expect(got == kind && first && !reason.contains("root:"), "\(name): \(reason)")
+            // Reported once: a rescan finds it again and says nothing new.
+            guard case .refused(_, _, false) = try ing.ingest(path: path) else { Issue.record("\(name) reported twice"); continue }
+            var info = stat()
+            #expect(lstat(path, &info) == 0, "\(name) was removed from the inbox")
+        }
+        let db = Database(url: url)
+        let rows = try db.query(Statement("t.refused", "SELECT original_name, kind FROM failures ORDER BY original_name"))
+        #expect(try rows.map { "\(try $0.string("original_name")) \(try $0.string("kind"))" }
+                == ["f.jpg refused fifo", "passwd.jpg refused symlink", "s.jpg refused socket"])
+        #expect(try db.query(Statement("t.noimg", "SELECT id FROM images")).isEmpty)
+    }
+
+    /// The archive holds bytes that cannot change behind their recorded hash: a file with another name (a hard link a
+    /// writer still uses) is copied, not linked.
+    @Test func aHardLinkedFileIsCopiedSoTheArchiveCannotChange() throws {
+        let url = try TestDatabase.fresh(migrated: true)
+        let original = dir.file("o.jpg")
+        let bytes: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0] + Array("first version".utf8)
+        FileManager.default.createFile(atPath: original, contents: Data(bytes))
+        #expect(link(original, inbox + "/h.jpg") == 0)
+        guard case let .created(_, _, sha) = try ingestor(url: url).ingest(path: inbox + "/h.jpg") else {
+            Issue.record("expected a new image"); return
+        }
+        let archived = archive + "/" + Ingestor.archivePath(sha256: sha, format: "jpeg")
+        let writer = try FileHandle(forWritingTo: URL(fileURLWithPath: original))
+        try writer.write(contentsOf: Data("overwritten!!".utf8))
+        try writer.close()
+        #expect(FileManager.default.contents(atPath: archived) == Data(bytes), "the archived bytes changed after ingest")
+        var info = stat()
+        #expect(stat(archived, &info) == 0 && info.st_nlink == 1 && info.st_mode & 0o222 == 0)
+    }
+
+    /// A writer that pauses longer than settle_seconds still has its file open: a scan must not take the half it
+    /// has written (it was archived and quarantined as truncated, and the inbox name removed under the writer).
+    @Test func aFileStillOpenForWritingIsLeftUntilItsWriterFinishes() throws {
+        let url = try TestDatabase.fresh(migrated: true)
+        let ing = ingestor(url: url)
+        let path = inbox + "/slow.jpg"
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let writer = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try writer.write(contentsOf: Data([0xFF, 0xD8, 0xFF, 0xE0] + [UInt8](repeating: 7, count: 316)))
+        guard case let .skipped(reason) = try ing.ingest(path: path) else {
+            Issue.record("a file still open for writing was taken"); try writer.close(); return
+        }
+        #expect(reason.contains("open for writing"), "\(reason)")
+        #expect(FileManager.default.fileExists(atPath: path))
+        try writer.write(contentsOf: Data([UInt8](repeating: 9, count: 700)))
+        try writer.close()
+        guard case .created = try ing.ingest(path: path) else { Issue.record("the finished file was not taken"); return }
+        let size = try Database(url: url).query(Statement("t.size", "SELECT byte_size FROM images")).first?.int("byte_size")
+        #expect(size == 1020)
+    }
+
     func sha(_ bytes: [UInt8]) -> String {
         // Recomputed by ingesting into a scratch database would be circular; use the archive name instead.
         let names = (FileManager.default.enumerator(atPath: archive)?.allObjects as? [String]) ?? []

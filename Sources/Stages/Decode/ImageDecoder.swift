@@ -28,6 +28,11 @@ public struct ImageDecoder: Sendable {
 
     /// Reads and decodes a file, checking its size before reading it.
     public func decode(file path: String) throws -> RGBImage {
+        try decode(try read(file: path))
+    }
+
+    /// A file's bytes, its size checked against the limit before it is read.
+    public func read(file path: String) throws -> Data {
         // stat/open errors as the system words them ("No such file or directory"), not Foundation's domain dump.
         var info = stat()
         guard stat(path, &info) == 0 else { throw DecodeError.unreadable(path: path, reason: String(cString: strerror(errno))) }
@@ -36,6 +41,6 @@ public struct ImageDecoder: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DecodeError.unreadable(path: path, reason: access(path, R_OK) == 0 ? "read failed" : String(cString: strerror(errno)))
         }
-        return try decode(data)
+        return data
     }
 }
