@@ -80,6 +80,24 @@ public final class Daemon: @unchecked Sendable {
             SIGINT: { [self] in stopRequested.signal() },
             SIGHUP: { [self] in reload() },
         ])
+        let stateLock = try StateDirectoryLock.acquire(config.stateDirectory)
+        defer { stateLock.release() }
+        do {
+            try start()
+        } catch {
+            // Whatever started before the failure (the embedded cluster above all) stops again.
+            stopEverything(budget: 0)
+            throw error
+        }
+        stopRequested.wait()
+        logger.notice("shutting down", metadata: ["budget_s": "\(config.shutdownBudgetSeconds)"])
+        notifier.stopping()
+        stopEverything(budget: config.shutdownBudgetSeconds)
+        logger.notice("stopped")
+        return 0
+    }
+
+    private func start() throws {
         let database = try Self.openDatabase(config, logger: logger, cluster: &cluster, patience: 60)
         self.database = database
 
@@ -111,18 +129,18 @@ public final class Daemon: @unchecked Sendable {
             timer.resume()
         }
 
-        stopRequested.wait()
-        logger.notice("shutting down", metadata: ["budget_s": "\(config.shutdownBudgetSeconds)"])
-        notifier.stopping()
+    }
+
+    /// Stops, in reverse order of starting, whatever has been started.
+    private func stopEverything(budget: Double) {
         watcher?.stop()
         ingestor?.stop()
         labelIntake?.stop()
         for service in services { service.stop() }
-        scheduler?.shutdown(budget: config.shutdownBudgetSeconds)
-        database.close()
-        cluster?.stop(evenIfAdopted: true)
-        logger.notice("stopped")
-        return 0
+        scheduler?.shutdown(budget: budget)
+        database?.close()
+        // A one-shot command (`pipelined status`) still using the cluster gets a moment to finish.
+        cluster?.stop(waitForOthers: 10)
     }
 
     private func startIntake(_ database: Database) throws {

@@ -63,6 +63,7 @@ public final class Scheduler: @unchecked Sendable {
     private let state = NSCondition()
     private var inFlight: [Int: WorkItem] = [:]
     private var stopping = false
+    private var started = false
     private var wakeRequested = false
     private var stats = Stats()
     private let loopExited = DispatchSemaphore(value: 0)
@@ -81,6 +82,9 @@ public final class Scheduler: @unchecked Sendable {
     }
 
     public func start() {
+        state.lock()
+        started = true
+        state.unlock()
         let claimThread = Thread { [self] in claimLoop() }
         claimThread.name = "pipelined.claim"
         claimThread.start()
@@ -106,8 +110,10 @@ public final class Scheduler: @unchecked Sendable {
     public func shutdown(budget: Double) {
         state.lock()
         stopping = true
+        let wasStarted = started
         state.broadcast()
         state.unlock()
+        guard wasStarted else { return }
         loopExited.wait()
 
         var unstarted: [Int] = []

@@ -34,7 +34,9 @@ public final class EmbeddedCluster: @unchecked Sendable {
     public let databaseName: String
     private let logger: Logger
     private let durable: Bool
-    private var startedHere = false
+    /// Held shared by every process using the cluster (daemon and one-shot commands alike): the last one out,
+    /// the only one able to turn it exclusive, stops the server.
+    private var usage: FileLock?
 
     /// - Parameters:
     ///   - directory: where the cluster lives (`data/`, `run/` for the socket, `postgres.log`).
@@ -69,6 +71,12 @@ public final class EmbeddedCluster: @unchecked Sendable {
         chmod(directory.path, 0o700)
         chmod(socketDirectory, 0o700)
         if let owner { try run(["chown", "-R", owner, directory.path], asServerUser: nil) }
+        if usage == nil {
+            // Shared with every other user of this cluster; taken before the server starts so that a user finishing
+            // meanwhile sees us and leaves it running.
+            usage = try FileLock.tryLock(directory.appendingPathComponent("users.lock").path, .shared)
+            if usage == nil { throw Failure.command("the cluster is being stopped by another process; try again") }
+        }
 
         if !FileManager.default.fileExists(atPath: dataDirectory + "/PG_VERSION") {
             logger.info("creating embedded PostgreSQL cluster", metadata: ["path": "\(dataDirectory)"])
@@ -86,18 +94,29 @@ public final class EmbeddedCluster: @unchecked Sendable {
             if !durable { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
             try run([bin + "/pg_ctl", "-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-o", options, "start"],
                     asServerUser: owner)
-            startedHere = true
             logger.info("embedded PostgreSQL started", metadata: ["socket": "\(socketDirectory)"])
         }
         try createDatabaseIfMissing()
         return url
     }
 
-    /// Stops the server with a fast shutdown (open transactions roll back, data is safe). A server this instance
-    /// adopted rather than started is left running unless `evenIfAdopted` (the daemon owns its cluster even after
-    /// adopting it from a killed predecessor; a one-shot command that found the daemon's server must not stop it).
-    public func stop(evenIfAdopted: Bool = false) {
-        guard startedHere || evenIfAdopted else { return }
+    /// Stops the server with a fast shutdown (open transactions roll back, data is safe) when this process is its
+    /// last user: a one-shot command that found a daemon's server leaves it running, and so does a daemon while a
+    /// command still uses it (the command stops it when it finishes). `waitForOthers` seconds are given to other
+    /// users to finish first. `force` stops it regardless (tests).
+    public func stop(waitForOthers: Double = 0, force: Bool = false) {
+        guard let usage else { return }
+        defer { usage.release(); self.usage = nil }
+        let deadline = Date().addingTimeInterval(waitForOthers)
+        var last = usage.tryConvert(to: .exclusive)
+        while !last && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+            last = usage.tryConvert(to: .exclusive)
+        }
+        guard last || force else {
+            logger.info("embedded PostgreSQL left running: another process still uses it")
+            return
+        }
         guard let bin = try? Self.binaries(), let owner = try? serverUser() else { return }
         do {
             try run([bin + "/pg_ctl", "-D", dataDirectory, "-m", "fast", "-w", "-t", "60", "stop"], asServerUser: owner)

@@ -10,6 +10,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case decode(statement: String, column: String, value: String?)
     /// COPY FROM STDIN failed part-way.
     case copy(table: String, message: String)
+    /// A lock file could not be opened or locked.
+    case lockFile(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
             return "statement '\(statement)': cannot read column '\(column)' from value \(value.map { "'\($0)'" } ?? "NULL")"
         case let .copy(table, message):
             return "COPY into \(table) failed: \(message.trimmed)"
+        case let .lockFile(path, reason):
+            return "cannot lock \(path): \(reason)"
         }
     }
 
@@ -36,7 +40,7 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
             // 53: insufficient resources.
             return sqlState.hasPrefix("08") || sqlState == "40001" || sqlState == "40P01"
                 || sqlState.hasPrefix("57P") || sqlState.hasPrefix("53")
-        case .decode, .copy: return false
+        case .decode, .copy, .lockFile: return false
         }
     }
 

@@ -17,7 +17,7 @@ import Testing
         for i in 0..<5 { FileManager.default.createFile(atPath: setup.inbox + "/a\(i).png", contents: TinyPNG.sample(seed: 900 + i)) }
         #expect(try eventually(timeout: 30) { try db.queueStatus().counts["done"] == 5 })
 
-        cluster.stop(evenIfAdopted: true)
+        cluster.stop(force: true)
         for i in 0..<5 { FileManager.default.createFile(atPath: setup.inbox + "/b\(i).png", contents: TinyPNG.sample(seed: 950 + i)) }
         Thread.sleep(forTimeInterval: 2)
         #expect(daemon.isRunning, "the daemon died with its database: \(daemon.log.suffix(2000))")
@@ -27,7 +27,7 @@ import Testing
         #expect(daemon.log.contains("database unavailable") || daemon.log.contains("cannot claim jobs"))
 
         try cluster.start()
-        defer { cluster.stop(evenIfAdopted: true) }
+        defer { cluster.stop(force: true) }
         let recovered = eventually(timeout: 60, interval: 0.25) {
             (try? Database(url: url).queueStatus().counts["done"]) == 10
         }
