@@ -104,12 +104,16 @@ public final class Daemon: @unchecked Sendable {
         try startIntake(database)
         let owner = Self.workerIdentity()
         if let stages = try makeStages(database, config) {
+            // Which jobs were in flight, and the fatal signal, survive this process for the next one to read.
+            let (journal, previous) = try CrashJournal.open(path: config.stateDirectory + "/inflight.journal", owner: owner)
+            journal.recordFatalSignals()
             let scheduler = Scheduler(
                 database: database, listenerURL: database.url, stages: stages,
                 settings: .init(owner: owner, maxInFlight: config.maxInFlight, leaseSeconds: config.leaseSeconds,
-                                claimPollInterval: config.claimPollInterval, stageConcurrency: config.stageConcurrency),
+                                claimPollInterval: config.claimPollInterval, stageConcurrency: config.stageConcurrency,
+                                archiveID: try ArchiveIdentity.id(of: config.archiveRoot)),
                 archiveRoot: config.archiveRoot, quarantineRoot: config.quarantineRoot, notifier: notifier,
-                logger: logger)
+                logger: logger, journal: journal, previous: previous)
             self.scheduler = scheduler
             logger.info("daemon ready", metadata: ["worker": "\(owner)", "stages": "\(stages.map(\.name))"])
         } else {

@@ -198,7 +198,8 @@ public final class Ingestor: @unchecked Sendable {
 
         let outcome = try database.recordArrival(
             NewImage(sha256: sha, inbox: inbox.config.name, originalName: relative, archivePath: archiveRelative,
-                     byteSize: size, format: format, queries: sidecar?.queries?.json, sidecar: sidecar?.evidence),
+                     byteSize: size, format: format, queries: sidecar?.queries?.json, sidecar: sidecar?.evidence,
+                     archiveID: try archiveID()),
             maxAttempts: maxAttempts)
         // The sidecar's content is in the database now (as questions or as evidence of what was wrong with it).
         if sidecar != nil { unlink(path + SidecarQueries.suffix) }
@@ -224,6 +225,19 @@ public final class Ingestor: @unchecked Sendable {
             if createdArchiveFile, try database.imageStatus(imageID) == "quarantined" { unlink(archiveFile) }
             return .duplicate(imageID: imageID, sha256: sha)
         }
+    }
+
+    private var cachedArchiveID: String?
+
+    /// The archive's id (created on first use), recorded with each image so only daemons that can read the bytes
+    /// claim its job.
+    private func archiveID() throws -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        if let cachedArchiveID { return cachedArchiveID }
+        let id = try ArchiveIdentity.id(of: archiveRoot)
+        cachedArchiveID = id
+        return id
     }
 
     /// What an inbox entry is when it is not a regular file (directories are walked, not ingested).

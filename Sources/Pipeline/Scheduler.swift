@@ -16,9 +16,12 @@ public final class Scheduler: @unchecked Sendable {
         public var leaseSeconds: Double
         public var claimPollInterval: Double
         public var stageConcurrency: [String: Int]
+        /// The archive whose bytes this worker reads (ArchiveIdentity); nil claims jobs from any archive.
+        public var archiveID: String?
 
         public init(owner: String, maxInFlight: Int, leaseSeconds: Double, claimPollInterval: Double,
-                    stageConcurrency: [String: Int]) {
+                    stageConcurrency: [String: Int], archiveID: String? = nil) {
+            self.archiveID = archiveID
             self.owner = owner
             self.maxInFlight = maxInFlight
             self.leaseSeconds = leaseSeconds
@@ -60,16 +63,27 @@ public final class Scheduler: @unchecked Sendable {
     private let logger: Logger
     private let outcomes = DispatchQueue(label: "pipelined.outcomes")
 
+    private let journal: CrashJournal?
+    private let recovery: CrashRecovery
+    private let host: String
+
     private let state = NSCondition()
     private var inFlight: [Int: WorkItem] = [:]
+    /// A suspect is running alone: nothing else is claimed until it is finished.
+    private var isolatedRunning = false
+    /// What the previous process on this state directory left in the journal, until it has been dealt with.
+    private var pendingRecovery: CrashJournal.Record?
     private var stopping = false
     private var started = false
     private var wakeRequested = false
     private var stats = Stats()
     private let loopExited = DispatchSemaphore(value: 0)
 
+    /// - Parameters:
+    ///   - journal: this process's crash journal; `previous` is what the last process on the state directory left.
     public init(database: Database, listenerURL: String, stages: [any Stage], settings: Settings,
-                archiveRoot: String, quarantineRoot: String, notifier: SystemdNotifier?, logger: Logger) {
+                archiveRoot: String, quarantineRoot: String, notifier: SystemdNotifier?, logger: Logger,
+                journal: CrashJournal? = nil, previous: CrashJournal.Record? = nil) {
         precondition(!stages.isEmpty, "a scheduler needs at least one stage")
         self.database = database
         self.listenerURL = listenerURL
@@ -79,6 +93,11 @@ public final class Scheduler: @unchecked Sendable {
         self.quarantine = Quarantine(archiveRoot: archiveRoot, quarantineRoot: quarantineRoot)
         self.notifier = notifier
         self.logger = logger
+        self.journal = journal
+        self.pendingRecovery = previous
+        self.recovery = CrashRecovery(database: database, quarantine: quarantine, logger: logger)
+        // Worker identities are host:pid:nonce (Daemon.workerIdentity).
+        self.host = settings.owner.split(separator: ":").dropLast(2).joined(separator: ":")
     }
 
     public func start() {
@@ -120,6 +139,7 @@ public final class Scheduler: @unchecked Sendable {
         state.lock()
         let first = lanes[0]
         unstarted = first.waiting.map(\.job.jobID)
+        for item in first.waiting { if let slot = item.journalSlot { journal?.end(slot: slot) } }
         for id in unstarted { inFlight[id] = nil }
         first.waiting.removeAll()
         state.unlock()
@@ -129,6 +149,7 @@ public final class Scheduler: @unchecked Sendable {
         state.lock()
         while !inFlight.isEmpty && state.wait(until: deadline) {}
         let unfinished = Array(inFlight.keys)
+        for item in inFlight.values { if let slot = item.journalSlot { journal?.end(slot: slot) } }
         inFlight.removeAll()
         state.unlock()
         release(unfinished, why: "unfinished when the shutdown budget ran out")
@@ -164,24 +185,40 @@ public final class Scheduler: @unchecked Sendable {
             if stopping { state.unlock(); return }
             let free = settings.maxInFlight - inFlight.count
             let held = Array(inFlight.keys)
+            let isolated = isolatedRunning
+            let previous = pendingRecovery
             state.unlock()
 
             var claimedAll = false
             do {
+                if let previous {
+                    try recovery.recover(previous)
+                    state.lock()
+                    pendingRecovery = nil
+                    state.unlock()
+                }
                 let now = Date()
                 if now >= nextRescue {
                     let rescued = try database.rescueExpiredJobs()
                     if rescued > 0 { logger.warning("returned jobs with expired leases", metadata: ["jobs": "\(rescued)"]) }
+                    try recovery.returnJobsOfDeadLocalWorkers(host: host, me: settings.owner)
                     nextRescue = now.addingTimeInterval(min(30, settings.leaseSeconds / 2))
                 }
                 if now >= nextExtend {
                     try database.extendLeases(held, owner: settings.owner, lease: settings.leaseSeconds)
                     nextExtend = now.addingTimeInterval(settings.leaseSeconds / 3)
                 }
-                if free > 0 {
-                    let jobs = try database.claimJobs(owner: settings.owner, limit: free, lease: settings.leaseSeconds)
+                if held.isEmpty, let suspect = try database.claimSuspect(owner: settings.owner, lease: settings.leaseSeconds,
+                                                                         archiveID: settings.archiveID) {
+                    logger.notice("running a suspect alone: it was in flight when a worker died",
+                                  metadata: ["job.id": "\(suspect.jobID)", "image.sha256": "\(suspect.sha256)"])
+                    dispatch(suspect, isolated: true)
+                } else if free > 0 && !isolated {
+                    // Takes nothing while a suspect waits, so the worker drains and then runs it alone.
+                    let jobs = try database.claimJobs(owner: settings.owner, limit: free, lease: settings.leaseSeconds,
+                                                      archiveID: settings.archiveID)
                     claimedAll = jobs.count == free
-                    for job in jobs { dispatch(job) }
+                    for job in jobs { dispatch(job, isolated: false) }
                 }
                 if failures > 0 { logger.notice("database reachable again") }
                 failures = 0
@@ -222,10 +259,13 @@ public final class Scheduler: @unchecked Sendable {
         state.unlock()
     }
 
-    private func dispatch(_ job: ClaimedJob) {
+    private func dispatch(_ job: ClaimedJob, isolated: Bool) {
         let item = WorkItem(job: job, owner: settings.owner, archiveFile: archiveRoot + "/" + job.archivePath)
+        item.isolated = isolated
+        item.journalSlot = journal?.begin(jobID: job.jobID, stage: lanes[0].stage.name, isolated: isolated)
         state.lock()
         inFlight[job.jobID] = item
+        if isolated { isolatedRunning = true }
         state.unlock()
         logger.debug("job claimed", metadata: ["job.id": "\(job.jobID)", "job.attempt": "\(job.attempt)",
                                                "image.sha256": "\(job.sha256)"])
@@ -249,6 +289,7 @@ public final class Scheduler: @unchecked Sendable {
 
     private func execute(_ item: WorkItem, lane index: Int) {
         let lane = lanes[index]
+        if let slot = item.journalSlot { journal?.enter(slot: slot, stage: lane.stage.name) }
         let started = DispatchTime.now().uptimeNanoseconds
         var outcome: Result<StageResult, Error>
         do { outcome = .success(try lane.stage.run(item)) } catch { outcome = .failure(error) }
@@ -326,7 +367,9 @@ public final class Scheduler: @unchecked Sendable {
     }
 
     private func finish(_ item: WorkItem, count: (inout Stats) -> Void) {
+        if let slot = item.journalSlot { journal?.end(slot: slot) }
         state.lock()
+        if item.isolated { isolatedRunning = false }
         if inFlight.removeValue(forKey: item.job.jobID) != nil { count(&stats) }
         wakeRequested = true
         state.broadcast()

@@ -49,6 +49,10 @@ public final class WorkItem: @unchecked Sendable {
     public let archiveFile: String
     /// Wall time per stage, in milliseconds.
     public internal(set) var timingsMS: [String: Double] = [:]
+    /// Runs alone because it was in flight when a worker died (the scheduler's crash attribution).
+    var isolated = false
+    /// Its slot in the crash journal.
+    var journalSlot: Int?
     private var values: [String: Any] = [:]
 
     public init(job: ClaimedJob, owner: String, archiveFile: String) {

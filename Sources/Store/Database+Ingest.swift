@@ -1,8 +1,8 @@
 extension Database {
     static let insertImage = Statement("ingest.insert_image", """
         WITH inserted AS (
-            INSERT INTO images (sha256, inbox, original_name, archive_path, byte_size, format, queries)
-            VALUES ($1, $2, $3, $4, $5::bigint, $6, $7::jsonb)
+            INSERT INTO images (sha256, inbox, original_name, archive_path, byte_size, format, queries, archive_id)
+            VALUES ($1, $2, $3, $4, $5::bigint, $6, $7::jsonb, $8)
             ON CONFLICT (sha256) DO NOTHING
             RETURNING id)
         SELECT id, true AS created FROM inserted
@@ -33,7 +33,8 @@ extension Database {
             var row: PGRow?
             for _ in 0..<5 where row == nil {
                 row = try conn.query(Self.insertImage, [image.sha256, image.inbox, image.originalName,
-                                                        image.archivePath, image.byteSize, image.format, image.queries]).first
+                                                        image.archivePath, image.byteSize, image.format, image.queries,
+                                                        image.archiveID]).first
             }
             guard let row else {
                 throw StoreError.query(statement: Self.insertImage.name, sqlState: "40001",

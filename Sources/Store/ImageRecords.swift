@@ -10,9 +10,12 @@ public struct NewImage: Sendable {
     public var queries: String?
     /// What the arrival's sidecar held, kept as evidence: the queries, or `{"error", "raw"}` when it was malformed.
     public var sidecar: String?
+    /// The id of the archive holding the bytes (its `.archive-id`); workers claim only jobs whose archive they read.
+    public var archiveID: String?
 
     public init(sha256: String, inbox: String, originalName: String, archivePath: String, byteSize: Int, format: String,
-                queries: String? = nil, sidecar: String? = nil) {
+                queries: String? = nil, sidecar: String? = nil, archiveID: String? = nil) {
+        self.archiveID = archiveID
         self.queries = queries
         self.sidecar = sidecar
         self.sha256 = sha256

@@ -47,10 +47,11 @@ struct HarnessSetup {
         return path
     }
 
-    func start(_ n: Int = 0, config: String? = nil, delayMS: Int = 0, runLog: String? = nil,
+    func start(_ n: Int = 0, config: String? = nil, delayMS: Int = 0, runLog: String? = nil, crashOnWidth: Int? = nil,
                environment: [String: String] = [:]) throws -> DaemonProcess {
         var args = ["--config", try config ?? self.config(n), "--delay-ms", "\(delayMS)"]
         if let runLog { args += ["--run-log", runLog] }
+        if let crashOnWidth { args += ["--crash-on-width", "\(crashOnWidth)"] }
         return try DaemonProcess(executable: BuiltProducts.path("pipelined-harness"), arguments: args,
                                  logPath: dir.file("daemon\(n).log"), environment: environment)
     }

@@ -1,7 +1,10 @@
 // A daemon for the end-to-end tests and the non-model benchmark: the real Daemon, Store, watcher and stages, with a
 // test double in the detector's place. Not a product; the shipped `pipelined` has no fake detector.
 //
-//   pipelined-harness --config FILE [--detector whole|none] [--delay-ms N] [--run-log FILE]
+//   pipelined-harness --config FILE [--detector whole|none] [--delay-ms N] [--run-log FILE] [--crash-on-width W]
+//
+// --crash-on-width W makes the double trap (as a numeric trap in a real detector would) on images W pixels wide:
+// the poison of the crash-attribution tests.
 import Detector
 import Foundation
 import Logging
@@ -16,8 +19,10 @@ final class DoubleDetector: ImageDetector, @unchecked Sendable {
     let mode: String
     let delay: Double
     let runLog: FileHandle?
+    let crashWidth: Int?
 
-    init(mode: String, delay: Double, runLog: String?) {
+    init(mode: String, delay: Double, runLog: String?, crashWidth: Int?) {
+        self.crashWidth = crashWidth
         self.mode = mode
         self.delay = delay
         if let runLog {
@@ -30,6 +35,7 @@ final class DoubleDetector: ImageDetector, @unchecked Sendable {
 
     func detect(_ image: RGBImage, prompts: [String]) throws -> [Detection] {
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+        if image.width == crashWidth { fatalError("poison image: \(image.width)×\(image.height)") }
         var sum = 0
         for v in image.pixels { sum += Int(v) }
         let checksum = "\(image.width)x\(image.height):\(sum)"
@@ -71,6 +77,7 @@ var configPath: String?
 var mode = "whole"
 var delay = 0.0
 var runLog: String?
+var crashWidth: Int?
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let arg = args.next() {
     switch arg {
@@ -78,6 +85,7 @@ while let arg = args.next() {
     case "--detector": mode = args.next() ?? mode
     case "--delay-ms": delay = (Double(args.next() ?? "0") ?? 0) / 1000
     case "--run-log": runLog = args.next()
+    case "--crash-on-width": crashWidth = args.next().flatMap { Int($0) }
     default:
         FileHandle.standardError.write(Data("unknown argument \(arg)\n".utf8))
         exit(2)
@@ -89,7 +97,7 @@ do {
     let level = Logger.Level(rawValue: config.logLevel) ?? .info
     LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
     let logger = Logger(label: "pipelined-harness")
-    let detector = DoubleDetector(mode: mode, delay: delay, runLog: runLog)
+    let detector = DoubleDetector(mode: mode, delay: delay, runLog: runLog, crashWidth: crashWidth)
     let daemon = Daemon(config: config, configPath: configPath, logger: logger) { database, config in
         StandardStages.make(database: database, config: config, detector: detector, prompts: ["image"])
     }
