@@ -28,6 +28,7 @@ public final class Daemon: @unchecked Sendable {
     private var watcher: InboxWatcher?
     private var labelIntake: LabelIntake?
     private var scheduler: Scheduler?
+    private var supervisor: StoreSupervisor?
 
     public init(config: Config, configPath: String?, logger: Logger, makeStages: @escaping StageFactory) {
         self.config = config
@@ -121,22 +122,21 @@ public final class Daemon: @unchecked Sendable {
         }
         services = try makeServices?(database, config) ?? []
         for service in services { service.start() }
-        // READY once the store and the watcher are up; the scheduler's first watchdog ping follows it.
+        // READY once the store and the watcher are up; the store supervisor's first watchdog ping follows it.
         notifier.ready(status: scheduler == nil ? "ingesting; no model configured, jobs stay queued" : "processing")
         scheduler?.start()
 
-        if scheduler == nil, let interval = notifier.watchdogInterval {
-            // Without a scheduler loop something else must show the daemon is alive.
-            let timer = DispatchSource.makeTimerSource(queue: .global())
-            timer.schedule(deadline: .now(), repeating: interval)
-            timer.setEventHandler { [notifier] in notifier.watchdog() }
-            timer.resume()
-        }
-
+        var heartbeat: (@Sendable () -> Date)?
+        if let scheduler { heartbeat = { scheduler.heartbeat } }
+        let supervisor = StoreSupervisor(database: database, cluster: cluster, notifier: notifier,
+                                         heartbeat: heartbeat, logger: logger)
+        supervisor.start()
+        self.supervisor = supervisor
     }
 
     /// Stops, in reverse order of starting, whatever has been started.
     private func stopEverything(budget: Double) {
+        supervisor?.stop()
         watcher?.stop()
         ingestor?.stop()
         labelIntake?.stop()

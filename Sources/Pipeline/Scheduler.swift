@@ -69,6 +69,8 @@ public final class Scheduler: @unchecked Sendable {
 
     private let state = NSCondition()
     private var inFlight: [Int: WorkItem] = [:]
+    /// When the claim loop last went round: the store supervisor feeds systemd's watchdog only while it turns.
+    private var lastLoop = Date()
     /// A suspect is running alone: nothing else is claimed until it is finished.
     private var isolatedRunning = false
     /// What the previous process on this state directory left in the journal, until it has been dealt with.
@@ -116,6 +118,13 @@ public final class Scheduler: @unchecked Sendable {
         state.lock()
         defer { state.unlock() }
         return stats
+    }
+
+    /// When the claim loop last went round (it does at least every claim poll interval or watchdog half-period).
+    public var heartbeat: Date {
+        state.lock()
+        defer { state.unlock() }
+        return lastLoop
     }
 
     public var inFlightCount: Int {
@@ -180,8 +189,8 @@ public final class Scheduler: @unchecked Sendable {
         var nextExtend = Date().addingTimeInterval(settings.leaseSeconds / 3)
         var failures = 0
         while true {
-            notifier?.watchdog()
             state.lock()
+            lastLoop = Date()
             if stopping { state.unlock(); return }
             let free = settings.maxInFlight - inFlight.count
             let held = Array(inFlight.keys)

@@ -28,3 +28,12 @@ extension Database {
         }
     }
 }
+
+extension Database {
+    static let ping = Statement("status.ping", "SELECT 1 AS one")
+
+    /// Throws unless the server answers a trivial query.
+    public func ping() throws {
+        try query(Self.ping)
+    }
+}

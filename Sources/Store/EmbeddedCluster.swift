@@ -100,6 +100,20 @@ public final class EmbeddedCluster: @unchecked Sendable {
         return url
     }
 
+    /// Whether the server runs (`pg_ctl status`).
+    public var isRunning: Bool {
+        guard let bin = try? Self.binaries(), let owner = try? serverUser() else { return false }
+        return (try? run([bin + "/pg_ctl", "-D", dataDirectory, "status"], asServerUser: owner)) != nil
+    }
+
+    /// Starts the server again if it died (the postmaster was killed); returns whether it had to.
+    public func restartIfStopped() throws -> Bool {
+        guard !isRunning else { return false }
+        logger.warning("embedded PostgreSQL is not running; restarting it", metadata: ["path": "\(dataDirectory)"])
+        try start()
+        return true
+    }
+
     /// Stops the server with a fast shutdown (open transactions roll back, data is safe) when this process is its
     /// last user: a one-shot command that found a daemon's server leaves it running, and so does a daemon while a
     /// command still uses it (the command stops it when it finishes). `waitForOthers` seconds are given to other

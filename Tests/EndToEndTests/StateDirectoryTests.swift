@@ -39,6 +39,26 @@ import Testing
         #expect(!Self.postmasterRuns(state), "the daemon's cluster outlived it")
     }
 
+    /// kill -9 of the embedded postmaster: the daemon restarts the cluster and goes on taking files in.
+    @Test func aKilledPostmasterIsRestarted() throws {
+        let dir = TemporaryDirectory("pgkill")
+        let state = dir.file("s")
+        let daemon = try Self.daemon(state, log: dir.file("log"))
+        defer { daemon.terminate() }
+        #expect(eventually(timeout: 60) { daemon.log.contains("inbox watched") }, "\(daemon.log)")
+        let pidText = try String(contentsOfFile: state + "/postgres/data/postmaster.pid", encoding: .utf8)
+        let postmaster = try #require(pidText.split(separator: "\n").first.flatMap { Int32($0) })
+        #expect(kill(postmaster, SIGKILL) == 0)
+        FileManager.default.createFile(atPath: state + "/inbox/during.png", contents: TinyPNG.sample(seed: 77))
+        #expect(eventually(timeout: 60) { daemon.log.contains("embedded PostgreSQL restarted") }, "\(daemon.log)")
+        let url = "host=\(state)/postgres/run port=5432 user=pipelined dbname=pipelined"
+        #expect(eventually(timeout: 60) { (try? Database(url: url).queueStatus().counts["available"]) == 1 },
+                "\(daemon.log.suffix(3000))")
+        #expect(daemon.isRunning)
+        #expect(daemon.terminate() == 0)
+        #expect(!Self.postmasterRuns(state))
+    }
+
     /// A start that fails after the embedded cluster came up (here: a model file that does not exist) stops the
     /// cluster again instead of leaving a postmaster behind.
     @Test func aFailedStartStopsTheClusterItStarted() throws {

@@ -18,6 +18,17 @@ public final class FakeSystemdSocket: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
+    /// The next datagram, or nil after `timeout` seconds.
+    public func receive(timeout: Double) -> String? {
+        var t = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &t, socklen_t(MemoryLayout<timeval>.size))
+        defer {
+            var back = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &back, socklen_t(MemoryLayout<timeval>.size))
+        }
+        return receive()
+    }
+
     /// The next datagram, or nil after the receive timeout.
     public func receive() -> String? {
         var buffer = [UInt8](repeating: 0, count: 4096)
