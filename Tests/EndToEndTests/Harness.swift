@@ -16,12 +16,13 @@ struct HarnessSetup {
         try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
     }
 
-    /// Writes a config for daemon `n` (each daemon has its own state directory; inbox and archive are shared).
-    func config(_ n: Int = 0, inbox: String? = nil, lease: Double = 4) throws -> String {
+    /// Writes a config for daemon `n` (each daemon has its own state directory; inbox and archive are shared unless
+    /// `ownArchive`, which gives it the default archive inside its state directory, as on a host of its own).
+    func config(_ n: Int = 0, inbox: String? = nil, lease: Double = 4, ownArchive: Bool = false) throws -> String {
         let path = dir.file("daemon\(n).toml")
         try """
             state_directory = "\(dir.file("state\(n)"))"
-            archive_directory = "\(archive)"
+            \(ownArchive ? "" : "archive_directory = \"\(archive)\"")
             quarantine_directory = "\(quarantine)"
             log_level = "info"
 

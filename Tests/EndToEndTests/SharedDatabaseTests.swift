@@ -44,4 +44,47 @@ import Testing
             """)).first)
         #expect(try row.int("first_try") == count && row.int("workers") == 3 && row.int("provenance") == count)
     }
+
+    /// Three hosts on one database, each with its own archive (not a shared mount): a daemon claims only the jobs
+    /// whose bytes it holds. Before, a daemon claimed a job ingested on another host, could not read its bytes, and
+    /// retried it until it was discarded.
+    @Test func daemonsWithArchivesOfTheirOwnRunOnlyTheirOwnJobs() throws {
+        let setup = try HarnessSetup(url: try TestDatabase.fresh(migrated: true), prefix: "d3own")
+        let perDaemon = 30
+        var daemons: [DaemonProcess] = []
+        for n in 0..<3 {
+            let ownInbox = setup.dir.file("inbox\(n)")
+            try FileManager.default.createDirectory(atPath: ownInbox, withIntermediateDirectories: true)
+            daemons.append(try setup.start(n, config: try setup.config(n, inbox: ownInbox, ownArchive: true), delayMS: 20,
+                                           runLog: setup.dir.file("runs\(n).log")))
+        }
+        defer { daemons.forEach { $0.terminate() } }
+        #expect(eventually(timeout: 60) { daemons.allSatisfy { $0.log.contains("inbox watched") } })
+        // Daemon 0 gets a burst; the others a few each, so they sit idle beside daemon 0's queue.
+        for (n, count) in [(0, perDaemon * 2), (1, perDaemon / 2), (2, perDaemon / 2)] {
+            for i in 0..<count {
+                FileManager.default.createFile(atPath: setup.dir.file("inbox\(n)") + "/img-\(i).png",
+                                               contents: TinyPNG.sample(seed: 91_000 + n * 1000 + i))
+            }
+        }
+        let total = perDaemon * 3
+        let db = Database(url: setup.url)
+        let drained = try eventually(timeout: 120, interval: 0.25) { try db.queueStatus().counts["done"] == total }
+        #expect(drained, "\(String(describing: try? db.queueStatus().counts))")
+        for d in daemons { #expect(d.terminate() == 0) }
+
+        let runs = (0..<3).map { n in
+            ((try? String(contentsOfFile: setup.dir.file("runs\(n).log"), encoding: .utf8)) ?? "").split(separator: "\n").count
+        }
+        #expect(runs == [perDaemon * 2, perDaemon / 2, perDaemon / 2], "detector runs per daemon: \(runs)")
+        let row = try #require(try db.query(Statement("d3own.check", """
+            SELECT count(DISTINCT i.archive_id) AS archives, count(*) FILTER (WHERE j.attempt = 1) AS first_try,
+                   max(w.workers) AS workers_per_archive
+            FROM jobs j JOIN images i ON i.id = j.image_id
+            JOIN (SELECT i2.archive_id, count(DISTINCT p.worker) AS workers
+                  FROM provenance p JOIN jobs j2 ON j2.id = p.job_id JOIN images i2 ON i2.id = j2.image_id
+                  GROUP BY i2.archive_id) w ON w.archive_id = i.archive_id
+            """)).first)
+        #expect(try row.int("archives") == 3 && row.int("first_try") == total && row.int("workers_per_archive") == 1)
+    }
 }
