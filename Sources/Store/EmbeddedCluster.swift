@@ -90,7 +90,8 @@ public final class EmbeddedCluster: @unchecked Sendable {
             logger.notice("adopting the embedded PostgreSQL server that is already running",
                           metadata: ["path": "\(dataDirectory)"])
         } else {
-            var options = "-k \(socketDirectory) -p \(Self.port) -c listen_addresses= -c unix_socket_permissions=0700"
+            // jit=off: LLVM's JIT needs writable executable memory, which the systemd unit forbids.
+            var options = "-k \(socketDirectory) -p \(Self.port) -c listen_addresses= -c unix_socket_permissions=0700 -c jit=off"
             if !durable { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
             try run([bin + "/pg_ctl", "-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-o", options, "start"],
                     asServerUser: owner)

@@ -29,6 +29,23 @@ import Testing
         #expect(process.terminationStatus == 0 && output.isEmpty, "systemd-analyze verify: \(output)")
     }
 
+    /// The sandbox systemd can put around the daemon: `systemd-analyze security` exposure at most 2.0 (it was 3.2).
+    @Test func unitIsHardened() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
+        process.arguments = ["security", "--offline=true", BuiltProducts.packageRoot + "/systemd/pipelined.service"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let marker = "Overall exposure level for pipelined.service: "
+        let score = try #require(text.components(separatedBy: marker).last?.split(separator: " ").first.flatMap { Double($0) },
+                                 "\(text)")
+        #expect(score <= 2.0, "exposure \(score):\n\(text)")
+    }
+
     @Test func daemonSpeaksTheNotifyProtocol() throws {
         let setup = try HarnessSetup(url: try TestDatabase.fresh(), prefix: "sdn")
         let socket = FakeSystemdSocket(path: setup.dir.file("notify"))
