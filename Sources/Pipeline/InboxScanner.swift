@@ -10,7 +10,14 @@ struct InboxScanner: Sendable {
     /// still busy keeps touching its file; its close event brings the file in once it is done), and every other
     /// entry that is not a directory (the ingestor refuses and reports those).
     func candidates(under root: String, now: Date = Date()) -> [String] {
+        scan(under: root, now: now).ready
+    }
+
+    /// As `candidates`, and whether some file was passed over for being younger than `settleSeconds` (it needs a
+    /// scan of its own once it has settled, if no event brings it first).
+    func scan(under root: String, now: Date = Date()) -> (ready: [String], skippedYoung: Bool) {
         var out: [String] = []
+        var skippedYoung = false
         var stack = [root]
         while let dir = stack.popLast() {
             guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
@@ -25,7 +32,7 @@ struct InboxScanner: Sendable {
                     let relative = String(path.dropFirst(root.count + 1))
                     guard filter.accepts(relativePath: relative) else { continue }
                     let mtime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
-                    if now.timeIntervalSince1970 - mtime >= settleSeconds { out.append(path) }
+                    if now.timeIntervalSince1970 - mtime >= settleSeconds { out.append(path) } else { skippedYoung = true }
                 default:
                     // Symbolic links, FIFOs, sockets, devices: never opened, but handed on so the ingestor reports them.
                     let relative = String(path.dropFirst(root.count + 1))
@@ -33,6 +40,6 @@ struct InboxScanner: Sendable {
                 }
             }
         }
-        return out
+        return (out, skippedYoung)
     }
 }

@@ -97,7 +97,7 @@ public final class InboxWatcher: @unchecked Sendable {
                 scan(inboxes, reason: "periodic")
                 nextScan = now.addingTimeInterval(scanInterval)
             }
-            if followUpDue { scan(inboxes, reason: "overflow follow-up") }
+            if followUpDue { scan(inboxes, reason: "follow-up") }
             if !polled.isEmpty && now >= nextPoll {
                 scan(polled, reason: "poll")
                 nextPoll = now.addingTimeInterval(pollInterval)
@@ -140,14 +140,10 @@ public final class InboxWatcher: @unchecked Sendable {
         }
     }
 
-    /// Events were lost: rescan now, and once more when files too young for this scan have settled (else they
-    /// would wait for the next periodic scan).
+    /// Events were lost: rescan (a follow-up scan takes the files too young for this one once they settle).
     func overflowed() {
         logger.warning("inotify queue overflowed; rescanning inboxes")
         scan(inboxes, reason: "overflow")
-        stopLock.lock()
-        followUpScan = Date().addingTimeInterval(scanner.settleSeconds + 0.5)
-        stopLock.unlock()
     }
 
     private var followUpDue: Bool {
@@ -163,13 +159,25 @@ public final class InboxWatcher: @unchecked Sendable {
         return scanner.filter.accepts(relativePath: relative)
     }
 
+    /// Hands on every settled file. Files passed over for being too young get a follow-up scan once they have
+    /// settled: a file whose events were lost (overflow, or written while the daemon was down and closed just before
+    /// the start-up scan) would otherwise wait for the next periodic scan.
     private func scan(_ list: [Inbox], reason: String) {
         var found = 0
+        var skippedYoung = false
         for inbox in list {
-            for file in scanner.candidates(under: inbox.root) {
+            let result = scanner.scan(under: inbox.root)
+            for file in result.ready {
                 onFile(file)
                 found += 1
             }
+            skippedYoung = skippedYoung || result.skippedYoung
+        }
+        if skippedYoung {
+            stopLock.lock()
+            let due = Date().addingTimeInterval(scanner.settleSeconds + 0.5)
+            followUpScan = min(followUpScan ?? due, due)
+            stopLock.unlock()
         }
         if found > 0 || reason != "poll" {
             logger.debug("inbox scan", metadata: ["reason": "\(reason)", "files": "\(found)"])
