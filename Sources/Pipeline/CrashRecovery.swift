@@ -64,7 +64,7 @@ struct CrashRecovery {
         try quarantine.place(archivePath: job.archivePath, as: relative)
         if try database.quarantine(job, owner: owner, stage: stage, path: relative, reason: reason) {
             quarantine.finish(archivePath: job.archivePath)
-            logger.error("image quarantined: it crashed the daemon", metadata: [
+            logger.error("image quarantined: the daemon died while running it alone", metadata: [
                 "job.id": "\(job.jobID)", "image.sha256": "\(job.sha256)", "path": "\(relative)", "reason": "\(reason)"])
         }
     }
