@@ -16,30 +16,27 @@ import Testing
         let path = dir.file("pipelined.service")
         try unit.replacingOccurrences(of: "/usr/local/bin/pipelined", with: BuiltProducts.path("pipelined"))
             .write(toFile: path, atomically: true, encoding: .utf8)
+        let (status, output) = try systemdAnalyze(["verify", path])
+        // verify exits 0 even on unknown keys and bad values; only silence means the unit is clean.
+        #expect(status == 0 && output.isEmpty, "systemd-analyze verify: \(output)")
+    }
+
+    func systemdAnalyze(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
-        process.arguments = ["verify", path]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = errors
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardError = output
+        process.standardOutput = output
         try process.run()
-        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        // verify exits 0 even on unknown keys and bad values; only silence means the unit is clean.
-        #expect(process.terminationStatus == 0 && output.isEmpty, "systemd-analyze verify: \(output)")
+        return (process.terminationStatus, text)
     }
 
     /// The sandbox systemd can put around the daemon: `systemd-analyze security` exposure at most 2.0 (it was 3.2).
     @Test func unitIsHardened() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
-        process.arguments = ["security", "--offline=true", BuiltProducts.packageRoot + "/systemd/pipelined.service"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let (_, text) = try systemdAnalyze(["security", "--offline=true", BuiltProducts.packageRoot + "/systemd/pipelined.service"])
         let marker = "Overall exposure level for pipelined.service: "
         let score = try #require(text.components(separatedBy: marker).last?.split(separator: " ").first.flatMap { Double($0) },
                                  "\(text)")
