@@ -35,6 +35,65 @@ import Testing
         #expect(daemon.terminate() == 0)
     }
 
+    /// Hostile inbox entries cost nothing to anyone else: a FIFO moved in (it used to block the ingest thread in
+    /// open(2), stopping all intake and SIGTERM), a symbolic link to /etc/passwd, a socket and a hard link; the good
+    /// files after them are processed, SIGTERM is prompt, and each entry is reported once.
+    @Test func hostileInboxEntriesNeverStopIntake() throws {
+        let setup = try HarnessSetup(url: try TestDatabase.fresh(), prefix: "hostile")
+        let daemon = try setup.start()
+        defer { daemon.terminate() }
+        #expect(eventually(timeout: 30) { daemon.log.contains("inbox watched") })
+        let fifo = setup.dir.file("f.jpg")
+        #expect(mkfifo(fifo, 0o644) == 0 && rename(fifo, setup.inbox + "/f.jpg") == 0)
+        #expect(symlink("/etc/passwd", setup.inbox + "/passwd.jpg") == 0)
+        let sock = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(sock) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array((setup.inbox + "/s.jpg").utf8)) }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(sock, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        let outside = setup.dir.file("o.png")
+        FileManager.default.createFile(atPath: outside, contents: TinyPNG.sample(seed: 4711))
+        #expect(link(outside, setup.inbox + "/h.png") == 0)
+        for i in 0..<5 { FileManager.default.createFile(atPath: setup.inbox + "/good\(i).png", contents: TinyPNG.sample(seed: 4800 + i)) }
+        let db = Database(url: setup.url)
+        #expect(try eventually(timeout: 30) { try db.queueStatus().counts["done"] == 6 }, "\(daemon.log.suffix(3000))")
+        let refused = try db.query(Statement("hostile.refused", "SELECT original_name, kind FROM failures ORDER BY 1"))
+        #expect(try refused.map { "\(try $0.string("original_name")) \(try $0.string("kind"))" }
+                == ["f.jpg refused fifo", "passwd.jpg refused symlink", "s.jpg refused socket"])
+        #expect(!daemon.log.contains("root:x:"))
+        // A periodic scan (every 3 s here) finds the entries again and says nothing new.
+        Thread.sleep(forTimeInterval: 3.5)
+        #expect(daemon.log.components(separatedBy: "inbox entry refused").count - 1 == 3, "\(daemon.log)")
+        let started = Date()
+        #expect(daemon.terminate(timeout: 20) == 0)
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
+    /// A writer that pauses longer than settle_seconds and than a periodic scan: its file is taken whole once it
+    /// closes it. (It used to be ingested half-written, quarantined as truncated and unlinked under the writer.)
+    @Test func aStalledWriterHasItsFileIngestedWhole() throws {
+        let setup = try HarnessSetup(url: try TestDatabase.fresh(), prefix: "stall")
+        let daemon = try setup.start()
+        defer { daemon.terminate() }
+        #expect(eventually(timeout: 30) { daemon.log.contains("inbox watched") })
+        let png = TinyPNG.sample(seed: 5150, width: 200, height: 150)
+        let path = setup.inbox + "/slow.png"
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let writer = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try writer.write(contentsOf: png.prefix(png.count / 2))
+        Thread.sleep(forTimeInterval: 4.5)   // settle 1 s, periodic scan every 3 s
+        #expect(FileManager.default.fileExists(atPath: path), "the half-written file was taken: \(daemon.log.suffix(2000))")
+        try writer.write(contentsOf: png.suffix(from: png.count / 2))
+        try writer.close()
+        let db = Database(url: setup.url)
+        #expect(try eventually(timeout: 20) { try db.queueStatus().counts["done"] == 1 }, "\(daemon.log.suffix(2000))")
+        let size = try db.query(Statement("stall.size", "SELECT byte_size, status FROM images")).first
+        #expect(try size?.int("byte_size") == png.count && size?.string("status") == "decoded")
+    }
+
     @Test func sighupAddsAnInboxWithoutARestart() throws {
         let setup = try HarnessSetup(url: try TestDatabase.fresh(), prefix: "hup")
         let config = try setup.config()
