@@ -114,6 +114,50 @@ import Testing
         #expect(throws: DecodeError.unknownFormat(format: "unknown format")) { _ = try ImageDecoder().decode(bytes) }
     }
 
+    /// Hostile input is normal input: damaged copies of every fixture (bytes flipped in the headers and anywhere,
+    /// cut short, lengths and dimensions overwritten) decode or fail with a `DecodeError`, never trap or crash the
+    /// process. Deterministic, so a failure reproduces.
+    @Test(arguments: expected.good.keys.sorted())
+    func damagedFilesFailWithAReasonNeverATrap(_ name: String) throws {
+        let original = try [UInt8](Data(contentsOf: Self.root.appendingPathComponent("good/\(name)")))
+        var rng = SplitMix(seed: UInt64(name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude))
+        let decoder = ImageDecoder(limits: DecodeLimits(maxFileBytes: 1 << 20, maxSide: 4096, maxPixels: 4_000_000))
+        for round in 0..<300 {
+            var bytes = original
+            switch round % 4 {
+            case 0:   // a few bytes flipped among the first 256 (headers, chunk lengths, markers)
+                for _ in 0..<(1 + rng.next() % 4) { bytes[Int(rng.next() % UInt64(min(256, bytes.count)))] ^= UInt8(truncatingIfNeeded: rng.next() | 1) }
+            case 1:   // bytes anywhere
+                for _ in 0..<(1 + rng.next() % 16) { bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next()) }
+            case 2:   // cut short
+                bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count))))
+            default:  // a 16- or 32-bit field near the start set to an extreme (dimensions, lengths)
+                let at = Int(rng.next() % UInt64(max(1, min(64, bytes.count - 4))))
+                let extreme: [UInt8] = [[0xFF, 0xFF, 0xFF, 0xFF], [0, 0, 0, 0], [0x7F, 0xFF, 0xFF, 0xFF], [0x80, 0, 0, 1]][Int(rng.next() % 4)]
+                for k in 0..<min(4, bytes.count - at) { bytes[at + k] = extreme[k] }
+            }
+            do {
+                let image = try decoder.decode(Data(bytes))
+                #expect(image.width > 0 && image.height > 0 && image.pixels.count == image.width * image.height * 3)
+            } catch is DecodeError {
+            } catch {
+                Issue.record("\(name) round \(round): \(type(of: error)) \(error)")
+            }
+        }
+    }
+
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
     @Test func aMissingFileIsNamedWithTheSystemsReason() {
         #expect(throws: DecodeError.unreadable(path: "/nonexistent/x.jpg", reason: "No such file or directory")) {
             _ = try ImageDecoder().decode(file: "/nonexistent/x.jpg")
