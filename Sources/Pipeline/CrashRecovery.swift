@@ -13,15 +13,21 @@ struct CrashRecovery {
     let quarantine: Quarantine
     let logger: Logger
 
-    /// After a restart: what the previous process on this state directory (known dead: we hold its lock) left.
+    /// After a restart: what a previous process on this state directory (known dead: we hold its lock) left.
     func recover(_ record: CrashJournal.Record) throws {
         let alone = record.inFlight.count == 1 && record.inFlight[0].isolated
         let death = record.signal != 0
             ? "crashed (signal \(record.signal), \(CrashJournal.signalName(record.signal)))"
-            : "died without a crash signal (killed, e.g. by kill -9 or the OOM killer)"
+            : "died without a crash signal of its own (killed, e.g. by kill -9 or the OOM killer)"
         for entry in record.inFlight {
             guard let (job, deaths) = try database.runningJob(entry.jobID, owner: record.owner) else { continue }
-            if alone && record.signal != 0 {
+            // The fault hit the thread running this job's stage: a crash elsewhere (the watcher, the ingest thread)
+            // is not the image's doing.
+            let itsThread = entry.thread != 0 && entry.thread == record.faultThread
+            if alone && record.signal != 0 && !itsThread {
+                try database.returnDeadWorkerJobs([job.jobID], owner: record.owner, stage: entry.stage, message:
+                    "worker \(record.owner) \(death) in another thread while this job ran alone in stage \(entry.stage)")
+            } else if alone && record.signal != 0 {
                 try quarantine(job, owner: record.owner, stage: entry.stage, reason:
                     "crashed the daemon (signal \(record.signal), \(CrashJournal.signalName(record.signal))) in stage \(entry.stage) while running alone")
             } else if alone && deaths + 1 >= 2 {

@@ -37,9 +37,16 @@ public final class Daemon: @unchecked Sendable {
         self.makeStages = makeStages
     }
 
-    /// A worker identity that is unique across hosts and restarts (it names lease owners and provenance rows).
+    /// A worker identity that is unique across hosts and restarts (it names lease owners and provenance rows):
+    /// `host:pidns:pid:nonce`. The pid namespace tells containers that share a host name apart, so that a pid is only
+    /// ever looked up where it means the same process.
     public static func workerIdentity() -> String {
-        "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
+        var namespace = "0"
+        if let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid"),
+           let open = link.firstIndex(of: "["), let close = link.firstIndex(of: "]") {
+            namespace = String(link[link.index(after: open)..<close])
+        }
+        return "\(ProcessInfo.processInfo.hostName):\(namespace):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
     }
 
     /// Connects (starting the embedded cluster if no URL is configured) and migrates. Used by `run`, `migrate`,

@@ -126,8 +126,9 @@ public final class InboxWatcher: @unchecked Sendable {
             }
             // Files may have landed before the watch existed; a directory moved in arrives complete.
             let settle = mask & UInt32(IN_MOVED_TO) != 0 ? 0 : scanner.settleSeconds
-            let quick = InboxScanner(filter: scanner.filter, settleSeconds: settle)
-            for file in quick.candidates(under: path) { onFile(file) }
+            let quick = InboxScanner(filter: scanner.filter, settleSeconds: settle).scan(under: path)
+            for file in quick.ready { onFile(file) }
+            if quick.skippedYoung { scheduleFollowUp() }
             return
         }
         if mask & UInt32(IN_CLOSE_WRITE | IN_MOVED_TO) != 0, accepts(path) {
@@ -144,6 +145,13 @@ public final class InboxWatcher: @unchecked Sendable {
     func overflowed() {
         logger.warning("inotify queue overflowed; rescanning inboxes")
         scan(inboxes, reason: "overflow")
+    }
+
+    private func scheduleFollowUp() {
+        stopLock.lock()
+        let due = Date().addingTimeInterval(scanner.settleSeconds + 0.5)
+        followUpScan = min(followUpScan ?? due, due)
+        stopLock.unlock()
     }
 
     private var followUpDue: Bool {
@@ -173,12 +181,7 @@ public final class InboxWatcher: @unchecked Sendable {
             }
             skippedYoung = skippedYoung || result.skippedYoung
         }
-        if skippedYoung {
-            stopLock.lock()
-            let due = Date().addingTimeInterval(scanner.settleSeconds + 0.5)
-            followUpScan = min(followUpScan ?? due, due)
-            stopLock.unlock()
-        }
+        if skippedYoung { scheduleFollowUp() }
         if found > 0 || reason != "poll" {
             logger.debug("inbox scan", metadata: ["reason": "\(reason)", "files": "\(found)"])
         }

@@ -73,8 +73,12 @@ public final class Scheduler: @unchecked Sendable {
     private var lastLoop = Date()
     /// A suspect is running alone: nothing else is claimed until it is finished.
     private var isolatedRunning = false
-    /// What the previous process on this state directory left in the journal, until it has been dealt with.
-    private var pendingRecovery: CrashJournal.Record?
+    /// What previous processes on this state directory left in the journal, until it has been dealt with.
+    private var pendingRecovery: [CrashJournal.Record]
+    private var recoveryFailures = 0
+    /// Jobs of dead workers on this host are looked for once, at start-up: later, a sibling daemon's jobs would be
+    /// taken from under its own restart (which attributes its crash from its journal).
+    private var sweptDeadLocalWorkers = false
     private var stopping = false
     private var started = false
     private var wakeRequested = false
@@ -85,7 +89,7 @@ public final class Scheduler: @unchecked Sendable {
     ///   - journal: this process's crash journal; `previous` is what the last process on the state directory left.
     public init(database: Database, listenerURL: String, stages: [any Stage], settings: Settings,
                 archiveRoot: String, quarantineRoot: String, notifier: SystemdNotifier?, logger: Logger,
-                journal: CrashJournal? = nil, previous: CrashJournal.Record? = nil) {
+                journal: CrashJournal? = nil, previous: [CrashJournal.Record] = []) {
         precondition(!stages.isEmpty, "a scheduler needs at least one stage")
         self.database = database
         self.listenerURL = listenerURL
@@ -200,17 +204,15 @@ public final class Scheduler: @unchecked Sendable {
 
             var claimedAll = false
             do {
-                if let previous {
-                    try recovery.recover(previous)
-                    state.lock()
-                    pendingRecovery = nil
-                    state.unlock()
+                if !previous.isEmpty { try recover(previous) }
+                if !sweptDeadLocalWorkers {
+                    try recovery.returnJobsOfDeadLocalWorkers(host: host, me: settings.owner)
+                    sweptDeadLocalWorkers = true
                 }
                 let now = Date()
                 if now >= nextRescue {
                     let rescued = try database.rescueExpiredJobs()
                     if rescued > 0 { logger.warning("returned jobs with expired leases", metadata: ["jobs": "\(rescued)"]) }
-                    try recovery.returnJobsOfDeadLocalWorkers(host: host, me: settings.owner)
                     nextRescue = now.addingTimeInterval(min(30, settings.leaseSeconds / 2))
                 }
                 if now >= nextExtend {
@@ -243,6 +245,28 @@ public final class Scheduler: @unchecked Sendable {
             wakeRequested = false
             state.unlock()
         }
+    }
+
+    /// Attributes the previous processes' deaths. Should that keep failing (the quarantine folder full or not
+    /// writable), their jobs are returned as suspects without a verdict rather than hold up all claims.
+    private func recover(_ records: [CrashJournal.Record]) throws {
+        do {
+            for record in records { try recovery.recover(record) }
+        } catch let error as StoreError where error.isTransient {
+            throw error
+        } catch {
+            recoveryFailures += 1
+            guard recoveryFailures >= 3 else { throw error }
+            logger.error("cannot attribute the previous crash; its jobs are returned as suspects", metadata: ["error": "\(error)"])
+            for record in records {
+                try database.returnDeadWorkerJobs([], owner: record.owner, stage: "recovery",
+                                                  message: "worker \(record.owner) died; its crash could not be attributed (\(error))")
+            }
+        }
+        journal?.recovered()
+        state.lock()
+        pendingRecovery = []
+        state.unlock()
     }
 
     /// Waits for NOTIFY on the jobs channel; a notification only shortens the claim loop's sleep.

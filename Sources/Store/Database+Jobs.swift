@@ -56,6 +56,7 @@ extension Database {
             run_after = now() + make_interval(secs => $4::float8),
             finished_at = CASE WHEN attempt >= max_attempts THEN now() END,
             lease_owner = NULL, lease_expires_at = NULL,
+            suspect = false,  -- it failed without taking its worker down: no longer suspected of crashing it
             errors = errors || jsonb_build_object('attempt', attempt, 'at', now(), 'stage', $5::text,
                                                   'message', $3::text, 'worker', $2::text)
         WHERE id = $1::bigint AND state = 'running' AND lease_owner = $2

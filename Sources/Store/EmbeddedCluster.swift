@@ -132,6 +132,9 @@ public final class EmbeddedCluster: @unchecked Sendable {
             logger.info("embedded PostgreSQL left running: another process still uses it")
             return
         }
+        // A failed conversion above dropped our shared lock, so another user finishing meanwhile may have found
+        // itself last and stopped the server already.
+        guard isRunning else { return }
         guard let bin = try? Self.binaries(), let owner = try? serverUser() else { return }
         do {
             try run([bin + "/pg_ctl", "-D", dataDirectory, "-m", "fast", "-w", "-t", "60", "stop"], asServerUser: owner)

@@ -28,8 +28,8 @@ public final class FileLock: @unchecked Sendable {
         return nil
     }
 
-    /// Changes a held lock's mode without waiting; false (lock unchanged or, per flock(2), possibly released and
-    /// retaken shared) when another holder conflicts.
+    /// Changes a held lock's mode without waiting. False when another holder conflicts — and then, on Linux, this
+    /// process holds no lock at all any more (flock(2) drops the old lock before it tries the new one).
     public func tryConvert(to mode: Mode) -> Bool {
         fd >= 0 && flock(fd, (mode == .shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0
     }

@@ -61,4 +61,26 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: setup.quarantine).contains { $0.hasSuffix("-poison.png") })
         #expect(daemon.terminate() == 0)
     }
+
+    /// A fatal signal sent by another process (systemd's watchdog sends SIGABRT) is nobody's crash: the image that
+    /// was running is returned, not quarantined, and finishes after the restart.
+    @Test func aSignalFromOutsideIsNotAnImagesCrash() throws {
+        let setup = try HarnessSetup(url: try TestDatabase.fresh(migrated: true), prefix: "abrt")
+        let db = Database(url: setup.url)
+        let config = try setup.config(lease: 300)
+        var daemon = try setup.start(config: config, delayMS: 4000)
+        defer { daemon.terminate() }
+        #expect(eventually(timeout: 30) { daemon.log.contains("inbox watched") })
+        FileManager.default.createFile(atPath: setup.inbox + "/slow.png", contents: TinyPNG.sample(seed: 606))
+        #expect(try eventually(timeout: 20) { try db.queueStatus().counts["running"] == 1 })
+        Thread.sleep(forTimeInterval: 1)   // inside the detector's 4 s
+        daemon.signal(SIGABRT)
+        _ = daemon.wait(timeout: 20)
+        #expect(!daemon.isRunning)
+        daemon = try setup.start(config: config)
+        #expect(try eventually(timeout: 30) { try db.queueStatus().counts["done"] == 1 }, "\(daemon.log.suffix(2000))")
+        let errors = try #require(try db.query(Statement("abrt.job", "SELECT errors::text AS e FROM jobs")).first).string("e")
+        #expect(errors.contains("without a crash signal of its own"), "\(errors)")
+        #expect(try db.queueStatus().quarantined == 0)
+    }
 }
