@@ -132,10 +132,13 @@ public final class Ingestor: @unchecked Sendable {
 
     // MARK: - One file
 
+    /// Why a path was skipped when it lies in no configured inbox.
+    public static let outsideInboxes = "not inside a configured inbox"
+
     /// Ingests one file synchronously (also used by `pipelined ingest`).
     public func ingest(path rawPath: String) throws -> Result {
         let path = URL(fileURLWithPath: rawPath).standardizedFileURL.path
-        guard let (inbox, relative) = locate(path) else { return .skipped("not inside a configured inbox") }
+        guard let (inbox, relative) = locate(path) else { return .skipped(Self.outsideInboxes) }
         guard filter.accepts(relativePath: relative) else { return .skipped("hidden or temporary name") }
         // Sidecars are read with their image, never ingested as images themselves.
         guard !relative.lowercased().hasSuffix(SidecarQueries.suffix) else { return .skipped("sidecar (read with its image)") }

@@ -57,13 +57,14 @@ struct Detect: ParsableCommand {
     var phrase: [String] = []
 
     func run() throws {
+        // The image first: a wrong path fails at once instead of after loading a model.
+        let pixels = try ImageDecoder().decode(file: image)
         guard let path = DefaultModel.resolve(model) else {
             throw ValidationError("no model: pass --model PATH (an official .pth checkpoint or an imported model directory)")
         }
         let detector = try ModelPackage.load(path, options: try modelOptions.packageOptions)
         detector.threshold = threshold
         if noResize { detector.resize = nil }
-        let pixels = try ImageDecoder().decode(file: image)
         var result: [String: Any] = [
             "image": image, "width": pixels.width, "height": pixels.height,
             "model": ["name": detector.identity.name, "version": detector.identity.version,
@@ -89,7 +90,7 @@ struct Detect: ParsableCommand {
                  "phrase": d.label, "prompt": d.prompt]
             }
         }
-        let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         FileHandle.standardOutput.write(data)
         FileHandle.standardOutput.write(Data("\n".utf8))
     }

@@ -164,7 +164,7 @@ struct Eval: ParsableCommand {
         }
         if let json {
             let object = Dictionary(uniqueKeysWithValues: metrics.map { ($0.0, $0.1) })
-            try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 .write(to: URL(fileURLWithPath: json))
         }
     }

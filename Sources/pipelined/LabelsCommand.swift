@@ -43,7 +43,7 @@ struct LabelsCommand: ParsableCommand {
         @OptionGroup var options: CommonOptions
 
         func run() throws {
-            let imports = try options.withDatabase { _, _, database in try database.labelImports() }
+            let imports = try options.withDatabase(readOnly: true) { _, _, database in try database.labelImports() }
             if imports.isEmpty { print("no label imports") }
             for i in imports {
                 let what = i.status == "imported" ? "\(i.images) images, \(i.annotations) boxes, vocabulary \(i.vocabulary ?? "?")"

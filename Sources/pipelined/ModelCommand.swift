@@ -47,7 +47,7 @@ struct ModelCommand: ParsableCommand {
         @OptionGroup var options: CommonOptions
 
         func run() throws {
-            let models = try options.withDatabase { _, _, database in try database.models() }
+            let models = try options.withDatabase(readOnly: true) { _, _, database in try database.models() }
             if models.isEmpty { print("no models registered") }
             let byID = Dictionary(uniqueKeysWithValues: models.map { ($0.id, $0) })
             for m in models {

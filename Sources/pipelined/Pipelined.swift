@@ -50,9 +50,14 @@ struct CommonOptions: ParsableArguments {
     }
 
     /// For one-shot commands: the configured database (or the embedded cluster, stopped again afterwards unless a
-    /// running daemon owns it), migrated.
-    func withDatabase<T>(_ body: (Config, Logger, Database) throws -> T) throws -> T {
+    /// running daemon owns it), migrated. A command that only reads (`readOnly`) never creates an embedded cluster:
+    /// a mistyped --state-dir is an error, not a new 47 MB database.
+    func withDatabase<T>(readOnly: Bool = false, _ body: (Config, Logger, Database) throws -> T) throws -> T {
         let (config, logger) = try load()
+        if readOnly && config.databaseURL == nil
+            && !FileManager.default.fileExists(atPath: config.embeddedClusterDirectory + "/data/PG_VERSION") {
+            throw CommandFailure("no pipelined database in state directory \(config.stateDirectory): nothing has run there yet (check --state-dir or PIPELINED_STATE_DIR; `pipelined run` creates it)")
+        }
         var cluster: EmbeddedCluster?
         defer { cluster?.stop() }
         let database = try Daemon.openDatabase(config, logger: logger, cluster: &cluster)
@@ -72,6 +77,16 @@ struct Pipelined: ParsableCommand {
 
     static func main() {
         BLASKernels.reexecIfGenericKernels()
+        // `run` is the default subcommand, so a mistyped one ("detekt") would otherwise be read as run's argument.
+        if let first = CommandLine.arguments.dropFirst().first, !first.hasPrefix("-") {
+            let names = configuration.subcommands.map { $0._commandName } + ["help"]
+            if !names.contains(first) {
+                let closest = names.min { editDistance($0, first) < editDistance($1, first) }
+                let hint = closest.map { editDistance($0, first) <= 2 ? " Did you mean '\($0)'?" : "" } ?? ""
+                FileHandle.standardError.write(Data("Error: unknown command '\(first)'.\(hint) Commands: \(names.dropLast().joined(separator: ", ")) (see `pipelined --help`).\n".utf8))
+                Foundation.exit(64)
+            }
+        }
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -79,6 +94,28 @@ struct Pipelined: ParsableCommand {
             exit(withError: error)
         }
     }
+}
+
+/// A command that cannot do what was asked, said in one line (ValidationError would add the usage text).
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Levenshtein distance, for suggesting the command a user meant.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    var row = Array(0...b.count)
+    for i in 1...max(a.count, 1) where !a.isEmpty {
+        var previous = row[0]
+        row[0] = i
+        for j in stride(from: 1, through: b.count, by: 1) {
+            let substitution = previous + (a[i - 1] == b[j - 1] ? 0 : 1)
+            previous = row[j]
+            row[j] = min(substitution, row[j] + 1, row[j - 1] + 1)
+        }
+    }
+    return a.isEmpty ? b.count : row[b.count]
 }
 
 struct Run: ParsableCommand {
@@ -140,7 +177,9 @@ struct Status: ParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() throws {
-        let status = try options.withDatabase { _, _, database in try database.queueStatus() }
+        let (status, config) = try options.withDatabase(readOnly: true) { config, _, database in (try database.queueStatus(), config) }
+        print("state directory: \(config.stateDirectory)")
+        print("database: \(config.databaseURL.map(Self.redacted) ?? "embedded, psql \"host=\(config.embeddedClusterDirectory)/run user=pipelined dbname=pipelined\"")")
         print("jobs:")
         for state in ["available", "running", "retryable", "done", "discarded", "cancelled"] {
             print("  \(state.padding(toLength: 10, withPad: " ", startingAt: 0)) \(status.counts[state] ?? 0)")
@@ -150,6 +189,15 @@ struct Status: ParsableCommand {
             print("recent failures:")
             for failure in status.recentFailures { print("  \(failure.name) [\(failure.kind)] \(failure.reason)") }
         }
+    }
+}
+
+extension Status {
+    /// A connection string without its password (`password=…` or `user:secret@`).
+    static func redacted(_ url: String) -> String {
+        var out = url.replacingOccurrences(of: #"password=\S*"#, with: "password=…", options: .regularExpression)
+        out = out.replacingOccurrences(of: #"(://[^:/@]*):[^@/]*@"#, with: "$1:…@", options: .regularExpression)
+        return out
     }
 }
 
@@ -168,13 +216,14 @@ struct Ingest: ParsableCommand {
         let ingestor = Ingestor(database: database, inboxes: config.effectiveInboxes,
                                 ignoredSuffixes: config.ignoredSuffixes, archiveRoot: config.archiveRoot,
                                 maxAttempts: config.maxAttempts, logger: logger)
-        var created = 0, duplicates = 0, skipped = 0, refused = 0
+        var created = 0, duplicates = 0, skipped = 0, refused = 0, outside = 0
         for path in expand(paths) {
             switch try ingestor.ingest(path: path) {
             case .created: created += 1
             case .duplicate: duplicates += 1
             case let .skipped(reason):
                 skipped += 1
+                if reason == Ingestor.outsideInboxes { outside += 1 }
                 print("skipped \(path): \(reason)")
             case let .refused(kind, reason, _):
                 refused += 1
@@ -182,6 +231,9 @@ struct Ingest: ParsableCommand {
             }
         }
         print("ingested \(created) new, \(duplicates) duplicate, \(skipped) skipped, \(refused) refused")
+        if outside > 0 {
+            throw CommandFailure("\(outside) of the files lie outside every configured inbox (\(config.effectiveInboxes.map(\.path).joined(separator: ", "))): move them into one, or name the inbox with --inbox")
+        }
     }
 
     private func expand(_ paths: [String]) -> [String] {

@@ -66,7 +66,7 @@ struct VocabCommand: ParsableCommand {
         @OptionGroup var options: CommonOptions
 
         func run() throws {
-            let list = try options.withDatabase { _, _, database in try database.vocabularies() }
+            let list = try options.withDatabase(readOnly: true) { _, _, database in try database.vocabularies() }
             if list.isEmpty { print("no vocabularies") }
             for v in list { print("\(v.name)\t\(v.version)\t\(v.source)\t\(v.categories) categories\t\(v.created)") }
         }

@@ -61,6 +61,30 @@ import Testing
         #expect(status.output.contains("available  3"), "\(status.output)")
     }
 
+    /// What a newcomer trips over says what happened and what to do.
+    @Test func mistakesGetErrorsThatSayWhatToDo() throws {
+        let typo = try run(["detekt", "photo.jpg"])
+        #expect(typo.status == 64 && typo.output.contains("unknown command 'detekt'. Did you mean 'detect'?"), "\(typo.output)")
+
+        let dir = TemporaryDirectory("cli-errors")
+        let missing = dir.file("no-such-state")
+        let status = try run(["status", "--state-dir", missing])
+        #expect(status.status == 1 && status.output.contains("no pipelined database in state directory \(missing)"), "\(status.output)")
+        #expect(!FileManager.default.fileExists(atPath: missing), "a read-only command created a state directory")
+
+        let directory = try run(["detect", dir.path, "--prompt", "a cat", "--model", "never-loaded.pth"])
+        #expect(directory.status != 0 && directory.output.contains("it is a directory, not an image file"), "\(directory.output)")
+
+        let url = try TestDatabase.fresh()
+        FileManager.default.createFile(atPath: dir.file("elsewhere.png"), contents: TinyPNG.sample(seed: 3))
+        let outside = try run(["ingest", "--database-url", url, "--state-dir", dir.file("state"), "--inbox", dir.file("inbox"),
+                               dir.file("elsewhere.png")])
+        #expect(outside.status == 1 && outside.output.contains("outside every configured inbox"), "\(outside.output)")
+
+        let shown = try run(["status", "--database-url", url + " password=hunter2", "--state-dir", dir.file("state")])
+        #expect(shown.output.contains("state directory: \(dir.file("state"))") && !shown.output.contains("hunter2"), "\(shown.output)")
+    }
+
     @Test func migrateRefusesADatabaseNewerThanTheBinary() throws {
         let url = try TestDatabase.fresh(migrated: true)
         try PGConnection(url: url).query(Statement("cli.future", """

@@ -164,6 +164,13 @@ import Testing
         }
     }
 
+    /// It used to say "read failed".
+    @Test func aDirectoryIsNamedAsOne() {
+        #expect(throws: DecodeError.unreadable(path: "/tmp", reason: "it is a directory, not an image file")) {
+            _ = try ImageDecoder().decode(file: "/tmp")
+        }
+    }
+
     @Test func fileSizeLimitIsCheckedBeforeReading() throws {
         let decoder = ImageDecoder(limits: DecodeLimits(maxFileBytes: 100))
         #expect(throws: DecodeError.fileTooLarge(bytes: 1194, limit: 100)) {

@@ -36,6 +36,10 @@ public struct ImageDecoder: Sendable {
         // stat/open errors as the system words them ("No such file or directory"), not Foundation's domain dump.
         var info = stat()
         guard stat(path, &info) == 0 else { throw DecodeError.unreadable(path: path, reason: String(cString: strerror(errno))) }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw DecodeError.unreadable(path: path, reason: info.st_mode & S_IFMT == S_IFDIR
+                ? "it is a directory, not an image file" : "not a regular file")
+        }
         let size = Int(info.st_size)
         guard size <= limits.maxFileBytes else { throw DecodeError.fileTooLarge(bytes: size, limit: limits.maxFileBytes) }
         guard let data = FileManager.default.contents(atPath: path) else {
