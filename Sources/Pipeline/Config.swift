@@ -71,8 +71,11 @@ public struct Config: Sendable, Equatable {
     public var modelPath: String?
     /// Seconds between checks of which model version PostgreSQL calls active.
     public var modelCheckInterval = 5.0
-    /// What the detect stage asks about images of inboxes without a vocabulary.
-    public var prompts: [String] = ["an object"]
+    /// What the detect stage asks about images of inboxes without a vocabulary (`[model] prompts`); nil when the
+    /// config names none: the default model then asks its own vocabulary, any other model `defaultPrompts`.
+    public var prompts: [String]?
+    public static let defaultPrompts = ["an object"]
+    public var effectivePrompts: [String] { prompts ?? Self.defaultPrompts }
     public var query = QuerySettings()
     /// The labels inbox and how labelled images are split (issue 6).
     public var labels = LabelSettings()

@@ -128,22 +128,28 @@ struct Run: ParsableCommand {
             var config = config
             if DefaultModel.isDisabled(config) { return nil }
             if config.modelPath == nil, let directory = DefaultModel.directory {
-                // No model configured: the default model, asking its own vocabulary where no other is set.
+                // No model configured: the default model, asking its own vocabulary where neither a vocabulary nor
+                // `[model] prompts` says otherwise.
                 config.modelPath = directory
-                config = try DefaultModel.applyVocabulary(directory, to: config, database: database)
+                if config.prompts == nil { config = try DefaultModel.applyVocabulary(directory, to: config, database: database) }
                 logger.info("no model configured: using the default model", metadata: ["path": "\(directory)"])
             }
             guard let path = config.modelPath else { return nil }
             let detector = try ModelPackage.load(path)
             // A prompt the model cannot read would fail every job: refuse it now, with the reason.
-            for prompt in config.prompts { _ = try detector.encode(prompt) }
-            logger.info("model loaded", metadata: ["model": "\(detector.identity.name)@\(detector.identity.version)",
-                                                    "prompts": "\(config.prompts)"])
+            for prompt in config.effectivePrompts { _ = try detector.encode(prompt) }
+            logger.info("model loaded", metadata: ["model": "\(detector.identity.name)@\(detector.identity.version)"])
+            for inbox in config.effectiveInboxes {
+                // What every image of the inbox will be asked (a sidecar may add or replace questions per image).
+                logger.info("inbox questions", metadata: [
+                    "inbox": "\(inbox.name)",
+                    "asks": "\(inbox.vocabulary.map { "vocabulary \($0) (newest version)" } ?? "prompts \(config.effectivePrompts)")"])
+            }
             // The models table decides which version runs (a fine-tuned or promoted one); checked between jobs.
             let active = try ActiveModel(database: database, configured: detector, path: URL(fileURLWithPath: path).standardizedFileURL.path,
                                          logger: logger) { try ModelPackage.load($0) }
             active.watch(every: config.modelCheckInterval)
-            return StandardStages.make(database: database, config: config, slot: active.slot, prompts: config.prompts)
+            return StandardStages.make(database: database, config: config, slot: active.slot, prompts: config.effectivePrompts)
         }
         daemon.makeServices = { database, config in
             guard config.fineTune.enabled, !DefaultModel.isDisabled(config) else { return [] }

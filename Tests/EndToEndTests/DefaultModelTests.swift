@@ -58,6 +58,33 @@ import Testing
         #expect(daemon.terminate() == 0)
     }
 
+    /// `[model] prompts` is honoured with the default model too (it used to be logged and then ignored for the
+    /// model's vocabulary), and the log says what each inbox will be asked.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: modelDirectory + "/manifest.json"), "no default model committed"))
+    func configuredPromptsAreAskedInsteadOfTheDefaultVocabulary() throws {
+        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtureDirectory + "/image.json")))
+        let dir = TemporaryDirectory("default-prompts")
+        let state = dir.file("s")
+        try """
+            state_directory = "\(state)"
+            [model]
+            prompts = ["a small red star"]
+            """.write(toFile: dir.file("c.toml"), atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: ["run", "--config", dir.file("c.toml")],
+                                       logPath: dir.file("log"), environment: ["PIPELINED_DEFAULT_MODEL": ""])
+        defer { daemon.terminate() }
+        #expect(eventually(timeout: 120) { daemon.log.contains("inbox questions") }, "\(daemon.log)")
+        #expect(daemon.log.contains(#"asks="prompts [\"a small red star\"]""#), "\(daemon.log)")
+        try FileManager.default.copyItem(atPath: Self.fixtureDirectory + "/" + fixture.file, toPath: state + "/inbox/" + fixture.file)
+        let db = Database(url: "host=\(state)/postgres/run port=5432 user=pipelined dbname=pipelined")
+        #expect(try eventually(timeout: 300) { try db.queueStatus().counts["done"] == 1 }, "\(daemon.log.suffix(3000))")
+        // Asked the prompt (its detections, if any score above the threshold, carry it), not the vocabulary.
+        let prompts = try db.query(Statement("default.prompts", "SELECT DISTINCT prompt FROM detections")).map { try $0.string("prompt") }
+        #expect(prompts.allSatisfy { $0 == "a small red star" }, "\(prompts)")
+        #expect(try db.query(Statement("default.vocab", "SELECT 1 FROM vocabulary_detections")).isEmpty)
+        #expect(daemon.terminate() == 0)
+    }
+
     static let topK = 10
 
     static func iou(_ a: [Double], _ b: [Double]) -> Double {
