@@ -48,14 +48,17 @@ struct ModelCommand: ParsableCommand {
 
         func run() throws {
             let models = try options.withDatabase(readOnly: true) { _, _, database in try database.models() }
-            if models.isEmpty { print("no models registered") }
+            if models.isEmpty { print("no models registered") } else {
+                print(["id", "model", "status", "created", "parent", "AP / APr", "why"].joined(separator: "\t"))
+            }
             let byID = Dictionary(uniqueKeysWithValues: models.map { ($0.id, $0) })
             for m in models {
                 let metrics = (try? JSONSerialization.jsonObject(with: Data(m.metricsJSON.utf8))) as? [String: Any] ?? [:]
                 let ap = ["AP", "APr"].compactMap { k in (metrics[k] as? Double).map { "\(k) \(String(format: "%.4f", $0))" } }
                 let parent = m.parentID.flatMap { byID[$0] }.map { "from \($0.label)" }
-                print(([String(m.id), m.label, m.status, m.createdAt] + [parent, ap.isEmpty ? nil : ap.joined(separator: " "), m.statusReason].compactMap { $0 })
-                      .joined(separator: "\t"))
+                // Every column always present (a dash when empty), so the header lines up and `cut` works.
+                print([String(m.id), m.label, m.status, m.createdAt, parent ?? "-", ap.isEmpty ? "-" : ap.joined(separator: " "),
+                       m.statusReason ?? "-"].joined(separator: "\t"))
             }
         }
     }

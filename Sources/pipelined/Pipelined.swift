@@ -147,7 +147,7 @@ struct Run: ParsableCommand {
             }
             // The models table decides which version runs (a fine-tuned or promoted one); checked between jobs.
             let active = try ActiveModel(database: database, configured: detector, path: URL(fileURLWithPath: path).standardizedFileURL.path,
-                                         logger: logger) { try ModelPackage.load($0) }
+                                         metricsJSON: Self.manifestMetrics(path), logger: logger) { try ModelPackage.load($0) }
             active.watch(every: config.modelCheckInterval)
             return StandardStages.make(database: database, config: config, slot: active.slot, prompts: config.effectivePrompts)
         }
@@ -195,6 +195,18 @@ struct Status: ParsableCommand {
             print("recent failures:")
             for failure in status.recentFailures { print("  \(failure.name) [\(failure.kind)] \(failure.reason)") }
         }
+    }
+}
+
+extension Run {
+    /// The metrics a model directory's manifest records (the default model's test-split AP…), as JSON; "{}" for a
+    /// checkpoint file or a manifest without them.
+    static func manifestMetrics(_ path: String) -> String {
+        guard let data = FileManager.default.contents(atPath: path + "/manifest.json"),
+              let manifest = try? JSONDecoder().decode(ModelPackage.Manifest.self, from: data),
+              let metrics = manifest.metrics,
+              let json = try? JSONSerialization.data(withJSONObject: metrics, options: [.sortedKeys]) else { return "{}" }
+        return String(decoding: json, as: UTF8.self)
     }
 }
 

@@ -83,6 +83,10 @@ import Testing
         #expect(prompts.allSatisfy { $0 == "a small red star" }, "\(prompts)")
         #expect(try db.query(Statement("default.vocab", "SELECT 1 FROM vocabulary_detections")).isEmpty)
         #expect(daemon.terminate() == 0)
+        // The default model is listed with a header and the scores its manifest records.
+        let list = try runPipelined(["model", "list", "--state-dir", state])
+        #expect(list.output.contains("id\tmodel\tstatus") && list.output.contains("\tactive\t") && list.output.contains("AP 0.09"),
+                "\(list.output)")
     }
 
     static let topK = 10

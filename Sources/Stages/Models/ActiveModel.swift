@@ -18,7 +18,9 @@ public final class ActiveModel: @unchecked Sendable {
     private var failedID: Int?
 
     /// Registers `configured` (loaded from `path`) and returns the daemon's model: the active one.
+    /// `metricsJSON`: what the model's manifest says it scored (shown by `pipelined model list`).
     public init(database: Database, configured: any ImageDetector, path: String, configJSON: String = "{}",
+                metricsJSON: String = "{}",
                 logger: Logger, load: @escaping @Sendable (String) throws -> any ImageDetector) throws {
         self.database = database
         self.load = load
@@ -27,7 +29,7 @@ public final class ActiveModel: @unchecked Sendable {
         let label = "\(identity.name)@\(identity.version)"
         let known = try database.model(named: label)
         let id = try database.registerModel(NewModel(name: identity.name, version: identity.version, weightsSHA256: identity.weightsSHA256,
-                                                     configJSON: configJSON, path: path))
+                                                     configJSON: configJSON, path: path, metricsJSON: metricsJSON))
         slot = ModelSlot(configured, modelID: id)
         let active = try database.activeModel()
         if known == nil || active == nil {
