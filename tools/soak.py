@@ -98,6 +98,14 @@ def psql(url, sql):
     return [line.split("\t") for line in out.stdout.splitlines() if line]
 
 
+def running(url):
+    """Jobs running at the moment of a kill (the database may itself be down: then unknown)."""
+    try:
+        return int(psql(url, "SELECT count(*) FROM jobs WHERE state = 'running'")[0][0])
+    except Exception:
+        return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", required=True)
@@ -158,17 +166,24 @@ def main():
     writers = []
     while time.time() < end:
         now = time.time()
+        # Kills land at a random moment between two arrivals, not on the arrival tick (when the last image is
+        # usually done): otherwise they would almost never catch a job in flight.
         if now >= next_daemon_kill:
-            kills["daemon"].append((now - t0, daemon.kill9()))
+            def kill_daemon():
+                pid = daemon.kill9()
+                kills["daemon"].append((time.time() - t0, pid, running(url)))
+            threading.Timer(rng.uniform(0, 1 / args.rate), kill_daemon).start()
             next_daemon_kill += args.kill_daemon_every
         if now >= next_pm_kill:
-            try:
-                with open(os.path.join(state, "postgres/data/postmaster.pid")) as f:
-                    pm = int(f.readline())
-                os.kill(pm, signal.SIGKILL)
-                kills["postmaster"].append((now - t0, pm))
-            except (OSError, ValueError) as e:
-                kills["postmaster"].append((now - t0, f"failed: {e}"))
+            def kill_postmaster():
+                try:
+                    with open(os.path.join(state, "postgres/data/postmaster.pid")) as f:
+                        pm = int(f.readline())
+                    os.kill(pm, signal.SIGKILL)
+                    kills["postmaster"].append((time.time() - t0, pm))
+                except (OSError, ValueError) as e:
+                    kills["postmaster"].append((time.time() - t0, f"failed: {e}"))
+            threading.Timer(rng.uniform(0, 1 / args.rate), kill_postmaster).start()
             next_pm_kill += args.kill_postmaster_every
         name = f"img-{i:06d}"
         if i % 40 == 39:
@@ -302,6 +317,7 @@ def main():
         "arrival_to_done_s": {"max": max(latency, default=None), "median": sorted(latency)[len(latency) // 2] if latency else None},
         "drained_after_offering_s": drained_at and round(drained_at - offering_ended, 1),
         "daemon_kills": len(kills["daemon"]), "postmaster_kills": len(kills["postmaster"]),
+        "jobs_running_at_daemon_kills": [k[2] for k in kills["daemon"]],
         "daemon_starts": daemon.starts, "daemon_deaths": len(daemon.deaths),
         "peak_rss_mb": max((kb for _, kb in rss), default=0) / 1024,
         "peak_rss_mb_per_10_min": [(round(m), round(v, 1)) for m, v in peaks(600)],
