@@ -70,7 +70,13 @@ public final class EmbeddedCluster: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
         chmod(directory.path, 0o700)
         chmod(socketDirectory, 0o700)
-        if let owner { try run(["chown", "-R", owner, directory.path], asServerUser: nil) }
+        if let owner {
+            try run(["chown", "-R", owner, directory.path], asServerUser: nil)
+            // initdb would only say "Permission denied": say which user needs what.
+            guard (try? run(["test", "-w", directory.path, "-a", "-x", directory.path], asServerUser: owner)) != nil else {
+                throw Failure.command("the '\(owner)' user, which runs the embedded cluster when pipelined runs as root, cannot reach \(directory.path): a parent directory is not searchable by it (choose a state directory under /var/lib, or let others search the parents: chmod o+x)")
+            }
+        }
         if usage == nil {
             // Shared with every other user of this cluster; taken before the server starts so that a user finishing
             // meanwhile sees us and leaves it running.

@@ -59,6 +59,19 @@ import Testing
         #expect(!Self.postmasterRuns(state))
     }
 
+    /// As root the embedded cluster runs as `postgres`, which cannot enter a state directory under a private (0700)
+    /// parent: the error says so instead of passing on initdb's bare "Permission denied".
+    @Test(.enabled(if: geteuid() == 0, "only root hands the cluster to the postgres user"))
+    func aStateDirectoryThePostgresUserCannotReachIsNamed() throws {
+        let dir = TemporaryDirectory("private")
+        let parent = dir.file("private")
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        chmod(parent, 0o700)
+        let result = try runPipelined(["migrate", "--state-dir", parent + "/state"])
+        #expect(result.status != 0 && result.output.contains("cannot reach") && result.output.contains("chmod o+x"),
+                "\(result.output)")
+    }
+
     /// A start that fails after the embedded cluster came up (here: a model file that does not exist) stops the
     /// cluster again instead of leaving a postmaster behind.
     @Test func aFailedStartStopsTheClusterItStarted() throws {
