@@ -89,6 +89,16 @@ public struct Config: Sendable, Equatable {
     public var archiveRoot: String { archiveDirectory ?? stateDirectory + "/archive" }
     public var quarantineRoot: String { quarantineDirectory ?? stateDirectory + "/quarantine" }
     public var embeddedClusterDirectory: String { stateDirectory + "/postgres" }
+
+    /// Where the database is, for people: the configured URL without its password, or how to reach the embedded
+    /// cluster with psql.
+    public var databaseDescription: String {
+        guard let url = databaseURL else {
+            return "embedded, psql \"host=\(embeddedClusterDirectory)/run user=pipelined dbname=pipelined\""
+        }
+        return url.replacingOccurrences(of: #"password=\S*"#, with: "password=…", options: .regularExpression)
+            .replacingOccurrences(of: #"(://[^:/@]*):[^@/]*@"#, with: "$1:…@", options: .regularExpression)
+    }
     public var labelsInbox: String { labels.inbox ?? stateDirectory + "/labels" }
 
     /// `/var/lib/pipelined` for root, `$XDG_STATE_HOME/pipelined` (or `~/.local/state/pipelined`) otherwise; systemd's

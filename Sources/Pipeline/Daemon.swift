@@ -123,7 +123,9 @@ public final class Daemon: @unchecked Sendable {
                 archiveRoot: config.archiveRoot, quarantineRoot: config.quarantineRoot, notifier: notifier,
                 logger: logger, journal: journal, previous: previous)
             self.scheduler = scheduler
-            logger.info("daemon ready", metadata: ["worker": "\(owner)", "stages": "\(stages.map(\.name))"])
+            logger.info("daemon ready", metadata: [
+                "worker": "\(owner)", "stages": "\(stages.map(\.name))", "database": "\(config.databaseDescription)",
+                "inboxes": "\(config.effectiveInboxes.map(\.path).joined(separator: ", "))"])
         } else {
             logger.warning("no model configured: images are ingested and queued but not processed; set model.path in the config or PIPELINED_MODEL (model.path = \"none\" turns the default model off)")
         }

@@ -185,7 +185,7 @@ struct Status: ParsableCommand {
     func run() throws {
         let (status, config) = try options.withDatabase(readOnly: true) { config, _, database in (try database.queueStatus(), config) }
         print("state directory: \(config.stateDirectory)")
-        print("database: \(config.databaseURL.map(Self.redacted) ?? "embedded, psql \"host=\(config.embeddedClusterDirectory)/run user=pipelined dbname=pipelined\"")")
+        print("database: \(config.databaseDescription)")
         print("jobs:")
         for state in ["available", "running", "retryable", "done", "discarded", "cancelled"] {
             print("  \(state.padding(toLength: 10, withPad: " ", startingAt: 0)) \(status.counts[state] ?? 0)")
@@ -207,15 +207,6 @@ extension Run {
               let metrics = manifest.metrics,
               let json = try? JSONSerialization.data(withJSONObject: metrics, options: [.sortedKeys]) else { return "{}" }
         return String(decoding: json, as: UTF8.self)
-    }
-}
-
-extension Status {
-    /// A connection string without its password (`password=…` or `user:secret@`).
-    static func redacted(_ url: String) -> String {
-        var out = url.replacingOccurrences(of: #"password=\S*"#, with: "password=…", options: .regularExpression)
-        out = out.replacingOccurrences(of: #"(://[^:/@]*):[^@/]*@"#, with: "$1:…@", options: .regularExpression)
-        return out
     }
 }
 
