@@ -1,6 +1,7 @@
 import Detector
 import Foundation
 import Stages
+import TestSupport
 import Testing
 
 /// The decoder against PIL, the reference: fixtures and expected values come from tools/make_decoder_fixtures.py.
@@ -143,18 +144,6 @@ import Testing
             } catch {
                 Issue.record("\(name) round \(round): \(type(of: error)) \(error)")
             }
-        }
-    }
-
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 
