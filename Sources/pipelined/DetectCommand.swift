@@ -62,6 +62,7 @@ struct Detect: ParsableCommand {
         guard let path = DefaultModel.resolve(model) else {
             throw ValidationError("no model: pass --model PATH (an official .pth checkpoint or an imported model directory)")
         }
+        try DefaultModel.checkPretrainedParts(for: path)
         let detector = try ModelPackage.load(path, options: try modelOptions.packageOptions)
         detector.threshold = threshold
         if noResize { detector.resize = nil }

@@ -95,6 +95,7 @@ struct Eval: ParsableCommand {
         guard let path = DefaultModel.resolve(model, configured: (try? common.load().0.modelPath) ?? nil) else {
             throw ValidationError("no model: pass --model PATH (an official .pth checkpoint or an imported model directory)")
         }
+        try DefaultModel.checkPretrainedParts(for: path)
         let detector = try ModelPackage.load(path, options: try modelOptions.packageOptions)
         let promptTemplate = VocabularyResolver.template(template)
         var vocabulary = dataset.categories.map {

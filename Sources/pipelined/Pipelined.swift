@@ -77,6 +77,7 @@ struct Pipelined: ParsableCommand {
 
     static func main() {
         BLASKernels.reexecIfGenericKernels()
+        DefaultModel.locatePretrainedParts()
         // `run` is the default subcommand, so a mistyped one ("detekt") would otherwise be read as run's argument.
         if let first = CommandLine.arguments.dropFirst().first, !first.hasPrefix("-") {
             let names = configuration.subcommands.map { $0._commandName } + ["help"]
@@ -135,6 +136,7 @@ struct Run: ParsableCommand {
                 logger.info("no model configured: using the default model", metadata: ["path": "\(directory)"])
             }
             guard let path = config.modelPath else { return nil }
+            try DefaultModel.checkPretrainedParts(for: path)
             let detector = try ModelPackage.load(path)
             // A prompt the model cannot read would fail every job: refuse it now, with the reason.
             for prompt in config.effectivePrompts { _ = try detector.encode(prompt) }

@@ -54,15 +54,20 @@ public struct ModelPackage {
         }
     }
 
-    /// `${NAME}` replaced by the environment's value; a missing variable is an error naming it.
+    /// `${NAME}` replaced by the environment's value; missing variables are an error naming every one.
     public static func expand(_ path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
-        var out = path
-        while let start = out.range(of: "${"), let end = out.range(of: "}", range: start.upperBound..<out.endIndex) {
-            let name = String(out[start.upperBound..<end.lowerBound])
-            guard let value = environment[name], !value.isEmpty else {
-                throw WeightsError.missingConfig("\(path) needs the environment variable \(name) (tools/setup.sh exports it)")
-            }
-            out.replaceSubrange(start.lowerBound..<end.upperBound, with: value)
+        var out = ""
+        var missing: [String] = []
+        var rest = path[...]
+        while let start = rest.range(of: "${"), let end = rest.range(of: "}", range: start.upperBound..<rest.endIndex) {
+            out += rest[..<start.lowerBound]
+            let name = String(rest[start.upperBound..<end.lowerBound])
+            if let value = environment[name], !value.isEmpty { out += value } else { missing.append(name) }
+            rest = rest[end.upperBound...]
+        }
+        out += rest
+        guard missing.isEmpty else {
+            throw WeightsError.missingConfig("\(path) needs the environment variable\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")), which name pretrained files this model is built on")
         }
         return out
     }
