@@ -89,6 +89,26 @@ import Testing
                 "\(list.output)")
     }
 
+    /// After the set-up, from a bare environment (`env -i PATH=…`, as a service or a new shell has it): `detect`
+    /// finds the default model and its pretrained parts by itself, and so does the daemon. (It used to need two
+    /// variables "tools/setup.sh exports", which no shell had.)
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: modelDirectory + "/manifest.json"), "no default model committed"))
+    func fromABareEnvironmentTheDefaultModelIsFound() throws {
+        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtureDirectory + "/image.json")))
+        let bare = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "HOME": ProcessInfo.processInfo.environment["HOME"] ?? "/root"]
+        let detect = try runPipelined(["detect", Self.fixtureDirectory + "/" + fixture.file, "--prompt", "a cat"], bareEnvironment: bare)
+        #expect(detect.status == 0 && detect.output.contains("\"name\" : \"default\""), "\(detect.output)")
+
+        let dir = TemporaryDirectory("bare-run")
+        let daemon = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: ["run", "--state-dir", dir.file("s")],
+                                       logPath: dir.file("log"), environment: bare, bareEnvironment: true)
+        defer { daemon.terminate() }
+        #expect(eventually(timeout: 120) { daemon.log.contains("daemon ready") }, "\(daemon.log)")
+        #expect(daemon.log.contains("model loaded model=default@"), "\(daemon.log)")
+        #expect(daemon.terminate() == 0)
+    }
+
     static let topK = 10
 
     static func iou(_ a: [Double], _ b: [Double]) -> Double {

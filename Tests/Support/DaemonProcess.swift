@@ -5,14 +5,16 @@ public final class DaemonProcess: @unchecked Sendable {
     public let process = Process()
     public let logPath: String
 
-    public init(executable: String, arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
+    /// `bareEnvironment`: only `environment` (as `env -i` would leave it), not the test process's variables.
+    public init(executable: String, arguments: [String], logPath: String, environment: [String: String] = [:],
+                bareEnvironment: Bool = false) throws {
         self.logPath = logPath
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
+        var env = bareEnvironment ? [:] : ProcessInfo.processInfo.environment
         env.removeValue(forKey: "NOTIFY_SOCKET")
         env.removeValue(forKey: "WATCHDOG_USEC")
         for (k, v) in environment { env[k] = v }

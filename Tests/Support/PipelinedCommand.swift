@@ -1,10 +1,11 @@
 import Foundation
 
 /// Runs the built `pipelined` binary once, to completion (or `timeout`), and returns its exit status and output.
-public func runPipelined(_ arguments: [String], timeout: Double = 120) throws -> (status: Int32, output: String) {
+public func runPipelined(_ arguments: [String], timeout: Double = 120, bareEnvironment: [String: String]? = nil) throws -> (status: Int32, output: String) {
     let dir = TemporaryDirectory("cmd")
     let process = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: arguments,
-                                    logPath: dir.file("out"))
+                                    logPath: dir.file("out"), environment: bareEnvironment ?? [:],
+                                    bareEnvironment: bareEnvironment != nil)
     let status = process.wait(timeout: timeout) ?? -1
     return (status, process.log)
 }
