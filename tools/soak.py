@@ -134,6 +134,7 @@ def main():
     url = f"host={state}/postgres/run port=5432 user=pipelined dbname=pipelined"
 
     env = dict(os.environ)
+    t0 = time.time()
     daemon = Daemon(args.bin, config, os.path.join(work, "daemon.log"), env)
     daemon.start()
     threading.Thread(target=daemon.supervise, daemon=True).start()
@@ -158,7 +159,6 @@ def main():
     rng = random.Random(args.seed)
     offered = {}  # name -> {"at": t, "kind": good|quarantine|refused}
     kills = {"daemon": [], "postmaster": []}
-    t0 = time.time()
     end = t0 + args.minutes * 60
     next_daemon_kill = t0 + args.kill_daemon_every
     next_pm_kill = t0 + args.kill_postmaster_every
