@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The project's two entry points (see README):
-#   tools/setup.sh run    install what is missing, build, and start the daemon on its embedded defaults
-#   tools/setup.sh test   install what is missing and run the whole test suite against a throwaway PostgreSQL
-# Both are idempotent: installed packages are not reinstalled and an existing build is reused.
+# The project's entry points (see README):
+#   tools/setup.sh run       install what is missing, build, and start the daemon on its embedded defaults
+#   tools/setup.sh test      install what is missing and run the whole test suite against a throwaway PostgreSQL
+#   tools/setup.sh install   (root) install the service: binary, default model, unit, user, directories, config
+# All are idempotent: installed packages are not reinstalled and an existing build is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}
-case "$mode" in run|test) ;; *) echo "usage: $0 run|test" >&2; exit 2 ;; esac
+case "$mode" in run|test|install) ;; *) echo "usage: $0 run|test|install" >&2; exit 2 ;; esac
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -35,6 +36,28 @@ fi
 if [ "$mode" = run ]; then
   swift build -c release --product pipelined
   exec .build/release/pipelined run "${@:2}"
+fi
+
+if [ "$mode" = install ]; then
+  [ "$(id -u)" = 0 ] || { echo "tools/setup.sh install writes to /usr/local, /usr/share, /etc: run it with sudo" >&2; exit 1; }
+  # The Swift runtime is linked in (--static-swift-stdlib): the binary needs only Debian's libraries.
+  swift build -c release --static-swift-stdlib --product pipelined --scratch-path .build-static
+  install -m 0755 .build-static/release/pipelined /usr/local/bin/pipelined
+  install -m 0644 systemd/pipelined.service /etc/systemd/system/pipelined.service
+  install -D -m 0644 systemd/pipelined.sysusers /usr/lib/sysusers.d/pipelined.conf
+  install -D -m 0644 systemd/pipelined.tmpfiles /usr/lib/tmpfiles.d/pipelined.conf
+  # An existing configuration is the operator's: never overwritten.
+  [ -f /etc/pipelined/pipelined.toml ] || install -D -m 0644 systemd/pipelined.toml /etc/pipelined/pipelined.toml
+  systemd-sysusers /usr/lib/sysusers.d/pipelined.conf
+  systemd-tmpfiles --create /usr/lib/tmpfiles.d/pipelined.conf
+  if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    systemctl enable --now pipelined
+    echo "pipelined is running: drop images into /srv/pipelined/inbox (members of group pipelined may); journalctl -u pipelined"
+  else
+    echo "installed; systemd is not running here, so start it where it is: systemctl enable --now pipelined"
+  fi
+  exit 0
 fi
 
 # For the tests only: the real sample photos inside scikit-image's wheel (decoder fixtures), unpacked into a cache.
