@@ -24,8 +24,9 @@ public struct QuerySettings: Sendable, Equatable {
     public var template = "clean_name"
     public var topN = 300
     public var scoreThreshold = 0.0
-    /// Class-wise NMS IoU; nil for none (the official protocol).
-    public var nmsIoU: Double?
+    /// Class-wise NMS IoU; nil for none. On by default for the daemon: without it an image's top detections are
+    /// near-copies of one box. `pipelined eval` keeps the official protocol (none) unless asked.
+    public var nmsIoU: Double? = 0.5
 
     public init() {}
 }

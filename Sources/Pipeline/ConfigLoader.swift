@@ -79,7 +79,7 @@ public enum ConfigLoader {
             try r.string("template") { config.query.template = $0 }
             try r.int("top_n") { config.query.topN = $0 }
             try r.double("score_threshold") { config.query.scoreThreshold = $0 }
-            try r.double("nms_iou") { config.query.nmsIoU = $0 }
+            try r.double("nms_iou") { config.query.nmsIoU = $0 > 0 ? $0 : nil }   // 0 turns it off
         }
         try reader.table("labels") { r in
             try r.string("inbox") { config.labels.inbox = $0 }

@@ -20,6 +20,13 @@ import Testing
         return try ConfigLoader.load(path: path, environment: environment)
     }
 
+    /// Class-wise NMS is on by default for the daemon; `nms_iou = 0` is the official protocol's none.
+    @Test func nmsIsOnByDefaultAndZeroTurnsItOff() throws {
+        #expect(try load("").query.nmsIoU == 0.5)
+        #expect(try load("[query]\nnms_iou = 0.0").query.nmsIoU == nil)
+        #expect(try load("[query]\nnms_iou = 0.7").query.nmsIoU == 0.7)
+    }
+
     @Test func environmentOverridesTheFile() throws {
         let config = try load("""
             [database]
