@@ -47,7 +47,6 @@ let package = Package(
         ]),
         .target(name: "Stages", dependencies: [
             "Pipeline", "Store", "Detector", "CTurboJPEG", "CPNG",
-            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pipelined", dependencies: [

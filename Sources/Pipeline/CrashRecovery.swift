@@ -54,8 +54,7 @@ struct CrashRecovery {
     /// A live process with the same pid (reused) keeps its jobs until the lease says otherwise.
     func returnJobsOfDeadLocalWorkers(host: String, me: String) throws {
         for owner in try database.leaseOwners(prefix: host + ":") where owner != me {
-            let parts = owner.split(separator: ":")
-            guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]), pid > 0 else { continue }
+            guard let pid = Daemon.workerPlace(owner).pid, pid > 0 else { continue }
             guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
             let returned = try database.returnDeadWorkerJobs([], owner: owner, stage: "lease",
                                                              message: "worker \(owner) is gone (no process \(pid) on this host); returned without waiting for its lease")

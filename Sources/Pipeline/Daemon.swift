@@ -49,6 +49,13 @@ public final class Daemon: @unchecked Sendable {
         return "\(ProcessInfo.processInfo.hostName):\(namespace):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
     }
 
+    /// Where a worker made by `workerIdentity` runs (host and pid namespace) and its pid: its identity but the
+    /// last two parts.
+    static func workerPlace(_ identity: String) -> (place: String, pid: Int32?) {
+        let parts = identity.split(separator: ":")
+        return (parts.dropLast(2).joined(separator: ":"), parts.count >= 3 ? Int32(parts[parts.count - 2]) : nil)
+    }
+
     /// Connects (starting the embedded cluster if no URL is configured) and migrates. Used by `run`, `migrate`,
     /// `status` and `ingest`.
     public static func openDatabase(_ config: Config, logger: Logger, cluster: inout EmbeddedCluster?,

@@ -381,6 +381,11 @@ public final class Ingestor: @unchecked Sendable {
         digest.map { String(format: "%02x", $0) }.joined()
     }
 
+    /// The name bytes have in the archive (lowercase hex sha256), for checking what is read back from it.
+    public static func sha256(_ data: Data) -> String {
+        hex(SHA256.hash(data: data))
+    }
+
     /// The container format by magic bytes; the decoder decides whether the content is actually usable.
     static func sniff(_ head: [UInt8]) -> String {
         if head.starts(with: [0xFF, 0xD8]) { return "jpeg" }

@@ -102,8 +102,7 @@ public final class Scheduler: @unchecked Sendable {
         self.journal = journal
         self.pendingRecovery = previous
         self.recovery = CrashRecovery(database: database, quarantine: quarantine, logger: logger)
-        // Worker identities are host:pid:nonce (Daemon.workerIdentity).
-        self.host = settings.owner.split(separator: ":").dropLast(2).joined(separator: ":")
+        self.host = Daemon.workerPlace(settings.owner).place
     }
 
     public func start() {

@@ -1,4 +1,3 @@
-import Crypto
 import Detector
 import Foundation
 import Pipeline
@@ -18,7 +17,7 @@ public struct DecodeStage: Stage {
             let data = try decoder.read(file: item.archiveFile)
             // The archive is content-addressed: bytes that no longer hash to the recorded sha256 were changed behind
             // the daemon's back, and detections from them would be recorded under another image's identity.
-            let actual = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+            let actual = Ingestor.sha256(data)
             guard actual == item.job.sha256 else {
                 throw StageFailure.reject(reason: "the archived bytes changed after ingest: sha256 \(actual.prefix(12))… is not the recorded \(item.job.sha256.prefix(12))…")
             }

@@ -91,8 +91,7 @@ public final class EmbeddedCluster: @unchecked Sendable {
             if !durable { initdb.append("--no-sync") }
             try run(initdb, asServerUser: owner)
         }
-        let running = (try? run([bin + "/pg_ctl", "-D", dataDirectory, "status"], asServerUser: owner)) != nil
-        if running {
+        if isRunning {
             logger.notice("adopting the embedded PostgreSQL server that is already running",
                           metadata: ["path": "\(dataDirectory)"])
         } else {
