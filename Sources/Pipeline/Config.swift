@@ -23,7 +23,10 @@ public struct QuerySettings: Sendable, Equatable {
     /// `clean_name`, `name_and_definition`, or a template with `{name}` / `{definition}`.
     public var template = "clean_name"
     public var topN = 300
-    public var scoreThreshold = 0.0
+    /// One threshold on 1 − P(no-object) for every question the daemon asks (prompts, sidecars, vocabularies) and for
+    /// `pipelined detect`: the MDETR demo's 0.7, so what a user sees from `detect` is what the daemon stores.
+    /// 0 keeps every box (the LVIS protocol, which `pipelined eval` keeps whatever this says).
+    public var scoreThreshold = 0.7
     /// Class-wise NMS IoU; nil for none. On by default for the daemon: without it an image's top detections are
     /// near-copies of one box. `pipelined eval` keeps the official protocol (none) unless asked.
     public var nmsIoU: Double? = 0.5

@@ -44,8 +44,10 @@ struct Detect: ParsableCommand {
 
     @OptionGroup var modelOptions: CheckpointOptions
 
-    @Option(name: .long, help: "Keep boxes whose 1 − P(no-object) exceeds this.")
-    var threshold: Float = 0.7
+    @Option(name: .long, help: "Keep boxes whose 1 − P(no-object) exceeds this (default: [query] score_threshold, 0.7, as the daemon).")
+    var threshold: Float?
+
+    @OptionGroup var options: CommonOptions
 
     @Flag(name: .customLong("no-resize"), help: "Feed the image at its own size instead of the 800/1333 evaluation resize.")
     var noResize = false
@@ -64,7 +66,7 @@ struct Detect: ParsableCommand {
         }
         try DefaultModel.checkPretrainedParts(for: path)
         let detector = try ModelPackage.load(path, options: try modelOptions.packageOptions)
-        detector.threshold = threshold
+        detector.threshold = try threshold ?? Float(options.load().0.query.scoreThreshold)
         if noResize { detector.resize = nil }
         var result: [String: Any] = [
             "image": image, "width": pixels.width, "height": pixels.height,

@@ -137,7 +137,14 @@ struct Run: ParsableCommand {
             }
             guard let path = config.modelPath else { return nil }
             try DefaultModel.checkPretrainedParts(for: path)
-            let detector = try ModelPackage.load(path)
+            // Every version the daemon runs keeps boxes above the one configured threshold, as `detect` does.
+            let threshold = Float(config.query.scoreThreshold)
+            let load: @Sendable (String) throws -> MDETRDetector = { path in
+                let detector = try ModelPackage.load(path)
+                detector.threshold = threshold
+                return detector
+            }
+            let detector = try load(path)
             // A prompt the model cannot read would fail every job: refuse it now, with the reason.
             for prompt in config.effectivePrompts { _ = try detector.encode(prompt) }
             logger.info("model loaded", metadata: ["model": "\(detector.identity.name)@\(detector.identity.version)"])
@@ -149,7 +156,7 @@ struct Run: ParsableCommand {
             }
             // The models table decides which version runs (a fine-tuned or promoted one); checked between jobs.
             let active = try ActiveModel(database: database, configured: detector, path: URL(fileURLWithPath: path).standardizedFileURL.path,
-                                         metricsJSON: Self.manifestMetrics(path), logger: logger) { try ModelPackage.load($0) }
+                                         metricsJSON: Self.manifestMetrics(path), logger: logger) { try load($0) }
             active.watch(every: config.modelCheckInterval)
             return StandardStages.make(database: database, config: config, slot: active.slot, prompts: config.effectivePrompts)
         }

@@ -59,7 +59,8 @@ import Testing
     }
 
     /// `[model] prompts` is honoured with the default model too (it used to be logged and then ignored for the
-    /// model's vocabulary), and the log says what each inbox will be asked.
+    /// model's vocabulary), and the log says what each inbox will be asked. One `score_threshold` decides what the
+    /// daemon stores and what `detect` prints (they used to keep > 0.7 and everything): the same boxes and scores.
     @Test(.enabled(if: FileManager.default.fileExists(atPath: modelDirectory + "/manifest.json"), "no default model committed"))
     func configuredPromptsAreAskedInsteadOfTheDefaultVocabulary() throws {
         let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtureDirectory + "/image.json")))
@@ -68,20 +69,29 @@ import Testing
         try """
             state_directory = "\(state)"
             [model]
-            prompts = ["a small red star"]
+            prompts = ["a large striped blue ring"]
+            [query]
+            score_threshold = 0.2
             """.write(toFile: dir.file("c.toml"), atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: ["run", "--config", dir.file("c.toml")],
                                        logPath: dir.file("log"), environment: ["PIPELINED_DEFAULT_MODEL": ""])
         defer { daemon.terminate() }
         #expect(eventually(timeout: 120) { daemon.log.contains("inbox questions") }, "\(daemon.log)")
-        #expect(daemon.log.contains(#"asks="prompts [\"a small red star\"]""#), "\(daemon.log)")
+        #expect(daemon.log.contains(#"asks="prompts [\"a large striped blue ring\"]""#), "\(daemon.log)")
         try FileManager.default.copyItem(atPath: Self.fixtureDirectory + "/" + fixture.file, toPath: state + "/inbox/" + fixture.file)
         let db = Database(url: "host=\(state)/postgres/run port=5432 user=pipelined dbname=pipelined")
         #expect(try eventually(timeout: 300) { try db.queueStatus().counts["done"] == 1 }, "\(daemon.log.suffix(3000))")
         // Asked the prompt (its detections, if any score above the threshold, carry it), not the vocabulary.
         let prompts = try db.query(Statement("default.prompts", "SELECT DISTINCT prompt FROM detections")).map { try $0.string("prompt") }
-        #expect(prompts.allSatisfy { $0 == "a small red star" }, "\(prompts)")
+        #expect(prompts == ["a large striped blue ring"], "\(prompts)")
         #expect(try db.query(Statement("default.vocab", "SELECT 1 FROM vocabulary_detections")).isEmpty)
+        let stored = try db.query(Statement("default.stored", "SELECT score FROM detections ORDER BY score DESC")).map { try $0.double("score") }
+        let detect = try runPipelined(["detect", Self.fixtureDirectory + "/" + fixture.file, "--prompt", "a large striped blue ring",
+                                       "--config", dir.file("c.toml")])
+        let printed = try #require(try JSONSerialization.jsonObject(with: Data(detect.output.utf8)) as? [String: Any], "\(detect.output)")
+        let scores = ((printed["detections"] as? [[String: Any]]) ?? []).compactMap { $0["score"] as? Double }.sorted(by: >)
+        #expect(stored.count == scores.count && zip(stored, scores).allSatisfy { abs($0 - $1) < 1e-4 }, "daemon \(stored), detect \(scores)")
+        #expect(stored.contains { $0 < 0.7 } && stored.allSatisfy { $0 > 0.2 }, "the configured threshold, not the old 0.7: \(stored)")
         #expect(daemon.terminate() == 0)
         // The default model is listed with a header and the scores its manifest records.
         let list = try runPipelined(["model", "list", "--state-dir", state])
