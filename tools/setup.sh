@@ -14,7 +14,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # System packages: C libraries the Swift targets link, the PostgreSQL server for the embedded default,
 # systemd for `systemd-analyze verify`.
 apt_packages="libopenblas-dev libinotifytools0-dev libpq-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev
-  postgresql systemd pkg-config"
+  libcurl4-openssl-dev ca-certificates postgresql systemd pkg-config"
 missing=$(for p in $apt_packages; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
   echo "installing: $missing"

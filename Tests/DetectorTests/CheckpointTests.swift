@@ -63,6 +63,23 @@ import Testing
         #expect(throws: WeightsError.self) { _ = try SafeTensors(path: Fixtures.path("mdetr_resnet_roberta/config.json")) }
     }
 
+    /// A download damaged in flight is told by the CRC-32 each zip entry records (there is no published hash for
+    /// MDETR's checkpoints); every good fixture passes.
+    @Test func aFlippedBitFailsTheArchivesCRC() throws {
+        #expect("123456789".utf8.withContiguousStorageIfAvailable { CRC32.checksum(UnsafeRawBufferPointer($0)) } == 0xCBF4_3926)
+        let path = Fixtures.path("mdetr_resnet_roberta/checkpoint.pth")
+        try TorchCheckpoint.verifyIntegrity(path: path)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count / 2] ^= 0x01
+        let damaged = FileManager.default.temporaryDirectory.appendingPathComponent("crc-\(getpid()).pth")
+        try bytes.write(to: damaged)
+        defer { try? FileManager.default.removeItem(at: damaged) }
+        _ = try TorchCheckpoint(path: damaged.path)   // the damage is invisible to a plain load
+        #expect {
+            try TorchCheckpoint.verifyIntegrity(path: damaged.path)
+        } throws: { "\($0)".contains("CRC-32") }
+    }
+
     @Test func missingUnexpectedAndMisshapenKeysAreReportedTogether() throws {
         let name = "mdetr_resnet_roberta"
         var config = try Fixtures.config(name)

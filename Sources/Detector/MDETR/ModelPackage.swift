@@ -16,6 +16,9 @@ public struct ModelPackage {
         public var source: String
         public var sourceSHA256: String
         public var sourceStateDict: String
+        /// Where the source came from when it was downloaded (`pipelined model fetch`), and its size.
+        public var sourceURL: String?
+        public var sourceBytes: Int64?
         /// Pretrained weights kept outside the model directory (a trained model ships only what it trained): each
         /// file's keys get `prefix`. `file` may name environment variables as `${NAME}` (the set-up exports where
         /// the pip packages put them); `sha256` is checked at load.
@@ -129,7 +132,7 @@ public struct ModelPackage {
     /// files, and a manifest with every hash. Returns the manifest.
     @discardableResult
     public static func importCheckpoint(_ path: String, into directory: String, name: String,
-                                        options: Options = Options()) throws -> Manifest {
+                                        options: Options = Options(), sourceURL: String? = nil) throws -> Manifest {
         let (config, state, sourceHash) = try readCheckpoint(path, options: options)
         // Building the network checks every key and shape before anything is written.
         let model = try MDETRModel(config: config, weights: state)
@@ -150,10 +153,12 @@ public struct ModelPackage {
             files.append(file)
         }
         let weightsHash = try sha256(file: weightsPath)
-        let manifest = Manifest(name: name, version: String(weightsHash.prefix(12)), config: config,
+        var manifest = Manifest(name: name, version: String(weightsHash.prefix(12)), config: config,
                                 normalization: normalization(for: config), tokenizerFiles: files,
                                 weightsSHA256: weightsHash, source: path, sourceSHA256: sourceHash,
                                 sourceStateDict: (state as? CheckpointStateDict)?.source ?? "weights")
+        manifest.sourceURL = sourceURL
+        manifest.sourceBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(manifest).write(to: URL(fileURLWithPath: directory + "/manifest.json"))

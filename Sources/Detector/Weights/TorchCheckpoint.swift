@@ -24,6 +24,20 @@ public struct TorchCheckpoint: Sendable {
         }
     }
 
+    /// Checks what the file itself can vouch for: every entry of a zip checkpoint against its CRC-32. (The legacy
+    /// format records no checksum.) A flipped bit in a tensor would otherwise load as a wrong weight.
+    public static func verifyIntegrity(path: String) throws {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
+            throw WeightsError.unreadable(path: path, reason: error.localizedDescription)
+        }
+        guard ZipArchive.isZip(data) else { return }
+        let damaged = try ZipArchive(data: data, path: path).damagedEntries()
+        guard damaged.isEmpty else {
+            throw WeightsError.truncated(path: path, detail: "\(damaged.count) entr\(damaged.count == 1 ? "y fails" : "ies fail") the CRC-32 the archive records (\(damaged.prefix(3).joined(separator: ", ")))")
+        }
+    }
+
     private static func storageRecord(_ pid: PickleValue) throws -> StorageRecord {
         guard case let .tuple(t) = pid, t.count >= 5, t[0].string == "storage",
               case let .global(_, typeName) = t[1], let key = t[2].string, let count = t[4].int, count >= 0 else {

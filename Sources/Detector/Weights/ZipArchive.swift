@@ -4,8 +4,8 @@ import Foundation
 struct ZipArchive {
     let data: Data
     let path: String
-    /// name → (offset of the entry's bytes, size)
-    private(set) var entries: [String: (offset: Int, size: Int)] = [:]
+    /// name → (offset of the entry's bytes, size, the CRC-32 the archive records for them)
+    private(set) var entries: [String: (offset: Int, size: Int, crc: UInt32)] = [:]
 
     init(data: Data, path: String) throws {
         self.data = data
@@ -18,6 +18,14 @@ struct ZipArchive {
     func bytes(_ name: String) throws -> Data {
         guard let e = entries[name] else { throw WeightsError.truncated(path: path, detail: "no entry \(name)") }
         return data.subdata(in: (data.startIndex + e.offset)..<(data.startIndex + e.offset + e.size))
+    }
+
+    /// Entries whose bytes do not match their recorded CRC-32: a damaged file.
+    func damagedEntries() -> [String] {
+        data.withUnsafeBytes { all in
+            entries.filter { _, e in CRC32.checksum(UnsafeRawBufferPointer(rebasing: all[e.offset..<(e.offset + e.size)])) != e.crc }
+                .map(\.key).sorted()
+        }
     }
 
     private func u16(_ o: Int) -> Int { Int(data[data.startIndex + o]) | Int(data[data.startIndex + o + 1]) << 8 }
@@ -79,7 +87,7 @@ struct ZipArchive {
             guard start + uncompressed <= n else {
                 throw WeightsError.truncated(path: path, detail: "entry \(name) runs past the end of the file")
             }
-            entries[name] = (start, uncompressed)
+            entries[name] = (start, uncompressed, UInt32(u32(p + 16)))
             p += 46 + nameLen + extraLen + commentLen
         }
     }

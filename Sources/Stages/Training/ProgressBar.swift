@@ -1,20 +1,25 @@
 import Foundation
 
-/// A one-line progress bar on a terminal (stderr): count, percentage, rate and time left. Silent when stderr is not a
-/// terminal (logs, pipes), where callers print summaries instead. Thread-safe.
+/// A one-line progress bar on a terminal (stderr): count (or bytes), percentage, rate and time left. Silent when
+/// stderr is not a terminal (logs, pipes), where callers print summaries instead. Thread-safe.
 public final class ProgressBar: @unchecked Sendable {
-    private let total: Int
+    public enum Unit: Sendable { case items, bytes }
+    private var total: Int
     private let label: String
     private let enabled: Bool
+    private let unit: Unit
     private let started = Date()
+    /// Where this run started (a resumed download's bytes already there do not count towards the rate).
+    private var initial: Int?
     private var done = 0
     private var lastDraw = Date.distantPast
     private var detail = ""
     private let lock = NSLock()
 
-    public init(total: Int, label: String, enabled: Bool = true) {
+    public init(total: Int, label: String, enabled: Bool = true, unit: Unit = .items) {
         self.total = max(total, 1)
         self.label = label
+        self.unit = unit
         self.enabled = enabled && isatty(STDERR_FILENO) != 0
     }
 
@@ -33,6 +38,20 @@ public final class ProgressBar: @unchecked Sendable {
         }
     }
 
+    /// Sets the position (and the total, once known) instead of advancing it.
+    public func update(done: Int, total: Int? = nil) {
+        lock.lock()
+        defer { lock.unlock() }
+        if initial == nil { initial = done }
+        self.done = done
+        if let total { self.total = max(total, 1) }
+        let now = Date()
+        if enabled, now.timeIntervalSince(lastDraw) >= 0.2 {
+            lastDraw = now
+            draw(now)
+        }
+    }
+
     public func finish() {
         lock.lock()
         defer { lock.unlock() }
@@ -44,11 +63,13 @@ public final class ProgressBar: @unchecked Sendable {
         let width = 30
         let filled = Int(fraction * Double(width))
         let elapsed = now.timeIntervalSince(started)
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let rate = elapsed > 0 ? Double(done - (initial ?? 0)) / elapsed : 0
         let left = rate > 0 ? Double(total - done) / rate : 0
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let line = String(format: "\r%@ %@ %d/%d %3.0f%% %.1f/s, %@ left %@", label, bar, done, total, fraction * 100, rate,
-                          Self.duration(left), detail)
+        let counts = unit == .bytes
+            ? String(format: "%.2f/%.2f GB %3.0f%% %.1f MB/s", Double(done) / 1e9, Double(total) / 1e9, fraction * 100, rate / 1e6)
+            : String(format: "%d/%d %3.0f%% %.1f/s", done, total, fraction * 100, rate)
+        let line = String(format: "\r%@ %@ %@, %@ left %@", label, bar, counts, Self.duration(left), detail)
         FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
     }
 
