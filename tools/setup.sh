@@ -15,6 +15,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # systemd for `systemd-analyze verify`.
 apt_packages="libopenblas-dev libinotifytools0-dev libpq-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev
   libcurl4-openssl-dev ca-certificates postgresql systemd pkg-config"
+# For the tests only: bubblewrap runs the installed unit under its sandbox where systemd is not PID 1.
+if [ "$mode" = test ]; then apt_packages="$apt_packages bubblewrap"; fi
 missing=$(for p in $apt_packages; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
   echo "installing: $missing"
@@ -88,5 +90,8 @@ trap cleanup EXIT
 "${runas[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w -o "-k $pgdir -c listen_addresses= -c fsync=off -c max_connections=200" start >/dev/null
 export PIPELINED_TEST_DATABASE_URL="host=$pgdir port=5432 user=pipelined dbname=postgres"
 
+# The service-install test runs `tools/setup.sh install`, which builds the static-stdlib binary: built here first,
+# so that build does not compete with the running tests (it is then found up to date).
+swift build -c release --static-swift-stdlib --product pipelined --scratch-path .build-static
 swift build --build-tests
 swift test --skip-build "${@:2}"
