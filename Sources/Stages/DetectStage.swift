@@ -4,13 +4,16 @@ import Logging
 import Pipeline
 import Store
 
-/// Runs the detector on the decoded image with the configured prompts. The detector is not re-entrant: calls are
+/// Runs the detector on the decoded image with the image's questions: its sidecar's, its inbox's vocabulary, the
+/// configured prompts, or — when none are configured — the running model's own vocabulary (the default model's
+/// categories), else `Config.defaultPrompts`. The detector is not re-entrant: calls are
 /// serialised here whatever the stage's configured concurrency. The detector comes from a `ModelSlot`, read once per
 /// job: a model switch happens between jobs.
 public final class DetectStage: Stage, @unchecked Sendable {
     public let name = "detect"
     private let slot: ModelSlot
-    private let prompts: [String]
+    /// nil: none configured (the model's own vocabulary, else the default prompts).
+    private let prompts: [String]?
     private let vocabularies: VocabularyResolver?
     private let merge: MergeSettings
     private let lock = NSLock()
@@ -18,12 +21,12 @@ public final class DetectStage: Stage, @unchecked Sendable {
     /// A vocabulary job taking longer than this logs its progress this often.
     public var progressInterval: TimeInterval = 10
 
-    public convenience init(detector: any ImageDetector, prompts: [String], vocabularies: VocabularyResolver? = nil,
+    public convenience init(detector: any ImageDetector, prompts: [String]?, vocabularies: VocabularyResolver? = nil,
                             merge: MergeSettings = MergeSettings(), logger: Logger = Logger(label: "pipelined.detect")) {
         self.init(slot: ModelSlot(detector), prompts: prompts, vocabularies: vocabularies, merge: merge, logger: logger)
     }
 
-    public init(slot: ModelSlot, prompts: [String], vocabularies: VocabularyResolver? = nil,
+    public init(slot: ModelSlot, prompts: [String]?, vocabularies: VocabularyResolver? = nil,
                 merge: MergeSettings = MergeSettings(), logger: Logger = Logger(label: "pipelined.detect")) {
         self.slot = slot
         self.logger = logger
@@ -42,7 +45,7 @@ public final class DetectStage: Stage, @unchecked Sendable {
         let inboxVocabulary = try vocabularies?.prompts(forInbox: item.job.inbox)   // cached; read outside the lock
         lock.lock()
         defer { lock.unlock() }
-        let detector = slot.detector   // this job's model, whatever happens to the slot meanwhile
+        let (detector, ownVocabulary) = slot.model   // this job's model, whatever happens to the slot meanwhile
         var detections: [Detection] = []
         var settings: [String: String] = [:]
         if let sidecar {
@@ -66,7 +69,11 @@ public final class DetectStage: Stage, @unchecked Sendable {
                 askDefaults = true
             }
         }
-        let vocabulary = askDefaults ? inboxVocabulary : nil
+        var vocabulary = askDefaults ? inboxVocabulary : nil
+        if askDefaults, vocabulary == nil, prompts == nil, let ownVocabulary, let resolver = vocabularies {
+            vocabulary = try resolver.prompts(vocabulary: ownVocabulary, for: item.job.inbox)
+        }
+        let prompts = self.prompts ?? Config.defaultPrompts
         if let (stored, categoryPrompts) = vocabulary, let resolver = vocabularies {
             detections += try vocabularyDetections(detector, image, stored: stored, prompts: categoryPrompts, job: item.job.jobID)
             item[WorkKeys.vocabulary] = (stored.id, stored.version)

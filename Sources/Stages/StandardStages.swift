@@ -4,19 +4,19 @@ import Store
 
 /// The stage chain the daemon runs for each image: decode → detect → record.
 public enum StandardStages {
+    /// `prompts`: nil when none are configured (the model's own vocabulary is asked, else the default prompts).
     public static func make(database: Database, config: Config, detector: any ImageDetector,
-                            prompts: [String]) -> [any Stage] {
+                            prompts: [String]?) -> [any Stage] {
         make(database: database, config: config, slot: ModelSlot(detector), prompts: prompts)
     }
 
-    public static func make(database: Database, config: Config, slot: ModelSlot, prompts: [String]) -> [any Stage] {
+    public static func make(database: Database, config: Config, slot: ModelSlot, prompts: [String]?) -> [any Stage] {
         let limits = DecodeLimits(maxFileBytes: config.limits.maxFileBytes, maxSide: config.limits.maxSide,
                                   maxPixels: config.limits.maxPixels)
         let query = config.query
         let merge = MergeSettings(topN: query.topN, scoreThreshold: Float(query.scoreThreshold),
                                   nmsIoU: query.nmsIoU.map(Float.init))
-        let vocabularies = config.effectiveInboxes.contains { $0.vocabulary != nil }
-            ? VocabularyResolver(database: database, inboxes: config.effectiveInboxes, template: query.template) : nil
+        let vocabularies = VocabularyResolver(database: database, inboxes: config.effectiveInboxes, template: query.template)
         return [
             DecodeStage(limits: limits),
             DetectStage(slot: slot, prompts: prompts, vocabularies: vocabularies, merge: merge),

@@ -36,9 +36,14 @@ public final class VocabularyResolver: @unchecked Sendable {
         }
     }
 
-    /// nil when the inbox has no vocabulary (its images get the free-text prompts).
+    /// nil when the inbox has no vocabulary (its images get the free-text prompts, or the model's own vocabulary).
     public func prompts(forInbox inbox: String) throws -> (StoredVocabulary, [CategoryPrompt])? {
         guard let name = vocabularyByInbox[inbox] else { return nil }
+        return try prompts(vocabulary: name, for: inbox)
+    }
+
+    /// The newest version of vocabulary `name` as prompts (`inbox` only names who asked, for the error).
+    public func prompts(vocabulary name: String, for inbox: String) throws -> (StoredVocabulary, [CategoryPrompt]) {
         lock.lock()
         if let hit = cache[name], Date().timeIntervalSince(hit.loaded) < 60 {
             lock.unlock()

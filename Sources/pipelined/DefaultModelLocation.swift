@@ -72,21 +72,30 @@ enum DefaultModel {
     /// `model.path = "none"` (or PIPELINED_MODEL=none) turns the default off.
     static func isDisabled(_ config: Config) -> Bool { config.modelPath == "none" }
 
-    /// Imports the model's own vocabulary (the categories it was trained on) once, and has every inbox without a
-    /// vocabulary queried with it.
-    static func applyVocabulary(_ directory: String, to config: Config, database: Database) throws -> Config {
-        let file = directory + "/vocabulary.json"
-        guard FileManager.default.fileExists(atPath: file) else { return config }
-        if try database.latestVocabulary(name: vocabularyName) == nil {
-            let (categories, source) = try VocabCommand.Import.parse(file)
-            _ = try database.importVocabulary(name: vocabularyName, source: source, categories: categories)
+    /// The vocabulary a model was trained on: `vocabulary.json` in its directory, or in its parent's (a fine-tuned
+    /// version knows what it was tuned from), imported once — as "default-model" for the default model, else under
+    /// the model's name. nil for a model without one (an official MDETR checkpoint).
+    static func ownVocabulary(path: String, modelID: Int, database: Database) throws -> String? {
+        var directory: String? = path
+        var id: Int? = modelID
+        var seen: Set<Int> = []
+        while let dir = directory {
+            let file = dir + "/vocabulary.json"
+            if FileManager.default.fileExists(atPath: file) {
+                let manifest = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/manifest.json"))) as? [String: Any]
+                let model = manifest?["name"] as? String ?? URL(fileURLWithPath: dir).lastPathComponent
+                let name = model == "default" ? vocabularyName : model
+                if try database.latestVocabulary(name: name) == nil {
+                    let (categories, source) = try VocabCommand.Import.parse(file)
+                    _ = try database.importVocabulary(name: name, source: source, categories: categories)
+                }
+                return name
+            }
+            guard let current = id, seen.insert(current).inserted, let parent = try database.model(id: current)?.parentID,
+                  let record = try database.model(id: parent) else { return nil }
+            directory = record.path
+            id = parent
         }
-        var config = config
-        config.inboxes = config.effectiveInboxes.map { inbox in
-            var inbox = inbox
-            if inbox.vocabulary == nil { inbox.vocabulary = vocabularyName }
-            return inbox
-        }
-        return config
+        return nil
     }
 }

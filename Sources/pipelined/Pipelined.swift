@@ -129,10 +129,7 @@ struct Run: ParsableCommand {
             var config = config
             if DefaultModel.isDisabled(config) { return nil }
             if config.modelPath == nil, let directory = DefaultModel.directory {
-                // No model configured: the default model, asking its own vocabulary where neither a vocabulary nor
-                // `[model] prompts` says otherwise.
                 config.modelPath = directory
-                if config.prompts == nil { config = try DefaultModel.applyVocabulary(directory, to: config, database: database) }
                 logger.info("no model configured: using the default model", metadata: ["path": "\(directory)"])
             }
             guard let path = config.modelPath else { return nil }
@@ -148,17 +145,23 @@ struct Run: ParsableCommand {
             // A prompt the model cannot read would fail every job: refuse it now, with the reason.
             for prompt in config.effectivePrompts { _ = try detector.encode(prompt) }
             logger.info("model loaded", metadata: ["model": "\(detector.identity.name)@\(detector.identity.version)"])
+            // The models table decides which version runs (a fine-tuned or promoted one); checked between jobs. Inboxes
+            // told to ask nothing in particular ask the running model's own vocabulary, so the questions follow it.
+            let active = try ActiveModel(database: database, configured: detector, path: URL(fileURLWithPath: path).standardizedFileURL.path,
+                                         metricsJSON: Self.manifestMetrics(path), logger: logger,
+                                         vocabularyOf: { try DefaultModel.ownVocabulary(path: $0, modelID: $1, database: database) },
+                                         load: { try load($0) })
+            let own = active.slot.model.vocabulary
             for inbox in config.effectiveInboxes {
                 // What every image of the inbox will be asked (a sidecar may add or replace questions per image).
-                logger.info("inbox questions", metadata: [
-                    "inbox": "\(inbox.name)",
-                    "asks": "\(inbox.vocabulary.map { "vocabulary \($0) (newest version)" } ?? "prompts \(config.effectivePrompts)")"])
+                let asks = inbox.vocabulary.map { "vocabulary \($0) (newest version)" }
+                    ?? config.prompts.map { "prompts \($0)" }
+                    ?? own.map { "vocabulary \($0), the active model's own (prompts \(Config.defaultPrompts) with a model that has none)" }
+                    ?? "prompts \(Config.defaultPrompts)"
+                logger.info("inbox questions", metadata: ["inbox": "\(inbox.name)", "asks": "\(asks)"])
             }
-            // The models table decides which version runs (a fine-tuned or promoted one); checked between jobs.
-            let active = try ActiveModel(database: database, configured: detector, path: URL(fileURLWithPath: path).standardizedFileURL.path,
-                                         metricsJSON: Self.manifestMetrics(path), logger: logger) { try load($0) }
             active.watch(every: config.modelCheckInterval)
-            return StandardStages.make(database: database, config: config, slot: active.slot, prompts: config.effectivePrompts)
+            return StandardStages.make(database: database, config: config, slot: active.slot, prompts: config.prompts)
         }
         daemon.makeServices = { database, config in
             guard config.fineTune.enabled, !DefaultModel.isDisabled(config) else { return [] }

@@ -32,7 +32,7 @@ import Testing
                                        logPath: dir.file("log"), environment: ["PIPELINED_DEFAULT_MODEL": ""])
         defer { daemon.terminate() }
         #expect(eventually(timeout: 120) { daemon.log.contains("inbox watched") }, "\(daemon.log)")
-        #expect(!daemon.log.contains("no model configured"), "\(daemon.log)")
+        #expect(!daemon.log.contains("not processed"), "\(daemon.log)")
         try FileManager.default.copyItem(atPath: Self.fixtureDirectory + "/" + fixture.file, toPath: state + "/inbox/" + fixture.file)
 
         let db = Database(url: "host=\(state)/postgres/run port=5432 user=pipelined dbname=pipelined")
@@ -97,6 +97,53 @@ import Testing
         let list = try runPipelined(["model", "list", "--state-dir", state])
         #expect(list.output.contains("id\tmodel\tstatus") && list.output.contains("\tactive\t") && list.output.contains("AP 0.09"),
                 "\(list.output)")
+    }
+
+    /// The questions follow the model: an inbox told to ask nothing in particular asks the running model's own
+    /// vocabulary — the default model's categories — and, once a model without one is promoted (the official MDETR
+    /// checkpoints have none), the default prompts; rolled back, the vocabulary again. (It used to keep asking the
+    /// default model's 300 shape names whatever model ran, and the log never said otherwise.)
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: modelDirectory + "/manifest.json"), "no default model committed"))
+    func theQuestionsFollowTheActiveModel() throws {
+        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtureDirectory + "/image.json")))
+        let dir = TemporaryDirectory("follow")
+        let state = dir.file("s")
+        try """
+            state_directory = "\(state)"
+            [model]
+            check_interval_seconds = 0.5
+            """.write(toFile: dir.file("c.toml"), atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: ["run", "--config", dir.file("c.toml")],
+                                       logPath: dir.file("log"), environment: ["PIPELINED_DEFAULT_MODEL": ""])
+        defer { daemon.terminate() }
+        #expect(eventually(timeout: 120) { daemon.log.contains("daemon ready") }, "\(daemon.log)")
+        #expect(daemon.log.contains("asks=\"vocabulary default-model, the active model's own"), "\(daemon.log)")
+        let db = Database(url: "host=\(state)/postgres/run port=5432 user=pipelined dbname=pipelined")
+        func asked() throws -> [String] {
+            try db.query(Statement("follow.asked", """
+                SELECT coalesce(settings ->> 'vocabulary', 'prompts ' || (settings ->> 'prompts')) AS asked FROM provenance ORDER BY id
+                """)).map { try $0.string("asked") }
+        }
+        try FileManager.default.copyItem(atPath: Self.fixtureDirectory + "/" + fixture.file, toPath: state + "/inbox/a.jpg")
+        #expect(try eventually(timeout: 300) { try db.queueStatus().counts["done"] == 1 }, "\(daemon.log.suffix(3000))")
+
+        // A model without a vocabulary of its own, imported and promoted while the daemon runs.
+        let imported = try runPipelined(["model", "import", DetectorCommandLineTests.checkpoint, "--name", "tiny", "--output", dir.file("tiny"),
+                                         "--config", dir.file("c.toml")])
+        #expect(imported.status == 0, "\(imported.output)")
+        let tiny = try #require(try db.models().first { $0.name == "tiny" })
+        #expect(try runPipelined(["model", "promote", tiny.label, "--config", dir.file("c.toml")]).status == 0)
+        #expect(eventually(timeout: 60) { daemon.log.contains("own_vocabulary=none") }, "\(daemon.log.suffix(2000))")
+        FileManager.default.createFile(atPath: state + "/inbox/b.png", contents: TinyPNG.sample(seed: 4, width: 80, height: 60))
+        #expect(try eventually(timeout: 120) { try db.queueStatus().counts["done"] == 2 }, "\(daemon.log.suffix(3000))")
+
+        #expect(try runPipelined(["model", "rollback", "--config", dir.file("c.toml")]).status == 0)
+        #expect(eventually(timeout: 60) { daemon.log.contains("own_vocabulary=default-model") }, "\(daemon.log.suffix(2000))")
+        FileManager.default.createFile(atPath: state + "/inbox/c.png", contents: TinyPNG.sample(seed: 5, width: 80, height: 60))
+        #expect(try eventually(timeout: 300) { try db.queueStatus().counts["done"] == 3 }, "\(daemon.log.suffix(3000))")
+        let questions = try asked()
+        #expect(questions == ["default-model@1", "prompts an object", "default-model@1"], "\(questions)")
+        #expect(daemon.terminate() == 0)
     }
 
     /// After the set-up, from a bare environment (`env -i PATH=…`, as a service or a new shell has it): `detect`

@@ -11,6 +11,7 @@ public final class ActiveModel: @unchecked Sendable {
     public let slot: ModelSlot
     let database: Database
     let load: @Sendable (String) throws -> any ImageDetector
+    let vocabularyOf: @Sendable (String, Int) throws -> String?
     let logger: Logger
     private var timer: DispatchSourceTimer?
     private let queue = DispatchQueue(label: "pipelined.models", qos: .utility)
@@ -18,12 +19,15 @@ public final class ActiveModel: @unchecked Sendable {
     private var failedID: Int?
 
     /// Registers `configured` (loaded from `path`) and returns the daemon's model: the active one.
-    /// `metricsJSON`: what the model's manifest says it scored (shown by `pipelined model list`).
+    /// `metricsJSON`: what the model's manifest says it scored (shown by `pipelined model list`). `vocabularyOf`: the
+    /// vocabulary a model (directory, id) was trained on, if any, kept in the slot with it.
     public init(database: Database, configured: any ImageDetector, path: String, configJSON: String = "{}",
                 metricsJSON: String = "{}",
-                logger: Logger, load: @escaping @Sendable (String) throws -> any ImageDetector) throws {
+                logger: Logger, vocabularyOf: @escaping @Sendable (_ path: String, _ modelID: Int) throws -> String? = { _, _ in nil },
+                load: @escaping @Sendable (String) throws -> any ImageDetector) throws {
         self.database = database
         self.load = load
+        self.vocabularyOf = vocabularyOf
         self.logger = logger
         let identity = configured.identity
         let label = "\(identity.name)@\(identity.version)"
@@ -31,6 +35,7 @@ public final class ActiveModel: @unchecked Sendable {
         let id = try database.registerModel(NewModel(name: identity.name, version: identity.version, weightsSHA256: identity.weightsSHA256,
                                                      configJSON: configJSON, path: path, metricsJSON: metricsJSON))
         slot = ModelSlot(configured, modelID: id)
+        slot.replace(with: configured, modelID: id, vocabulary: ownVocabulary(path: path, modelID: id))
         let active = try database.activeModel()
         if known == nil || active == nil {
             if active?.id != id {
@@ -72,12 +77,25 @@ public final class ActiveModel: @unchecked Sendable {
             guard detector.identity.weightsSHA256 == active.weightsSHA256 else {
                 throw ModelSwitchError(reason: "\(path) holds weights \(detector.identity.weightsSHA256.prefix(12)), not the registered \(active.weightsSHA256.prefix(12))")
             }
-            slot.replace(with: detector, modelID: active.id)
+            let vocabulary = ownVocabulary(path: path, modelID: active.id)
+            slot.replace(with: detector, modelID: active.id, vocabulary: vocabulary)
             failedID = nil
-            logger.notice("model switched", metadata: ["model": "\(active.label)", "reason": "\(active.statusReason ?? "")"])
+            // Inboxes configured to ask nothing in particular now ask this model's own vocabulary, or the prompts.
+            logger.notice("model switched", metadata: ["model": "\(active.label)", "reason": "\(active.statusReason ?? "")",
+                                                       "own_vocabulary": "\(vocabulary ?? "none")"])
         } catch {
             failedID = active.id
             logger.error("cannot load the active model; keeping the current one", metadata: ["model": "\(active.label)", "error": "\(error)"])
+        }
+    }
+}
+
+extension ActiveModel {
+    /// The model's own vocabulary; a failure to read it costs only that (its inboxes are asked the prompts).
+    func ownVocabulary(path: String, modelID: Int) -> String? {
+        do { return try vocabularyOf(path, modelID) } catch {
+            logger.warning("cannot read the model's own vocabulary", metadata: ["path": "\(path)", "error": "\(error)"])
+            return nil
         }
     }
 }

@@ -7,10 +7,21 @@ public final class ModelSlot: @unchecked Sendable {
     private let lock = NSLock()
     private var current: any ImageDetector
     private var currentID: Int?
+    private var currentVocabulary: String?
 
-    public init(_ detector: any ImageDetector, modelID: Int? = nil) {
+    /// `vocabulary`: the vocabulary (by name) the model was trained on, if it has one; inboxes told to ask nothing in
+    /// particular are asked it, so the questions follow the model when it is switched.
+    public init(_ detector: any ImageDetector, modelID: Int? = nil, vocabulary: String? = nil) {
         current = detector
         currentID = modelID
+        currentVocabulary = vocabulary
+    }
+
+    /// The detector and its own vocabulary, read together.
+    public var model: (detector: any ImageDetector, vocabulary: String?) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (current, currentVocabulary)
     }
 
     public var detector: any ImageDetector {
@@ -26,10 +37,11 @@ public final class ModelSlot: @unchecked Sendable {
         return currentID
     }
 
-    public func replace(with detector: any ImageDetector, modelID: Int?) {
+    public func replace(with detector: any ImageDetector, modelID: Int?, vocabulary: String? = nil) {
         lock.lock()
         current = detector
         currentID = modelID
+        currentVocabulary = vocabulary
         lock.unlock()
     }
 }
