@@ -106,8 +106,18 @@ public final class EmbeddedCluster: @unchecked Sendable {
         return url
     }
 
-    /// Whether the server runs (`pg_ctl status`).
+    /// Whether the server runs: its socket answers, or `pg_ctl status` says so. The socket first: a server started in
+    /// another PID namespace (a daemon in a container or a sandbox) has a PID in `postmaster.pid` that means nothing
+    /// here, and `pg_ctl status` alone would have a second postmaster started on the same data directory.
     public var isRunning: Bool {
+        if (try? PGConnection(url: "host=\(socketDirectory) port=\(Self.port) user=\(Self.superuser) dbname=postgres connect_timeout=5")) != nil {
+            return true
+        }
+        return isVisibleToPGCtl
+    }
+
+    /// `pg_ctl status`: a server whose postmaster this process's PID namespace sees (and `pg_ctl stop` can signal).
+    private var isVisibleToPGCtl: Bool {
         guard let bin = try? Self.binaries(), let owner = try? serverUser() else { return false }
         return (try? run([bin + "/pg_ctl", "-D", dataDirectory, "status"], asServerUser: owner)) != nil
     }
@@ -140,6 +150,11 @@ public final class EmbeddedCluster: @unchecked Sendable {
         // A failed conversion above dropped our shared lock, so another user finishing meanwhile may have found
         // itself last and stopped the server already.
         guard isRunning else { return }
+        // Started in another PID namespace: the PID pg_ctl would signal is not that server's here. Its owner stops it.
+        guard isVisibleToPGCtl else {
+            logger.info("embedded PostgreSQL left running: it was started in another PID namespace")
+            return
+        }
         guard let bin = try? Self.binaries(), let owner = try? serverUser() else { return }
         do {
             try run([bin + "/pg_ctl", "-D", dataDirectory, "-m", "fast", "-w", "-t", "60", "stop"], asServerUser: owner)

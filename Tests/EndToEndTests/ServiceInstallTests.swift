@@ -5,7 +5,8 @@ import Testing
 /// The README's service install, run verbatim on a throwaway copy of this machine (overlays in a private mount
 /// namespace: `Fixtures/service-install/machine.sh`), then the installed unit started as systemd would start it —
 /// as `pipelined`, under the sandbox its directives describe (bwrap + setpriv, derived here from the unit file; systemd
-/// is not PID 1 on these machines) — and one image dropped by a member of the `pipelined` group followed to done.
+/// is not PID 1 on these machines) — one image dropped by a member of the `pipelined` group followed to done, and a
+/// model fetched as the README says for a service (from a loopback server) taken up by the running daemon.
 @Suite struct ServiceInstallTests {
     static let root = BuiltProducts.packageRoot
     static var canRun: Bool {
@@ -25,6 +26,20 @@ import Testing
         let notify = FakeSystemdSocket(path: work.file("notify/sock"))
         chmod(work.file("notify"), 0o777)
         chmod(work.file("notify/sock"), 0o777)
+        // A model to fetch: the tiny MDETR fixture on a loopback server (the machine shares this network namespace).
+        let server = try LoopbackHTTPServer()
+        let fixture = Self.root + "/Tests/DetectorTests/Fixtures/mdetr_end_to_end/"
+        var companions: [[String: Any]] = []
+        for file in ["checkpoint.pth", "vocab.json", "merges.txt", "config.json"] {
+            server.serve("/" + file, try Data(contentsOf: URL(fileURLWithPath: fixture + file)))
+            if file != "checkpoint.pth" { companions.append(["name": file, "urls": [server.baseURL + "/" + file]]) }
+        }
+        let catalog: [String: Any] = ["models": [["name": "tiny", "description": "tiny MDETR", "companions": companions,
+                                                  "checkpoint": ["name": "tiny.pth", "urls": [server.baseURL + "/checkpoint.pth"]]]]]
+        try JSONSerialization.data(withJSONObject: catalog).write(to: URL(fileURLWithPath: work.file("catalog.json")))
+        chmod(work.path, 0o755)
+        chmod(work.file("catalog.json"), 0o644)
+
         let unit = try String(contentsOfFile: Self.root + "/systemd/pipelined.service", encoding: .utf8)
         let sandbox = try Self.sandbox(unit: unit, notifyDirectory: work.file("notify"))
         try sandbox.joined(separator: "\n").write(toFile: work.file("sandbox.args"), atomically: true, encoding: .utf8)
@@ -49,6 +64,9 @@ import Testing
         #expect(daemonLog.contains("model loaded model=default@"), "\(daemonLog)")
         #expect(log.contains("== done jobs 1"), "\(context)")
         #expect(log.contains(" photo.jpg ") && log.contains("(10 rows)"), "the README's psql line shows the image's detections: \(context)")
+        // The README's fetch for a service: run as its user, registered and activated; the sandboxed daemon reads it.
+        #expect(log.contains("registered as model") && log.contains("is now active"), "\(context)")
+        #expect(log.contains("model switched model=tiny@") && log.contains("own_vocabulary=none"), "\(context)")
         #expect(log.contains("== exit 0"), "\(context)")
         var messages: [String] = []
         while let m = notify.receive(timeout: 0.2) { messages.append(m) }
@@ -80,10 +98,12 @@ import Testing
             "WatchdogSec", "StateDirectoryMode", "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
             "ProtectControlGroups", "ProtectClock", "ProtectHostname", "RestrictNamespaces", "RestrictRealtime",
             "RestrictSUIDSGID", "LockPersonality", "SystemCallArchitectures", "RestrictAddressFamilies", "IPAddressDeny",
-            "IPAddressAllow", "MemoryDenyWriteExecute", "SystemCallFilter", "SystemCallErrorNumber",
+            "IPAddressAllow", "MemoryDenyWriteExecute", "SystemCallFilter", "SystemCallErrorNumber", "ProtectProc",
         ]
         // bwrap keeps root's capabilities for setpriv, which then drops to the unit's user, bounding and ambient sets.
-        var bwrap = ["/usr/bin/bwrap", "--cap-add", "ALL", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--clearenv",
+        // No PID or IPC namespace: the unit asks for neither (PrivatePIDs/PrivateIPC), and a command run beside the
+        // service must find its PostgreSQL as it would under systemd.
+        var bwrap = ["/usr/bin/bwrap", "--cap-add", "ALL", "--die-with-parent", "--clearenv",
                      "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                      "--setenv", "NOTIFY_SOCKET", "/run/notify/sock"]
         var mounts: [String] = []
@@ -111,7 +131,6 @@ import Testing
             case ("PrivateTmp", "true"): tail += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp"]
             case ("PrivateDevices", "true"): tail += ["--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"]
             case ("PrivateMounts", "true"): break   // bwrap always runs in its own mount namespace
-            case ("ProtectProc", "invisible"): tail += ["--proc", "/proc"]   // with --unshare-pid: only its own processes
             case ("NoNewPrivileges", "true"): setpriv.append("--no-new-privs")
             case ("CapabilityBoundingSet", _):
                 setpriv.append("--bounding-set=-all," + Self.capabilities(value))

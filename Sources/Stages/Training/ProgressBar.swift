@@ -66,8 +66,9 @@ public final class ProgressBar: @unchecked Sendable {
         let rate = elapsed > 0 ? Double(done - (initial ?? 0)) / elapsed : 0
         let left = rate > 0 ? Double(total - done) / rate : 0
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        let (scale, name) = total >= 1_000_000_000 ? (1e9, "GB") : (1e6, "MB")
         let counts = unit == .bytes
-            ? String(format: "%.2f/%.2f GB %3.0f%% %.1f MB/s", Double(done) / 1e9, Double(total) / 1e9, fraction * 100, rate / 1e6)
+            ? String(format: "%.2f/%.2f %@ %3.0f%% %.1f MB/s", Double(done) / scale, Double(total) / scale, name, fraction * 100, rate / 1e6)
             : String(format: "%d/%d %3.0f%% %.1f/s", done, total, fraction * 100, rate)
         let line = String(format: "\r%@ %@ %@, %@ left %@", label, bar, counts, Self.duration(left), detail)
         FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))

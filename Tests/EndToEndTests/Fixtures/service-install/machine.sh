@@ -6,8 +6,9 @@
 #   2. the installed unit started without systemd, under its own sandbox (WORK/sandbox.args: the bwrap + setpriv
 #      command line the test derived from the unit's directives), its log in WORK/daemon.log;
 #   3. the README's use block (WORK/use.sh): its `cp` line run by alice from her home, its psql line as root;
-#   4. SIGTERM to the daemon, as `systemctl stop` sends it (KillMode=mixed), and its exit status.
-# Arguments: REPO WORK. WORK holds the files above and photo.jpg.
+#   4. `model fetch --activate` as the service's user (WORK/catalog.json), and the running daemon switching to it;
+#   5. SIGTERM to the daemon, as `systemctl stop` sends it (KillMode=mixed), and its exit status.
+# Arguments: REPO WORK. WORK holds the files above and photo.jpg (readable by the pipelined user).
 set -euo pipefail
 repo=$1 work=$2
 
@@ -64,6 +65,12 @@ for _ in $(seq 1 300); do
 done
 echo "== done jobs $done_jobs"
 bash -euo pipefail -c "$(grep -v '^cp ' "$work/use.sh")"
+
+# The README's way to give the service a real model, as its user, against the test's loopback catalog.
+echo "== fetch"
+sudo -u pipelined pipelined model fetch tiny --catalog "$work/catalog.json" --activate --config /etc/pipelined/pipelined.toml
+for _ in $(seq 1 120); do grep -q "model switched" "$work/daemon.log" && break; sleep 1; done
+grep -o "model switched.*" "$work/daemon.log" || true
 
 echo "== stop"
 kill -TERM "$daemon"
