@@ -5,11 +5,11 @@ import Testing
 
 /// The shipped `pipelined` binary (no stand-in detector anywhere).
 @Suite struct CommandLineTests {
-    func run(_ arguments: [String], asUser user: String? = nil) throws -> (status: Int32, output: String) {
+    func run(_ arguments: [String], asUser user: String? = nil, executable: String = BuiltProducts.path("pipelined")) throws -> (status: Int32, output: String) {
         let process = Process()
         if let user {
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            process.arguments = ["-u", user, "--", BuiltProducts.path("pipelined")] + arguments
+            process.arguments = ["-u", user, "--", executable] + arguments
         } else {
             process.executableURL = URL(fileURLWithPath: BuiltProducts.path("pipelined"))
             process.arguments = arguments
@@ -106,7 +106,10 @@ import Testing
         chown.arguments = ["nobody", state]
         try chown.run()
         chown.waitUntilExit()
-        let result = try run(["migrate", "--state-dir", state], asUser: "nobody")
+        // A copy the user can execute wherever the checkout is (a clone under /root is not reachable by nobody).
+        chmod(dir.path, 0o755)
+        try FileManager.default.copyItem(atPath: BuiltProducts.path("pipelined"), toPath: dir.file("pipelined"))
+        let result = try run(["migrate", "--state-dir", state], asUser: "nobody", executable: dir.file("pipelined"))
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("schema is at version"))
         var st = stat()
