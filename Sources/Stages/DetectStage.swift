@@ -71,7 +71,13 @@ public final class DetectStage: Stage, @unchecked Sendable {
         }
         var vocabulary = askDefaults ? inboxVocabulary : nil
         if askDefaults, vocabulary == nil, prompts == nil, let ownVocabulary, let resolver = vocabularies {
-            vocabulary = try resolver.prompts(vocabulary: ownVocabulary, for: item.job.inbox)
+            // The model's own vocabulary is a default, not a configured question: if it cannot be read, the image is
+            // asked the default prompts (and the reason kept with its results) rather than failing.
+            do { vocabulary = try resolver.prompts(vocabulary: ownVocabulary, for: item.job.inbox) } catch {
+                logger.warning("the model's own vocabulary cannot be read; asking the default prompts",
+                               metadata: ["vocabulary": "\(ownVocabulary)", "error": "\(error)"])
+                settings["vocabulary_error"] = "\(error)"
+            }
         }
         let prompts = self.prompts ?? Config.defaultPrompts
         if let (stored, categoryPrompts) = vocabulary, let resolver = vocabularies {
@@ -84,6 +90,10 @@ public final class DetectStage: Stage, @unchecked Sendable {
         } else if askDefaults {
             detections += try detector.detect(image, prompts: prompts)
             settings["prompts"] = prompts.joined(separator: " | ")
+        }
+        // top_n holds for every kind of question: prompts and sidecars add up to a box per query each.
+        if merge.topN > 0, detections.count > merge.topN {
+            detections = Array(detections.sorted { $0.score > $1.score }.prefix(merge.topN))
         }
         item[WorkKeys.detections] = detections
         item[WorkKeys.settings] = settings

@@ -1,3 +1,4 @@
+import CLibPQ
 import Foundation
 import Logging
 #if canImport(Glibc)
@@ -110,9 +111,9 @@ public final class EmbeddedCluster: @unchecked Sendable {
     /// another PID namespace (a daemon in a container or a sandbox) has a PID in `postmaster.pid` that means nothing
     /// here, and `pg_ctl status` alone would have a second postmaster started on the same data directory.
     public var isRunning: Bool {
-        if (try? PGConnection(url: "host=\(socketDirectory) port=\(Self.port) user=\(Self.superuser) dbname=postgres connect_timeout=5")) != nil {
-            return true
-        }
+        // Any answer counts, "starting up" and "too many connections" included (PQping's sense of running).
+        let ping = PQping("host=\(socketDirectory) port=\(Self.port) user=\(Self.superuser) dbname=postgres connect_timeout=5")
+        if ping == PQPING_OK || ping == PQPING_REJECT { return true }
         return isVisibleToPGCtl
     }
 

@@ -80,19 +80,20 @@ struct ModelCommand: ParsableCommand {
             guard let entry = catalog.entry(name) else { throw FetchError.unknownModel(name, known: catalog.models.map(\.name)) }
             let (config, _) = try options.load()
             let log = { (line: String) in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            // Fetched before: a version of that name with no parent (fine-tuned descendants keep the name).
             if !force, let known = try? options.withDatabase(readOnly: true, { _, _, db in try db.models() })
-                .last(where: { $0.name == entry.name && $0.path.map { FileManager.default.fileExists(atPath: $0) } == true }) {
+                .last(where: { $0.name == entry.name && $0.parentID == nil && $0.path.map { FileManager.default.fileExists(atPath: $0) } == true }) {
                 print("\(known.label) is already fetched (\(known.path ?? "")); --force downloads it again")
                 if activate { try promote(known.id, label: known.label) }
                 return
             }
-            let fetcher = ModelFetcher(entry: entry, stateDirectory: config.stateDirectory, retries: retries,
-                                       keepDownload: keepDownload, log: log)
-            let (directory, manifest) = try fetcher.fetch()
+            let fetcher = ModelFetcher(entry: entry, stateDirectory: config.stateDirectory, retries: retries, log: log)
+            let (directory, manifest, checkpoint) = try fetcher.fetch()
             print("imported \(entry.name) version \(manifest.version) into \(directory)")
             print("source \(manifest.sourceURL ?? manifest.source): \(manifest.sourceBytes ?? 0) bytes, sha256 \(manifest.sourceSHA256)")
             let id = try options.withDatabase { _, _, database in try ModelCommand.register(manifest, directory: directory, in: database) }
             print("registered as model \(id)")
+            if !keepDownload { try? FileManager.default.removeItem(atPath: checkpoint) }
             if activate { try promote(id, label: "\(manifest.name)@\(manifest.version)") }
             else { print("to use it: pipelined model promote \(manifest.name)@\(manifest.version) (or fetch with --activate)") }
         }

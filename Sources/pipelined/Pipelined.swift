@@ -136,6 +136,11 @@ struct Run: ParsableCommand {
             try DefaultModel.checkPretrainedParts(for: path)
             // Every version the daemon runs keeps boxes above the one configured threshold, as `detect` does.
             let threshold = Float(config.query.scoreThreshold)
+            if threshold <= 0 {
+                // An older configuration's 0 (it used to apply to vocabularies only) now keeps every box of every prompt.
+                logger.notice("score_threshold = 0 keeps every box of every question (up to top_n per image); the default 0.7 keeps what `pipelined detect` shows",
+                              metadata: ["top_n": "\(config.query.topN)"])
+            }
             let load: @Sendable (String) throws -> MDETRDetector = { path in
                 let detector = try ModelPackage.load(path)
                 detector.threshold = threshold

@@ -20,7 +20,7 @@ import Testing
 
     @Test(.enabled(if: FileManager.default.fileExists(atPath: modelDirectory + "/manifest.json"), "no default model committed"))
     func aSyntheticImageDroppedIntoTheInboxGetsCorrectDetections() throws {
-        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtureDirectory + "/image.json")))
+        let fixture = try Self.fixture()
         let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.modelDirectory + "/manifest.json"))) as? [String: Any])
         let version = "\(manifest["name"] ?? "?")@\(manifest["version"] ?? "?")"
 
@@ -63,18 +63,15 @@ import Testing
     /// daemon stores and what `detect` prints (they used to keep > 0.7 and everything): the same boxes and scores.
     @Test(.enabled(if: FileManager.default.fileExists(atPath: modelDirectory + "/manifest.json"), "no default model committed"))
     func configuredPromptsAreAskedInsteadOfTheDefaultVocabulary() throws {
-        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtureDirectory + "/image.json")))
+        let fixture = try Self.fixture()
         let dir = TemporaryDirectory("default-prompts")
         let state = dir.file("s")
-        try """
-            state_directory = "\(state)"
+        let daemon = try Self.daemon(in: dir, config: """
             [model]
             prompts = ["a large striped blue ring"]
             [query]
             score_threshold = 0.2
-            """.write(toFile: dir.file("c.toml"), atomically: true, encoding: .utf8)
-        let daemon = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: ["run", "--config", dir.file("c.toml")],
-                                       logPath: dir.file("log"), environment: ["PIPELINED_DEFAULT_MODEL": ""])
+            """)
         defer { daemon.terminate() }
         #expect(eventually(timeout: 120) { daemon.log.contains("inbox questions") }, "\(daemon.log)")
         #expect(daemon.log.contains(#"asks="prompts [\"a large striped blue ring\"]""#), "\(daemon.log)")
@@ -105,16 +102,13 @@ import Testing
     /// default model's 300 shape names whatever model ran, and the log never said otherwise.)
     @Test(.enabled(if: FileManager.default.fileExists(atPath: modelDirectory + "/manifest.json"), "no default model committed"))
     func theQuestionsFollowTheActiveModel() throws {
-        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtureDirectory + "/image.json")))
+        let fixture = try Self.fixture()
         let dir = TemporaryDirectory("follow")
         let state = dir.file("s")
-        try """
-            state_directory = "\(state)"
+        let daemon = try Self.daemon(in: dir, config: """
             [model]
             check_interval_seconds = 0.5
-            """.write(toFile: dir.file("c.toml"), atomically: true, encoding: .utf8)
-        let daemon = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: ["run", "--config", dir.file("c.toml")],
-                                       logPath: dir.file("log"), environment: ["PIPELINED_DEFAULT_MODEL": ""])
+            """)
         defer { daemon.terminate() }
         #expect(eventually(timeout: 120) { daemon.log.contains("daemon ready") }, "\(daemon.log)")
         #expect(daemon.log.contains("asks=\"vocabulary default-model, the active model's own"), "\(daemon.log)")
@@ -151,7 +145,7 @@ import Testing
     /// variables "tools/setup.sh exports", which no shell had.)
     @Test(.enabled(if: FileManager.default.fileExists(atPath: modelDirectory + "/manifest.json"), "no default model committed"))
     func fromABareEnvironmentTheDefaultModelIsFound() throws {
-        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtureDirectory + "/image.json")))
+        let fixture = try Self.fixture()
         let bare = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     "HOME": ProcessInfo.processInfo.environment["HOME"] ?? "/root"]
         let detect = try runPipelined(["detect", Self.fixtureDirectory + "/" + fixture.file, "--prompt", "a cat"], bareEnvironment: bare)
@@ -167,6 +161,17 @@ import Testing
     }
 
     static let topK = 10
+
+    static func fixture() throws -> Fixture {
+        try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: URL(fileURLWithPath: fixtureDirectory + "/image.json")))
+    }
+
+    /// `pipelined run` with a config file whose state directory is `<dir>/s`, and the rest of the config given.
+    static func daemon(in dir: TemporaryDirectory, config: String) throws -> DaemonProcess {
+        try "state_directory = \"\(dir.file("s"))\"\n\(config)".write(toFile: dir.file("c.toml"), atomically: true, encoding: .utf8)
+        return try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: ["run", "--config", dir.file("c.toml")],
+                                 logPath: dir.file("log"), environment: ["PIPELINED_DEFAULT_MODEL": ""])
+    }
 
     static func iou(_ a: [Double], _ b: [Double]) -> Double {
         let w = max(0, min(a[2], b[2]) - max(a[0], b[0])), h = max(0, min(a[3], b[3]) - max(a[1], b[1]))

@@ -45,7 +45,10 @@ import Testing
             try JSONSerialization.data(withJSONObject: catalog).write(to: URL(fileURLWithPath: self.catalog))
         }
 
-        func fetch(_ extra: [String] = [], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        /// Loopback is never proxied, whatever proxy the machine running the tests is configured with.
+        static let direct = ["no_proxy": "127.0.0.1,localhost", "NO_PROXY": "127.0.0.1,localhost"]
+
+        func fetch(_ extra: [String] = [], environment: [String: String] = direct) throws -> (status: Int32, output: String) {
             try runPipelined(["model", "fetch", "tiny"] + extra + common, environment: environment)
         }
 
@@ -128,6 +131,79 @@ import Testing
         #expect((setup.manifests.first?["sourceBytes"] as? NSNumber)?.intValue == Self.checkpoint.count)
     }
 
+    /// Without a validator (no ETag, no Last-Modified) a changed file could not be told: the part is not continued
+    /// but fetched again whole. (It used to be resumed with a bare Range.)
+    @Test func withoutAValidatorThePartIsFetchedAgainWhole() throws {
+        let setup = try Setup("no-validator", sha256: Self.checkpointSHA256)
+        setup.server.setETag(nil)
+        setup.server.dropConnections(after: [Int.max, Int.max, Int.max, 200_000])
+        #expect(try setup.fetch(["--retries", "0"]).status != 0)
+        let resumed = try setup.fetch(["--retries", "0"])
+        #expect(resumed.status == 0, "\(resumed.output)")
+        let last = try #require(setup.server.requests.last)
+        #expect(last.contains("/files/tiny.pth") && !last.lowercased().contains("range:"), "\(last)")
+    }
+
+    /// A part longer than the file now on the server (same version tag, so the server answers the range with 416):
+    /// the download starts again from zero at once. (It used to stop with "HTTP 416".)
+    @Test func aRangeTheServerCannotSatisfyStartsAgainFromZero() throws {
+        let setup = try Setup("range-416", sha256: Self.checkpointSHA256)
+        let longer = try Data(contentsOf: URL(fileURLWithPath: BuiltProducts.packageRoot + "/Tests/DetectorTests/Fixtures/mdetr_resnet_roberta/checkpoint.pth"))
+        #expect(longer.count > Self.checkpoint.count + 100_000)
+        setup.server.serve("/files/tiny.pth", longer)
+        setup.server.dropConnections(after: [Int.max, Int.max, Int.max, Self.checkpoint.count + 50_000])
+        #expect(try setup.fetch(["--retries", "0"]).status != 0)
+        setup.server.serve("/files/tiny.pth", Self.checkpoint)
+        let again = try setup.fetch(["--retries", "0"])
+        #expect(again.status == 0, "\(again.output)")
+        #expect(setup.manifests.first?["sourceSHA256"] as? String == Self.checkpointSHA256)
+    }
+
+    /// A local copy (`file://`, e.g. `--mirror file:///srv/models`) is copied again rather than resumed: a local file
+    /// has no validator to tell a changed copy by, and copying is cheap.
+    @Test func aLocalCopyIsNeverResumed() throws {
+        let setup = try Setup("file-url")
+        try Self.checkpoint.write(to: URL(fileURLWithPath: setup.dir.file("tiny.pth")))
+        try setup.writeCatalog(sha256: Self.checkpointSHA256, base: setup.server.baseURL, checkpointURLs: ["file://" + setup.dir.file("tiny.pth")])
+        // What an interrupted earlier run would have left.
+        let downloads = setup.state + "/downloads/tiny"
+        try FileManager.default.createDirectory(atPath: downloads, withIntermediateDirectories: true)
+        try Self.checkpoint.prefix(100_000).write(to: URL(fileURLWithPath: downloads + "/tiny.pth.part"))
+        try Data(#"{"url":"file://\#(setup.dir.file("tiny.pth"))","validator":"x","total":\#(Self.checkpoint.count)}"#.utf8)
+            .write(to: URL(fileURLWithPath: downloads + "/tiny.pth.part.json"))
+        let fetched = try setup.fetch(["--retries", "0"])
+        #expect(fetched.status == 0, "\(fetched.output)")
+        #expect(setup.manifests.first?["sourceSHA256"] as? String == Self.checkpointSHA256)
+    }
+
+    /// A registration that fails (the database is down) does not cost the download: the checkpoint stays, and the
+    /// next run imports it without asking the server again.
+    @Test func aFailedRegistrationKeepsTheDownload() throws {
+        let setup = try Setup("register-fails", sha256: Self.checkpointSHA256)
+        var down = setup.common
+        down[3] = "host=/nonexistent port=5432 user=pipelined dbname=pipelined connect_timeout=2"
+        let failed = try runPipelined(["model", "fetch", "tiny"] + down, environment: Setup.direct)
+        #expect(failed.status != 0, "\(failed.output)")
+        #expect(FileManager.default.fileExists(atPath: setup.state + "/downloads/tiny/tiny.pth"), "\(failed.output)")
+        let asked = setup.server.requests.filter { $0.contains("/files/tiny.pth") }.count
+        let again = try setup.fetch()
+        #expect(again.status == 0 && again.output.contains("already downloaded"), "\(again.output)")
+        #expect(setup.server.requests.filter { $0.contains("/files/tiny.pth") }.count == asked)
+    }
+
+    /// "Already fetched" means the fetched version itself, not a fine-tuned descendant that kept its name (one the
+    /// gate may have rejected): `--activate` makes the fetched one active.
+    @Test func alreadyFetchedActivatesTheFetchedVersionNotADescendant() throws {
+        let setup = try Setup("descendant", sha256: Self.checkpointSHA256)
+        #expect(try setup.fetch().status == 0)
+        let fetched = try #require(try setup.database.models().first { $0.name == "tiny" })
+        let child = try setup.database.registerModel(NewModel(name: "tiny", version: "tuned1", weightsSHA256: String(repeating: "0", count: 64),
+                                                             configJSON: "{}", path: fetched.path, parentID: fetched.id))
+        let again = try setup.fetch(["--activate"])
+        #expect(again.status == 0 && again.output.contains("is already fetched"), "\(again.output)")
+        #expect(try setup.database.activeModel()?.id == fetched.id, "child \(child) must not be activated")
+    }
+
     @Test func aCorruptedDownloadIsRefusedAndRemoved() throws {
         var damaged = Self.checkpoint
         damaged[damaged.count / 2] ^= 0x40   // one bit inside a tensor's bytes
@@ -168,7 +244,7 @@ import Testing
         let mirror = try Setup("wrong-net")
         mirror.server.serve("/files/pretrained_resnet101_checkpoint.pth", Self.checkpoint)
         let official = try runPipelined(["model", "fetch", "mdetr-r101", "--mirror", mirror.server.baseURL + "/files",
-                                         "--database-url", mirror.common[3], "--state-dir", mirror.state])
+                                         "--database-url", mirror.common[3], "--state-dir", mirror.state], environment: Setup.direct)
         #expect(official.status != 0 && official.output.contains("mdetr-r101 is resnet101"), "\(official.output)")
         #expect(try mirror.database.models().isEmpty)
 
@@ -183,7 +259,7 @@ import Testing
     /// libcurl honours the proxy variables: a host that does not resolve is reached through the proxy.
     @Test func proxyVariablesAreHonoured() throws {
         let setup = try Setup("proxy", base: "http://models.invalid")
-        let fetched = try setup.fetch([], environment: ["http_proxy": setup.server.baseURL, "no_proxy": ""])
+        let fetched = try setup.fetch([], environment: ["http_proxy": setup.server.baseURL, "no_proxy": "", "NO_PROXY": ""])
         #expect(fetched.status == 0, "\(fetched.output)")
         #expect(setup.server.requests.contains { $0.hasPrefix("GET http://models.invalid/files/tiny.pth HTTP/1.1") },
                 "\(setup.server.requests.map { $0.prefix(80) })")

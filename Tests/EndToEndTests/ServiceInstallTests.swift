@@ -51,7 +51,7 @@ import Testing
 
         let machine = try DaemonProcess(
             executable: "/usr/bin/unshare",
-            arguments: ["--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc",
+            arguments: ["--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--mount-proc",
                         "/bin/bash", Self.root + "/Tests/EndToEndTests/Fixtures/service-install/machine.sh", Self.root, work.path],
             logPath: work.file("machine.log"))
         let status = machine.wait(timeout: 1500)

@@ -9,7 +9,7 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
     private let listener: Int32
     private let lock = NSLock()
     private var files: [String: Data] = [:]
-    private var etag = "\"v1\""
+    private var etag: String? = "\"v1\""
     private var cuts: [Int] = []
     private var heads: [String] = []
     private var stopped = false
@@ -33,7 +33,19 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
         }
         self.listener = listener
         port = UInt16(bigEndian: address.sin_port)
-        Thread.detachNewThread { [self] in acceptLoop() }
+        // The thread holds the server weakly: when the test lets go of it, deinit closes the socket and the loop ends.
+        Thread.detachNewThread { [weak self] in
+            while true {
+                let client = accept(listener, nil, nil)
+                guard let server = self else { if client >= 0 { close(client) }; return }
+                if client < 0 {
+                    if server.locked({ server.stopped }) { return }
+                    usleep(10_000)
+                    continue
+                }
+                Thread.detachNewThread { server.handle(client) }
+            }
+        }
     }
 
     deinit { stop() }
@@ -46,10 +58,11 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
         if !wasStopped { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
     }
 
-    /// Serves `body` at `path` under version `etag` (a new etag makes earlier parts stale).
+    /// Serves `body` at `path`.
     public func serve(_ path: String, _ body: Data) { locked { files[path] = body } }
     public func remove(_ path: String) { locked { files[path] = nil } }
-    public func setETag(_ value: String) { locked { etag = value } }
+    /// The version every file is served under (a new one makes earlier parts stale); nil sends no validator at all.
+    public func setETag(_ value: String?) { locked { etag = value } }
     /// The next responses with a body stop after these many body bytes and drop the connection, in order.
     public func dropConnections(after bytes: [Int]) { locked { cuts = bytes } }
     /// Every request head received, in order.
@@ -59,17 +72,6 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return body()
-    }
-
-    private func acceptLoop() {
-        while true {
-            let client = accept(listener, nil, nil)
-            if client < 0 {
-                if locked({ stopped }) { return }
-                continue
-            }
-            Thread.detachNewThread { [self] in handle(client) }
-        }
     }
 
     private func handle(_ client: Int32) {
@@ -93,7 +95,7 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
             guard let colon = line.firstIndex(of: ":") else { continue }
             headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
-        let (body, version, cut): (Data?, String, Int?) = locked {
+        let (body, version, cut): (Data?, String?, Int?) = locked {
             heads.append(text)
             let body = files[target]
             let cut = body != nil && !cuts.isEmpty ? cuts.removeFirst() : nil
@@ -106,6 +108,7 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
         var start = 0
         if let range = headers["range"], range.hasPrefix("bytes="), range.hasSuffix("-"),
            let from = Int(range.dropFirst(6).dropLast()), headers["if-range"].map({ $0 == version }) ?? true {
+            // A range is served even when the file is shorter: the client must cope with 416.
             guard from < body.count else {
                 send(client, "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */\(body.count)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 return
@@ -113,7 +116,8 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
             start = from
         }
         let status = start > 0 ? "206 Partial Content" : "200 OK"
-        var response = "HTTP/1.1 \(status)\r\nContent-Length: \(body.count - start)\r\nETag: \(version)\r\nConnection: close\r\n"
+        var response = "HTTP/1.1 \(status)\r\nContent-Length: \(body.count - start)\r\nConnection: close\r\n"
+        if let version { response += "ETag: \(version)\r\n" }
         if start > 0 { response += "Content-Range: bytes \(start)-\(body.count - 1)/\(body.count)\r\n" }
         send(client, response + "\r\n")
         let end = start + min(cut ?? .max, body.count - start)

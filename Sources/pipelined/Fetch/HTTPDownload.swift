@@ -104,8 +104,9 @@ struct HTTPDownload {
     /// One request for what is missing; throws what went wrong, leaving the part file to resume from.
     private func transfer(_ url: String) throws {
         var partial = (try? JSONDecoder().decode(Partial.self, from: Data(contentsOf: URL(fileURLWithPath: statePath))))
-        // A part from another URL (another mirror, or an older file) is not trusted to be the same bytes.
-        if partial?.url != url { partial = nil }
+        // A part is continued only from the same URL, and only when the server gave a validator for it (without one a
+        // changed file could not be told and would be spliced). Local files are copied again rather than resumed.
+        if partial?.url != url || partial?.validator == nil || url.hasPrefix("file:") { partial = nil }
         let fd = open(partPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw DownloadError.local(path: partPath, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
@@ -115,13 +116,17 @@ struct HTTPDownload {
         if let total = partial?.total, offset > total { ftruncate(fd, 0); lseek(fd, 0, SEEK_SET) }
         let start = Int64(lseek(fd, 0, SEEK_END))
 
+        // libcurl writes into this during perform: memory that lives until after the handle is cleaned up.
+        let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        defer { errorBuffer.deallocate() }
         guard let handle = curl_easy_init() else { throw DownloadError.unreachable(url: url, reason: "libcurl could not start") }
         defer { curl_easy_cleanup(handle) }
         let context = Transfer(fd: fd, offset: start, url: url, statePath: statePath, directory: directory,
                                reserve: reserve, progress: progress)
+        context.expectedTotal = start > 0 ? partial?.total : nil
         let unmanaged = Unmanaged.passRetained(context)
         defer { unmanaged.release() }
-        var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         var headers: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headers) }
 
@@ -135,7 +140,9 @@ struct HTTPDownload {
         ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1024)
         ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, 60)
         ccurl_setopt_string(handle, CURLOPT_USERAGENT, "pipelined/\(PipelinedVersion.string)")
-        ccurl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, &errorBuffer)
+        ccurl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer)
+        // No downgrade from https on a redirect.
+        ccurl_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, url.hasPrefix("https:") ? "https" : "http,https")
         if start > 0 {
             // CURLOPT_RANGE rather than RESUME_FROM: libcurl then hands over a 200 answer (the file changed, or the
             // server ignores ranges) instead of failing, and `begin` starts the part again from zero.
@@ -163,21 +170,34 @@ struct HTTPDownload {
         ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         if let failure = context.failure { throw failure }
         if code == CURLE_HTTP_RETURNED_ERROR {
-            // Asked for the rest of a file that has no rest: the part is stale, start again.
-            if status == 416 { ftruncate(fd, 0); try? FileManager.default.removeItem(atPath: statePath) }
+            // Asked for the rest of a file that has no such rest: the part is stale; start again from zero at once.
+            if status == 416, start > 0 {
+                ftruncate(fd, 0)
+                try? FileManager.default.removeItem(atPath: statePath)
+                return try transfer(url)
+            }
             throw DownloadError.http(url: url, status: status)
         }
         guard code == CURLE_OK else {
-            let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let detail = String(cString: errorBuffer)
             let reason = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
             switch code {
             case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_UNSUPPORTED_PROTOCOL, CURLE_URL_MALFORMAT,
-                 CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CACERT_BADFILE:
+                 CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CACERT_BADFILE, CURLE_TOO_MANY_REDIRECTS,
+                 CURLE_REMOTE_FILE_NOT_FOUND, CURLE_FILE_COULDNT_READ_FILE, CURLE_REMOTE_ACCESS_DENIED:
                 throw DownloadError.unreachable(url: url, reason: reason)
             default:
                 throw DownloadError.interrupted(url: url, reason: reason, received: context.received, total: context.total)
             }
         }
+        if !context.started {
+            // No body at all (an empty file, a 204): whatever an earlier attempt left is not this answer's.
+            guard status == 206 else { ftruncate(fd, 0); context.received = 0; context.total = 0; return try finish(status, context, url) }
+        }
+        try finish(status, context, url)
+    }
+
+    private func finish(_ status: Int, _ context: Transfer, _ url: String) throws {
         if let total = context.total, context.received != total {
             throw DownloadError.wrongSize(url: url, received: context.received, expected: total)
         }
@@ -197,6 +217,7 @@ private final class Transfer {
     let offset: Int64
     let url: String
     let statePath: String
+    var partPath: String { String(statePath.dropLast(".json".count)) }
     let directory: String
     let reserve: (Int64) -> Int64
     let progress: (Int64, Int64?) -> Void
@@ -206,6 +227,8 @@ private final class Transfer {
     var started = false
     var received: Int64
     var total: Int64?
+    /// What the part's earlier answer said the whole file was; a continuation must agree.
+    var expectedTotal: Int64?
     var failure: DownloadError?
 
     init(fd: Int32, offset: Int64, url: String, statePath: String, directory: String, reserve: @escaping (Int64) -> Int64,
@@ -239,7 +262,7 @@ private final class Transfer {
                 if errno == EINTR { continue }
                 failure = errno == ENOSPC
                     ? .noSpace(directory: directory, needed: (total ?? received) - received, free: Self.freeSpace(directory))
-                    : .local(path: statePath, reason: String(cString: strerror(errno)))
+                    : .local(path: partPath, reason: String(cString: strerror(errno)))
                 return 0
             }
             done += n
@@ -265,6 +288,14 @@ private final class Transfer {
                 return false
             }
             total = range.split(separator: "/").last.flatMap { Int64($0) } ?? length.map { offset + $0 }
+            // The rest of another version of the file (a server that ignored If-Range): never spliced on.
+            if let known = expectedTotal, total != known {
+                failure = .interrupted(url: url, reason: "the file on the server is now \(total.map(String.init) ?? "?") bytes, not \(known); starting again",
+                                       received: 0, total: total)
+                ftruncate(fd, 0)
+                try? FileManager.default.removeItem(atPath: statePath)
+                return false
+            }
         } else {
             // The whole file (the server ignored the range, or it changed since the part was written): from zero.
             if offset > 0 { ftruncate(fd, 0); lseek(fd, 0, SEEK_SET) }

@@ -36,9 +36,16 @@ struct ModelCatalog: Codable {
 
     static func load(file path: String) throws -> ModelCatalog {
         guard let data = FileManager.default.contents(atPath: path) else { throw FetchError.catalog(path: path, reason: "cannot be read") }
-        do { return try JSONDecoder().decode(ModelCatalog.self, from: data) } catch {
-            throw FetchError.catalog(path: path, reason: "not a model catalog: \(error)")
+        let catalog: ModelCatalog
+        do { catalog = try JSONDecoder().decode(ModelCatalog.self, from: data) } catch {
+            throw FetchError.catalog(path: path, reason: "is not a model catalog: \(error)")
         }
+        for entry in catalog.models {
+            for file in [entry.checkpoint] + entry.companions where file.urls.isEmpty || file.name.contains("/") || file.name.hasPrefix(".") {
+                throw FetchError.catalog(path: path, reason: "lists \(entry.name)'s file '\(file.name)' with \(file.urls.isEmpty ? "no URL" : "a name that is not a plain file name")")
+            }
+        }
+        return catalog
     }
 
     /// Every URL replaced by `<mirror>/<name>`: a local copy of the files (checkpoints under their published names).

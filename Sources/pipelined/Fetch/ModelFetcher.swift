@@ -16,7 +16,7 @@ enum FetchError: Error, CustomStringConvertible {
         case let .unknownModel(name, known):
             let near = known.min { editDistance($0, name) < editDistance($1, name) }
             return "no model '\(name)' in the catalog\(near.map { editDistance($0, name) <= 3 ? " — did you mean '\($0)'?" : "" } ?? "")"
-                + " Known: \(known.joined(separator: ", ")) (`pipelined model fetch --list`)"
+                + ". Known: \(known.joined(separator: ", ")) (`pipelined model fetch --list`)"
         case let .catalog(path, reason): return "catalog \(path) \(reason)"
         case let .busy(model, lock): return "another `pipelined model fetch \(model)` is running (\(lock)); wait for it to finish"
         case let .refused(file, reason):
@@ -33,12 +33,13 @@ struct ModelFetcher {
     var entry: ModelCatalog.Entry
     var stateDirectory: String
     var retries = 5
-    var keepDownload = false
     var log: (String) -> Void
 
     var downloads: String { stateDirectory + "/downloads/" + entry.name }
 
-    func fetch() throws -> (directory: String, manifest: ModelPackage.Manifest) {
+    /// The model directory, its manifest, and the downloaded checkpoint (the caller removes it once the model is
+    /// registered: a failed registration must not cost the download).
+    func fetch() throws -> (directory: String, manifest: ModelPackage.Manifest, checkpoint: String) {
         try FileManager.default.createDirectory(atPath: downloads, withIntermediateDirectories: true)
         guard let lock = try FileLock.tryLock(downloads + "/.lock", .exclusive) else {
             throw FetchError.busy(model: entry.name, lock: downloads + "/.lock")
@@ -71,8 +72,7 @@ struct ModelFetcher {
         let directory = stateDirectory + "/models/\(entry.name)-\(manifest.version)"
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.moveItem(atPath: staging, toPath: directory)
-        if !keepDownload { try? FileManager.default.removeItem(atPath: checkpoint) }
-        return (directory, manifest)
+        return (directory, manifest, checkpoint)
     }
 
     /// One file into the downloads directory (kept when complete, resumed when partial); its path and source URL.
