@@ -37,7 +37,7 @@ import Testing
         let bin = try #require(try FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql").sorted().last)
         let start = "/usr/lib/postgresql/\(bin)/bin/pg_ctl -D \(pg)/data -l \(pg)/other.log -w -o '-k \(pg)/run -p 5432 -c listen_addresses= -c unix_socket_permissions=0700' start && sleep 600"
         let other = try DaemonProcess(executable: "/usr/bin/unshare",
-                                      arguments: ["--pid", "--fork", "--mount", "--mount-proc", "runuser", "-u", "postgres", "--", "sh", "-c", start],
+                                      arguments: ["--pid", "--fork", "runuser", "-u", "postgres", "--", "sh", "-c", start],
                                       logPath: dir.file("other.out"))
         defer { other.kill9() }
         #expect(try eventually(timeout: 30) { (try? PGConnection(url: url)) != nil }, "\(other.log)")
