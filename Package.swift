@@ -31,6 +31,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
 
         .target(name: "Detector", dependencies: [
             "COpenBLAS", .product(name: "Crypto", package: "swift-crypto"),
@@ -47,7 +48,7 @@ let package = Package(
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .target(name: "Stages", dependencies: [
-            "Pipeline", "Store", "Detector", "CTurboJPEG", "CPNG",
+            "Pipeline", "Store", "Detector", "CTurboJPEG", "CPNG", "CCairo",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pipelined", dependencies: [
@@ -77,6 +78,6 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DetectorTests", dependencies: ["Detector"], resources: [.copy("Fixtures")]),
         // Fixtures are read from the source tree (BuiltProducts.packageRoot), not bundled.
-        .testTarget(name: "EndToEndTests", dependencies: ["Pipeline", "Store", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Pipeline", "Stages", "Store", "TestSupport"], exclude: ["Fixtures"]),
     ]
 )

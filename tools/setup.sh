@@ -11,11 +11,12 @@ case "$mode" in run|test|install) ;; *) echo "usage: $0 run|test|install" >&2; e
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# System packages: C libraries the Swift targets link (libcurl for `model fetch`, with the CA certificates), the
+# System packages: C libraries the Swift targets link (libcurl for `model fetch`, with the CA certificates; Cairo and
+# the DejaVu font for `render`), the
 # PostgreSQL server for the embedded default, systemd for `systemd-analyze verify`, procps for the unit's
 # `/bin/kill` (ExecReload) and the README's `pkill`.
 apt_packages="libopenblas-dev libinotifytools0-dev libpq-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev
-  libcurl4-openssl-dev ca-certificates postgresql systemd procps pkg-config"
+  libcurl4-openssl-dev libcairo2-dev fonts-dejavu-core ca-certificates postgresql systemd procps pkg-config"
 # For the tests only: bubblewrap runs the installed unit under its sandbox where systemd is not PID 1.
 if [ "$mode" = test ]; then apt_packages="$apt_packages bubblewrap"; fi
 missing=$(for p in $apt_packages; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)

@@ -58,6 +58,13 @@ struct Detect: ParsableCommand {
     @Option(name: .long, help: "A phrase of the prompt to score every box against (repeatable; its first occurrence).")
     var phrase: [String] = []
 
+    @Option(name: .long, help: "Also draw the detections on the image into this file (.png, .jpg or .jpeg).")
+    var save: String?
+
+    func validate() throws {
+        if save != nil, raw { throw ValidationError("--save draws detections; --raw prints queries, not detections") }
+    }
+
     func run() throws {
         // The image first: a wrong path fails at once instead of after loading a model.
         let pixels = try ImageDecoder().decode(file: image)
@@ -92,6 +99,13 @@ struct Detect: ParsableCommand {
                 ["box": [d.box.x0, d.box.y0, d.box.x1, d.box.y1].map(Double.init), "score": Double(d.score),
                  "phrase": d.label, "prompt": d.prompt]
             }
+        }
+        if let save, let detections = result["detections"] as? [[String: Any]] {
+            try DetectionPainter.write(pixels, boxes: detections.compactMap { d in
+                guard let b = d["box"] as? [Double], b.count == 4 else { return nil }
+                return PaintedBox(x0: b[0], y0: b[1], x1: b[2], y1: b[3], label: d["phrase"] as? String ?? "", score: d["score"] as? Double ?? 0)
+            }, to: save)
+            result["saved"] = save
         }
         let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         FileHandle.standardOutput.write(data)

@@ -72,7 +72,7 @@ struct Pipelined: ParsableCommand {
         commandName: "pipelined",
         abstract: "Finds objects in images by what people say about them; results go to PostgreSQL.",
         version: PipelinedVersion.string,
-        subcommands: [Run.self, Migrate.self, Status.self, Ingest.self, Detect.self, ModelCommand.self, VocabCommand.self, LabelsCommand.self, Eval.self, Synth.self, Train.self],
+        subcommands: [Run.self, Migrate.self, Status.self, Ingest.self, Detect.self, Render.self, ModelCommand.self, VocabCommand.self, LabelsCommand.self, Eval.self, Synth.self, Train.self],
         defaultSubcommand: Run.self)
 
     static func main() {
