@@ -304,6 +304,11 @@ public final class Scheduler: @unchecked Sendable {
         enqueue(item, lane: 0)
     }
 
+    /// Timings as compact JSON with keys in order, rounded to 0.1 ms.
+    static func json(_ timings: [String: Double]) -> String {
+        "{" + timings.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\(($0.value * 10).rounded() / 10)" }.joined(separator: ",") + "}"
+    }
+
     // MARK: - Running stages
 
     private func enqueue(_ item: WorkItem, lane index: Int) {
@@ -348,8 +353,11 @@ public final class Scheduler: @unchecked Sendable {
                                        error: SchedulerError.noStageCompleted(lastStage: lane.stage.name)) }
         case .success(.completed):
             finish(item) { $0.completed += 1 }
-            logger.info("job done", metadata: ["job.id": "\(item.job.jobID)", "image.sha256": "\(item.job.sha256)",
-                                               "timings_ms": "\(item.timingsMS.mapValues { ($0 * 10).rounded() / 10 })"])
+            // One line a person can read: which file, what was found, where the time went (JSON, as provenance has it).
+            var metadata: Logger.Metadata = ["job.id": "\(item.job.jobID)", "file": "\(item.job.inbox)/\(item.job.originalName)",
+                                             "image.sha256": "\(item.job.sha256)", "timings_ms": "\(Self.json(item.timingsWithTotal))"]
+            for (key, value) in item.summary { metadata[key] = "\(value)" }
+            logger.info("job done", metadata: metadata)
         case .success(.leaseLost):
             finish(item) { _ in }
             logger.warning("job lease lost; another worker owns it now", metadata: ["job.id": "\(item.job.jobID)"])

@@ -1,3 +1,4 @@
+import Foundation
 import Store
 
 /// One step of a job's processing (decode, detect, record …). Stages are plain synchronous code; the scheduler
@@ -47,8 +48,20 @@ public final class WorkItem: @unchecked Sendable {
     public let owner: String
     /// Absolute path of the image bytes in the archive.
     public let archiveFile: String
-    /// Wall time per stage, in milliseconds.
+    /// Wall time per stage, in milliseconds, with `queue_wait` (available → claimed) and, when read by the last
+    /// stage, `total` (claimed → now). Provenance keeps them as JSON.
     public internal(set) var timingsMS: [String: Double] = [:]
+    /// Facts a stage reports for the "job done" log line (e.g. the number of detections).
+    public var summary: [String: String] = [:]
+    /// When the job was claimed (uptime nanoseconds).
+    let claimedAt = DispatchTime.now().uptimeNanoseconds
+
+    /// Every timing so far, with `total` from the claim until now.
+    public var timingsWithTotal: [String: Double] {
+        var t = timingsMS
+        t["total"] = Double(DispatchTime.now().uptimeNanoseconds - claimedAt) / 1e6
+        return t
+    }
     /// Runs alone because it was in flight when a worker died (the scheduler's crash attribution).
     var isolated = false
     /// Its slot in the crash journal.
@@ -57,6 +70,7 @@ public final class WorkItem: @unchecked Sendable {
 
     public init(job: ClaimedJob, owner: String, archiveFile: String) {
         self.job = job
+        timingsMS["queue_wait"] = job.queuedSeconds * 1000
         self.owner = owner
         self.archiveFile = archiveFile
     }

@@ -48,6 +48,7 @@ public final class DetectStage: Stage, @unchecked Sendable {
         let (detector, ownVocabulary) = slot.model   // this job's model, whatever happens to the slot meanwhile
         var detections: [Detection] = []
         var settings: [String: String] = [:]
+        var passes = 0   // transformer passes asked of the model: one per prompt, caption or category
         if let sidecar {
             settings["queries"] = "sidecar"
             settings["phrases"] = sidecar.phraseTexts.joined(separator: " | ")
@@ -55,11 +56,13 @@ public final class DetectStage: Stage, @unchecked Sendable {
                 if let caption = sidecar.caption {
                     detections += try detector.detect(image, caption: caption, phrases: sidecar.ranges)
                     settings["caption"] = caption
+                    passes += 1
                 } else if !sidecar.phrases.isEmpty {
                     // Each phrase is its own prompt; its boxes are named after it.
                     detections += try detector.detect(image, prompts: sidecar.phrases).map {
                         Detection(box: $0.box, score: $0.score, label: $0.prompt, prompt: $0.prompt)
                     }
+                    passes += sidecar.phrases.count
                 }
             } catch let error as DetectorError {
                 // Questions this model cannot ask (too long for it, say) are the sidecar's fault, not the image's:
@@ -82,6 +85,7 @@ public final class DetectStage: Stage, @unchecked Sendable {
         let prompts = self.prompts ?? Config.defaultPrompts
         if let (stored, categoryPrompts) = vocabulary, let resolver = vocabularies {
             detections += try vocabularyDetections(detector, image, stored: stored, prompts: categoryPrompts, job: item.job.jobID)
+            passes += categoryPrompts.count
             item[WorkKeys.vocabulary] = (stored.id, stored.version)
             settings.merge(merge.description.merging([
                 "vocabulary": "\(stored.name)@\(stored.version)", "template": resolver.templateName,
@@ -90,11 +94,15 @@ public final class DetectStage: Stage, @unchecked Sendable {
         } else if askDefaults {
             detections += try detector.detect(image, prompts: prompts)
             settings["prompts"] = prompts.joined(separator: " | ")
+            passes += prompts.count
         }
         // top_n holds for every kind of question: prompts and sidecars add up to a box per query each.
         if merge.topN > 0, detections.count > merge.topN {
             detections = Array(detections.sorted { $0.score > $1.score }.prefix(merge.topN))
         }
+        settings["detect_passes"] = "\(passes)"
+        item.summary["detections"] = "\(detections.count)"
+        item.summary["passes"] = "\(passes)"
         item[WorkKeys.detections] = detections
         item[WorkKeys.settings] = settings
         item[WorkKeys.model] = detector.identity

@@ -1,17 +1,20 @@
 import Detector
 import Foundation
+import Logging
 import Pipeline
 import Store
 
-/// Stores the detections, the provenance and the job's completion in one transaction.
+/// Stores the detections, the provenance and the job's completion in one transaction (then the record's own time).
 public struct RecordStage: Stage {
     public let name = "record"
     private let database: Database
     private let host: String
+    private let logger: Logger
 
-    public init(database: Database, host: String = ProcessInfo.processInfo.hostName) {
+    public init(database: Database, host: String = ProcessInfo.processInfo.hostName, logger: Logger = Logger(label: "pipelined.record")) {
         self.database = database
         self.host = host
+        self.logger = logger
     }
 
     public func run(_ item: WorkItem) throws -> StageResult {
@@ -27,10 +30,18 @@ public struct RecordStage: Stage {
         let provenance = ProvenanceRow(
             modelVersion: "\(model.name)@\(model.version)", weightsSHA256: model.weightsSHA256,
             vocabularyID: vocabulary?.id, vocabularyVersion: vocabulary?.version,
-            codeVersion: PipelinedVersion.string, host: host, timingsMS: item.timingsMS,
+            codeVersion: PipelinedVersion.string, host: host, timingsMS: item.timingsWithTotal,
             settings: item[WorkKeys.settings] ?? [:])
+        let started = Date()
         let stored = try database.recordResults(for: item.job, owner: item.owner, width: size.width,
                                                 height: size.height, detections: rows, provenance: provenance)
-        return stored ? .completed : .leaseLost
+        guard stored else { return .leaseLost }
+        // The record's own time and the total are known only once it committed: added to the provenance after.
+        var timings = item.timingsWithTotal
+        timings["record"] = Date().timeIntervalSince(started) * 1000
+        do { try database.updateTimings(jobID: item.job.jobID, timingsMS: timings) } catch {
+            logger.warning("timings not updated", metadata: ["job.id": "\(item.job.jobID)", "error": "\(error)"])
+        }
+        return .completed
     }
 }

@@ -28,9 +28,10 @@ extension Database {
                 SET state = 'running', attempt = j.attempt + 1, lease_owner = $1,
                     lease_expires_at = now() + make_interval(secs => $3::float8), attempted_at = now()
                 FROM next WHERE j.id = next.id
-                RETURNING j.id, j.image_id, j.attempt, j.max_attempts)
-            SELECT c.id, c.image_id, c.attempt, c.max_attempts, i.sha256, i.archive_path, i.format, i.inbox,
-                   i.original_name, i.queries::text AS queries
+                RETURNING j.id, j.image_id, j.attempt, j.max_attempts,
+                          greatest(extract(epoch FROM now() - j.run_after), 0)::float8 AS queued_seconds)
+            SELECT c.id, c.image_id, c.attempt, c.max_attempts, c.queued_seconds, i.sha256, i.archive_path, i.format,
+                   i.inbox, i.original_name, i.queries::text AS queries
             FROM claimed c JOIN images i ON i.id = c.image_id
             ORDER BY c.id
             """)
@@ -195,6 +196,6 @@ extension ClaimedJob {
                   maxAttempts: try row.int("max_attempts"), sha256: try row.string("sha256"),
                   archivePath: try row.string("archive_path"), format: try row.string("format"),
                   inbox: try row.string("inbox"), originalName: try row.string("original_name"),
-                  queries: row["queries"])
+                  queries: row["queries"], queuedSeconds: row["queued_seconds"].flatMap(Double.init) ?? 0)
     }
 }

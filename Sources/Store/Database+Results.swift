@@ -52,3 +52,14 @@ extension Database {
         }
     }
 }
+
+extension Database {
+    static let updateTimings = Statement("results.update_timings", """
+        UPDATE provenance SET timings_ms = $2::jsonb WHERE job_id = $1::bigint
+        """)
+
+    /// Replaces a job's provenance timings (the record stage adds its own time and the total after committing).
+    public func updateTimings(jobID: Int, timingsMS: [String: Double]) throws {
+        try query(Self.updateTimings, [jobID, JSONParam(timingsMS)])
+    }
+}

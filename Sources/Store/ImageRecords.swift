@@ -48,4 +48,6 @@ public struct ClaimedJob: Sendable, Equatable {
     public let originalName: String
     /// The image's sidecar questions (JSON), if any.
     public var queries: String? = nil
+    /// How long it waited to be claimed since it became available (arrival, or the retry time), in seconds.
+    public var queuedSeconds: Double = 0
 }

@@ -121,4 +121,28 @@ import Testing
         #expect(rows.count == 1, "README query returned \(rows.count) rows for \(file.name)")
         #expect(rows.first?["label"] == "image")
     }
+
+    /// Provenance timings tell the story as JSON — queue wait, each stage, the total — with the number of detection
+    /// passes in the settings; the "job done" line names the file and what was found.
+    @Test func timingsAndTheJobDoneLineTellTheStory() throws {
+        let setup = try HarnessSetup(url: try TestDatabase.fresh(), prefix: "timings")
+        let daemon = try setup.start()
+        defer { daemon.terminate() }
+        #expect(eventually(timeout: 30) { daemon.log.contains("inbox watched") }, "\(daemon.log)")
+        FileManager.default.createFile(atPath: setup.inbox + "/cat.png", contents: TinyPNG.sample(seed: 31, width: 64, height: 48))
+        let db = Database(url: setup.url)
+        #expect(try eventually(timeout: 60) { try db.queueStatus().counts["done"] == 1 }, "\(daemon.log.suffix(2000))")
+        let row = try #require(try db.query(Statement("timings.row", """
+            SELECT timings_ms::text AS timings, settings ->> 'detect_passes' AS passes,
+                   (SELECT count(*) FROM detections) AS n FROM provenance
+            """)).first)
+        let timings = try #require(try JSONSerialization.jsonObject(with: Data(try row.string("timings").utf8)) as? [String: Double])
+        #expect(Set(timings.keys) == ["queue_wait", "decode", "detect", "record", "total"], "\(timings)")
+        #expect(timings.values.allSatisfy { $0 >= 0 } && timings["total"]! >= timings["decode"]! + timings["detect"]!, "\(timings)")
+        #expect(try row.string("passes") == "1")
+        #expect(eventually(timeout: 10) { daemon.log.contains("job done") }, "\(daemon.log)")
+        let line = try #require(daemon.log.split(separator: "\n").first { $0.contains("job done") })
+        let found = try row.int("n")
+        #expect(line.contains("file=drop/cat.png") && line.contains("detections=\(found)") && line.contains("queue_wait"), "\(line)")
+    }
 }
