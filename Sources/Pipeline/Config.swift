@@ -81,6 +81,8 @@ public struct Config: Sendable, Equatable {
     public static let defaultPrompts = ["an object"]
     public var effectivePrompts: [String] { prompts ?? Self.defaultPrompts }
     public var query = QuerySettings()
+    /// Metrics, health and readiness over HTTP (loopback by default; `listen = ""` turns it off).
+    public var http = HTTPSettings()
     /// The labels inbox and how labelled images are split (issue 6).
     public var labels = LabelSettings()
     /// When and how the daemon fine-tunes itself on those labels.

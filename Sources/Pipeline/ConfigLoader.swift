@@ -10,6 +10,7 @@ public enum ConfigLoader {
         "PIPELINED_STATE_DIR": "state_directory",
         "PIPELINED_LOG_LEVEL": "log_level",
         "PIPELINED_MODEL": "model.path",
+        "PIPELINED_HTTP_LISTEN": "http.listen",
     ]
 
     public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Config {
@@ -25,6 +26,8 @@ public enum ConfigLoader {
         if let dir = environment["PIPELINED_STATE_DIR"], !dir.isEmpty { config.stateDirectory = dir }
         if let level = environment["PIPELINED_LOG_LEVEL"], !level.isEmpty { config.logLevel = level }
         if let model = environment["PIPELINED_MODEL"], !model.isEmpty { config.modelPath = model }
+        // Set but empty means something here: the listener off.
+        if let listen = environment["PIPELINED_HTTP_LISTEN"] { config.http.listen = listen }
         try validate(config)
         return config
     }
@@ -80,6 +83,10 @@ public enum ConfigLoader {
             try r.int("top_n") { config.query.topN = $0 }
             try r.double("score_threshold") { config.query.scoreThreshold = $0 }
             try r.double("nms_iou") { config.query.nmsIoU = $0 > 0 ? $0 : nil }   // 0 turns it off
+        }
+        try reader.table("http") { r in
+            try r.string("listen") { config.http.listen = $0 }
+            try r.string("token_file") { config.http.tokenFile = $0 }
         }
         try reader.table("labels") { r in
             try r.string("inbox") { config.labels.inbox = $0 }

@@ -29,6 +29,7 @@ public final class Daemon: @unchecked Sendable {
     private var labelIntake: LabelIntake?
     private var scheduler: Scheduler?
     private var supervisor: StoreSupervisor?
+    private var http: HTTPListener?
 
     public init(config: Config, configPath: String?, logger: Logger, makeStages: @escaping StageFactory) {
         self.config = config
@@ -113,6 +114,9 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func start() throws {
+        // A wrong listen address or a missing token is a configuration error: refused before anything starts.
+        if let (host, _) = try config.http.address() { _ = try HTTPListener.token(config.http, host: host) }
+        DaemonMetrics.bootstrap()
         let database = try Self.openDatabase(config, logger: logger, cluster: &cluster, patience: 60)
         self.database = database
 
@@ -138,6 +142,7 @@ public final class Daemon: @unchecked Sendable {
         }
         services = try makeServices?(database, config) ?? []
         for service in services { service.start() }
+        try startHTTP(database)
         // READY once the store and the watcher are up; the store supervisor's first watchdog ping follows it.
         notifier.ready(status: scheduler == nil ? "ingesting; no model configured, jobs stay queued" : "processing")
         scheduler?.start()
@@ -150,8 +155,44 @@ public final class Daemon: @unchecked Sendable {
         self.supervisor = supervisor
     }
 
+    /// The HTTP listener. A port someone else holds costs metrics and probes, not the processing of images: logged,
+    /// and the daemon goes on without it.
+    private func startHTTP(_ database: Database) throws {
+        let http = HTTPListener(settings: config.http, logger: logger,
+                                readiness: { [weak self] in self?.notReadyReasons() ?? ["stopping"] },
+                                metrics: { [weak self] in self?.scrapeMetrics() ?? "" })
+        do { try http.start() } catch HTTPListenerError.cannotListen(let listen, let reason) {
+            logger.error("http listener not started; the daemon runs without metrics and probes",
+                         metadata: ["listen": "\(listen)", "reason": "\(reason)"])
+            return
+        }
+        self.http = http
+    }
+
+    /// Why the daemon cannot do its work now (empty: ready): the store, the watcher, a model.
+    private func notReadyReasons() -> [String] {
+        var reasons: [String] = []
+        if supervisor?.isHealthy == false || database == nil { reasons.append("the database does not answer") }
+        if watcher == nil { reasons.append("the inboxes are not watched") }
+        if scheduler == nil { reasons.append("no model is loaded: images are queued, not processed") }
+        return reasons
+    }
+
+    /// Prometheus text: the counters and histograms kept in memory, and the queue and active model as the database
+    /// has them (left out while it does not answer).
+    private func scrapeMetrics() -> String {
+        var jobs: [String: Int] = [:]
+        var model: String?
+        if supervisor?.isHealthy != false, let database {
+            jobs = (try? database.queueStatus(failures: 0).counts) ?? [:]
+            model = (try? database.activeModel())??.label
+        }
+        return DaemonMetrics.scrape(jobs: jobs, activeModel: model)
+    }
+
     /// Stops, in reverse order of starting, whatever has been started.
     private func stopEverything(budget: Double) {
+        http?.stop()
         supervisor?.stop()
         watcher?.stop()
         ingestor?.stop()

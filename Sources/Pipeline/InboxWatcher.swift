@@ -144,6 +144,7 @@ public final class InboxWatcher: @unchecked Sendable {
     /// Events were lost: rescan (a follow-up scan takes the files too young for this one once they settle).
     func overflowed() {
         logger.warning("inotify queue overflowed; rescanning inboxes")
+        DaemonMetrics.inotifyOverflow()
         scan(inboxes, reason: "overflow")
     }
 
@@ -171,6 +172,7 @@ public final class InboxWatcher: @unchecked Sendable {
     /// settled: a file whose events were lost (overflow, or written while the daemon was down and closed just before
     /// the start-up scan) would otherwise wait for the next periodic scan.
     private func scan(_ list: [Inbox], reason: String) {
+        DaemonMetrics.watcherRescan(reason: reason)
         var found = 0
         var skippedYoung = false
         for inbox in list {

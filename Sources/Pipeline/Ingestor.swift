@@ -218,6 +218,7 @@ public final class Ingestor: @unchecked Sendable {
         }
         switch outcome {
         case let .created(imageID, jobID):
+            DaemonMetrics.imageIngested(inbox: inbox.config.name)
             return .created(imageID: imageID, jobID: jobID, sha256: sha)
         case let .duplicate(imageID):
             if sidecar?.queries != nil {

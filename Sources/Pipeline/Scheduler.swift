@@ -332,6 +332,7 @@ public final class Scheduler: @unchecked Sendable {
         do { outcome = .success(try lane.stage.run(item)) } catch { outcome = .failure(error) }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         item.timingsMS[lane.stage.name] = elapsed
+        DaemonMetrics.stage(lane.stage.name, milliseconds: elapsed)
 
         // Free the slot: the next waiting item of this stage takes it.
         state.lock()
@@ -358,6 +359,10 @@ public final class Scheduler: @unchecked Sendable {
                                              "image.sha256": "\(item.job.sha256)", "timings_ms": "\(Self.json(item.timingsWithTotal))"]
             for (key, value) in item.summary { metadata[key] = "\(value)" }
             logger.info("job done", metadata: metadata)
+            DaemonMetrics.imageDone(inbox: item.job.inbox)
+            DaemonMetrics.stage("queue_wait", milliseconds: item.timingsMS["queue_wait"] ?? 0)
+            DaemonMetrics.stage("total", milliseconds: item.timingsWithTotal["total"] ?? 0)
+            if let n = item.summary["detections"].flatMap(Int.init) { DaemonMetrics.detectionsPerImage(n) }
         case .success(.leaseLost):
             finish(item) { _ in }
             logger.warning("job lease lost; another worker owns it now", metadata: ["job.id": "\(item.job.jobID)"])
@@ -378,6 +383,7 @@ public final class Scheduler: @unchecked Sendable {
                 if try database.quarantine(job, owner: item.owner, stage: stage, path: relative, reason: reason) {
                     quarantine.finish(archivePath: job.archivePath)
                     logger.warning("image quarantined", metadata: meta.merging(["path": "\(relative)"]) { $1 })
+                    DaemonMetrics.imageQuarantined(inbox: job.inbox)
                     finish(item) { $0.quarantined += 1 }
                 } else {
                     finish(item) { _ in }
@@ -392,6 +398,7 @@ public final class Scheduler: @unchecked Sendable {
                                                      error: "\(error)", delay: delay)
                 if newState == "discarded" {
                     logger.error("job discarded after its last attempt", metadata: meta)
+                    DaemonMetrics.jobDiscarded(inbox: item.job.inbox)
                     finish(item) { $0.discarded += 1 }
                 } else {
                     logger.warning("job failed; will retry", metadata: meta.merging(["retry_in_s": "\(Int(delay))"]) { $1 })

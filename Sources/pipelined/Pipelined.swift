@@ -37,6 +37,9 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
+    @Option(name: .customLong("listen"), help: "HTTP listener address host:port for metrics and health (\"\" turns it off).")
+    var listen: String?
+
     func load() throws -> (Config, Logger) {
         var config = try ConfigLoader.load(path: config)
         if let databaseURL { config.databaseURL = databaseURL }
@@ -45,6 +48,7 @@ struct CommonOptions: ParsableArguments {
             config.inboxes = inboxes.map { InboxConfig(name: URL(fileURLWithPath: $0).lastPathComponent, path: $0) }
         }
         if let logLevel { config.logLevel = logLevel }
+        if let listen { config.http.listen = listen }
         LogSetup.bootstrap(level: Logger.Level(rawValue: config.logLevel) ?? .info)
         return (config, Logger(label: "pipelined"))
     }

@@ -17,6 +17,8 @@ public final class DaemonProcess: @unchecked Sendable {
         var env = bareEnvironment ? [:] : ProcessInfo.processInfo.environment
         env.removeValue(forKey: "NOTIFY_SOCKET")
         env.removeValue(forKey: "WATCHDOG_USEC")
+        // Many daemons run at once in the tests: none listens on the default HTTP port unless a test asks.
+        if !bareEnvironment { env["PIPELINED_HTTP_LISTEN"] = "" }
         for (k, v) in environment { env[k] = v }
         process.environment = env
         process.standardOutput = log
