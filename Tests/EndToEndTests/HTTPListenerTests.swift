@@ -77,9 +77,9 @@ import Testing
         let tokenFile = setup.dir.file("token")
         try "s3cret-token-0123456789".write(toFile: tokenFile, atomically: true, encoding: .utf8)
         let config = try setup.config(1)
-        try (try String(contentsOfFile: config, encoding: .utf8) + "\n[http]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"\(tokenFile)\"\n")
+        try (try String(contentsOfFile: config, encoding: .utf8) + "\n[http]\ntoken_file = \"\(tokenFile)\"\n")
             .write(toFile: config, atomically: true, encoding: .utf8)
-        let daemon = try setup.start(1, config: config)
+        let daemon = try setup.start(1, config: config, environment: ["PIPELINED_HTTP_LISTEN": "127.0.0.1:0"])
         defer { daemon.terminate() }
         #expect(eventually(timeout: 30) { Self.port(daemon) != nil }, "\(daemon.log)")
         let port = try #require(Self.port(daemon))
