@@ -158,7 +158,7 @@ public final class Daemon: @unchecked Sendable {
     /// The HTTP listener. A port someone else holds costs metrics and probes, not the processing of images: logged,
     /// and the daemon goes on without it.
     private func startHTTP(_ database: Database) throws {
-        let http = HTTPListener(settings: config.http, logger: logger,
+        let http = HTTPListener(settings: config.http, logger: logger, database: database,
                                 readiness: { [weak self] in self?.notReadyReasons() ?? ["stopping"] },
                                 metrics: { [weak self] in self?.scrapeMetrics() ?? "" })
         do { try http.start() } catch HTTPListenerError.cannotListen(let listen, let reason) {

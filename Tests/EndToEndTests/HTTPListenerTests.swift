@@ -54,6 +54,30 @@ import Testing
         #expect(samples["pipelined_detections_per_image_count"] == 3)
         #expect(metrics.body.contains("# TYPE pipelined_stage_duration_seconds histogram"))
 
+        // The results as JSON: the three images, paged by id; one image with its names, detections and provenance.
+        func object(_ path: String) throws -> (Int, [String: Any]) {
+            let r = try httpGet(port: port, path: path)
+            return (r.status, (try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]) ?? [:])
+        }
+        let (listed, list) = try object("/api/images")
+        let images = try #require(list["images"] as? [[String: Any]], "\(list)")
+        #expect(listed == 200 && images.count == 3 && images.allSatisfy { $0["job_state"] as? String == "done" && ($0["detections"] as? Int ?? 0) >= 1 },
+                "\(images)")
+        let (_, page1) = try object("/api/images?limit=2")
+        let next = try #require(page1["next_before"] as? Int, "\(page1)")
+        let (_, page2) = try object("/api/images?limit=2&before=\(next)")
+        #expect((page1["images"] as? [[String: Any]])?.count == 2 && (page2["images"] as? [[String: Any]])?.count == 1 && page2["next_before"] == nil)
+        let id = try #require(images.first?["id"] as? Int)
+        let (found, one) = try object("/api/images/\(id)")
+        #expect(found == 200 && (one["arrivals"] as? [[String: Any]])?.count == 1 && !((one["detections"] as? [Any]) ?? []).isEmpty, "\(one)")
+        let provenance = try #require(one["provenance"] as? [String: Any], "\(one)")
+        #expect((provenance["timings_ms"] as? [String: Any])?.keys.contains("total") == true && provenance["model_version"] != nil, "\(provenance)")
+        #expect(try object("/api/images/\(id)/detections").0 == 200)
+        let jobID = try #require(images.first?["job_id"] as? Int)
+        #expect(try object("/api/jobs/\(jobID)").1["state"] as? String == "done")
+        #expect(try object("/api/images/999999").0 == 404 && object("/api/images/abc").0 == 404 && object("/api/jobs/0").0 == 404)
+        #expect(try object("/api/images?min_score=2").0 == 400 && object("/api/images?since=yesterday").0 == 400)
+
         // The database goes away: not ready, and why; back: ready again.
         cluster.stop(force: true)
         #expect(eventually(timeout: 30, interval: 0.2) {

@@ -1,9 +1,11 @@
 import Foundation
 import Hummingbird
 import Logging
+import Store
 
 /// The daemon's HTTP listener (Hummingbird on SwiftNIO): `/healthz` (the process answers), `/readyz` (store reachable,
-/// watcher running, a model loaded — the reasons in the body when not) and `/metrics` (Prometheus text). Handlers
+/// watcher running, a model loaded — the reasons in the body when not), `/metrics` (Prometheus text) and the results
+/// as JSON (`ResultsAPI`). Handlers
 /// never block the event loops: the probes, which may wait on PostgreSQL, run on a Dispatch queue of their own.
 /// Loopback by default; any other address needs a token, checked in constant time on every request but `/healthz`.
 public final class HTTPListener: @unchecked Sendable {
@@ -19,9 +21,13 @@ public final class HTTPListener: @unchecked Sendable {
     public private(set) var port: Int?
     private static let probes = DispatchQueue(label: "pipelined.http.probes", attributes: .concurrent)
 
-    public init(settings: HTTPSettings, logger: Logger, readiness: @escaping @Sendable () -> [String],
+    /// The results API reads from it (nil: metrics and probes only).
+    private let database: Database?
+
+    public init(settings: HTTPSettings, logger: Logger, database: Database? = nil, readiness: @escaping @Sendable () -> [String],
                 metrics: @escaping @Sendable () -> String) {
         self.settings = settings
+        self.database = database
         self.logger = logger
         self.readiness = readiness
         self.metrics = metrics
@@ -42,6 +48,7 @@ public final class HTTPListener: @unchecked Sendable {
             guard Self.authorized(request, token) else { return Self.unauthorized }
             return Self.text(.ok, await Self.offload(metrics), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
+        if let database { ResultsAPI.register(on: router, database: database, token: token) }
         let started = DispatchSemaphore(value: 0)
         let outcome = LockedOutcome()
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "pipelined"),
