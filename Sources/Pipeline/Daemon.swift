@@ -159,6 +159,10 @@ public final class Daemon: @unchecked Sendable {
     /// and the daemon goes on without it.
     private func startHTTP(_ database: Database) throws {
         let http = HTTPListener(settings: config.http, logger: logger, database: database,
+                                upload: { [weak self] bytes, name, questions in
+                                    guard let self else { throw UploadError("the daemon is stopping") }
+                                    return try self.ingestUpload(bytes, name: name, questions: questions, database: database)
+                                }, maxUploadBytes: config.limits.maxFileBytes,
                                 readiness: { [weak self] in self?.notReadyReasons() ?? ["stopping"] },
                                 metrics: { [weak self] in self?.scrapeMetrics() ?? "" })
         do { try http.start() } catch HTTPListenerError.cannotListen(let listen, let reason) {
@@ -167,6 +171,23 @@ public final class Daemon: @unchecked Sendable {
             return
         }
         self.http = http
+    }
+
+    /// An upload: written into `<state>/uploads` (watched by nobody) under a hidden name with its sidecar, then
+    /// ingested on the ingest thread's turn as a dropped file of the `upload` inbox would be.
+    private func ingestUpload(_ bytes: Data, name: String, questions: String?, database: Database) throws -> UploadReceipt {
+        guard let ingestor else { throw UploadError("intake is not running") }
+        let directory = config.stateDirectory + "/uploads"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/.upload-\(UUID().uuidString)"
+        defer { unlink(path); unlink(path + SidecarQueries.suffix) }   // gone already when ingested
+        try bytes.write(to: URL(fileURLWithPath: path))
+        if let questions { try Data(questions.utf8).write(to: URL(fileURLWithPath: path + SidecarQueries.suffix)) }
+        switch try ingestor.ingestUpload(path: path, originalName: name, inbox: InboxConfig(name: "upload", path: directory)) {
+        case let .created(imageID, jobID, _): return UploadReceipt(imageID: imageID, jobID: jobID, duplicate: false)
+        case let .duplicate(imageID, _): return UploadReceipt(imageID: imageID, jobID: try database.jobID(imageID: imageID), duplicate: true)
+        case let .skipped(reason), let .refused(_, reason, _): throw UploadError(reason)
+        }
     }
 
     /// Why the daemon cannot do its work now (empty: ready): the store, the watcher, a model.

@@ -81,7 +81,7 @@ public final class Ingestor: @unchecked Sendable {
     private func loop() {
         while true {
             lock.lock()
-            while pending.isEmpty && !stopped { lock.wait() }
+            while (pending.isEmpty || busy) && !stopped { lock.wait() }   // busy: an upload has its turn
             if stopped { lock.unlock(); return }
             let path = pending.removeFirst()
             pendingSet.remove(path)
@@ -142,6 +142,28 @@ public final class Ingestor: @unchecked Sendable {
         guard filter.accepts(relativePath: relative) else { return .skipped("hidden or temporary name") }
         // Sidecars are read with their image, never ingested as images themselves.
         guard !relative.lowercased().hasSuffix(SidecarQueries.suffix) else { return .skipped("sidecar (read with its image)") }
+        return try ingest(path: path, inbox: inbox, relative: relative)
+    }
+
+    /// An upload (`POST /api/images`): a file written outside every watched inbox, ingested exactly as a dropped one
+    /// — hashed, archived, recorded under `inbox` as `originalName`, its sidecar (`path` + `.json`) read, the file
+    /// removed — on the ingest thread's turn, so it never runs beside a dropped file's ingest.
+    public func ingestUpload(path: String, originalName: String, inbox: InboxConfig) throws -> Result {
+        lock.lock()
+        while busy && !stopped { lock.wait() }
+        guard !stopped else { lock.unlock(); return .skipped("the daemon is stopping") }
+        busy = true
+        lock.unlock()
+        defer {
+            lock.lock()
+            busy = false
+            lock.broadcast()
+            lock.unlock()
+        }
+        return try ingest(path: path, inbox: Inbox(inbox), relative: originalName)
+    }
+
+    private func ingest(path: String, inbox: Inbox, relative: String) throws -> Result {
 
         // Only regular files are opened: opening a FIFO blocks until a writer comes (stopping all intake), and a
         // symbolic link or device would read something that was never dropped here.

@@ -170,6 +170,12 @@ extension Database {
         }
     }
 
+    static let jobByImage = Statement("jobs.by_image", "SELECT id FROM jobs WHERE image_id = $1::bigint")
+
+    public func jobID(imageID: Int) throws -> Int? {
+        try query(Self.jobByImage, [imageID]).first.map { try $0.int("id") }
+    }
+
     public func job(id: Int) throws -> JobRecord? {
         try query(Self.jobByID, [id]).first.map {
             JobRecord(id: try $0.int("id"), imageID: try $0.int("image_id"), state: try $0.string("state"), attempt: try $0.int("attempt"),

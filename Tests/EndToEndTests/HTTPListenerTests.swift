@@ -78,6 +78,21 @@ import Testing
         #expect(try object("/api/images/999999").0 == 404 && object("/api/images/abc").0 == 404 && object("/api/jobs/0").0 == 404)
         #expect(try object("/api/images?min_score=2").0 == 400 && object("/api/images?since=yesterday").0 == 400)
 
+        // An upload goes through the same ingest: a new photo ends done; the same bytes again are one image, two arrivals.
+        let photo = TinyPNG.sample(seed: 99, width: 64, height: 48)
+        let posted = try httpRequest("POST", port: port, path: "/api/images?name=from%20the%20web.png", body: photo)
+        let receipt = (try? JSONSerialization.jsonObject(with: Data(posted.body.utf8)) as? [String: Any]) ?? [:]
+        #expect(posted.status == 201 && receipt["duplicate"] as? Bool == false, "\(posted)")
+        let uploadedJob = try #require(receipt["job_id"] as? Int, "\(posted)")
+        #expect(eventually(timeout: 60) { (try? object("/api/jobs/\(uploadedJob)").1["state"] as? String) == "done" }, "\(daemon.log.suffix(2000))")
+        let again = try httpRequest("POST", port: port, path: "/api/images?name=../../again.png", body: photo)
+        let second = (try? JSONSerialization.jsonObject(with: Data(again.body.utf8)) as? [String: Any]) ?? [:]
+        #expect(again.status == 200 && second["duplicate"] as? Bool == true && second["image_id"] as? Int == receipt["image_id"] as? Int, "\(again)")
+        let uploaded = try object("/api/images/\(try #require(receipt["image_id"] as? Int))").1
+        #expect(Set(((uploaded["arrivals"] as? [[String: Any]]) ?? []).compactMap { $0["original_name"] as? String }) == ["from the web.png", "again.png"],
+                "\(uploaded)")
+        #expect(try httpRequest("POST", port: port, path: "/api/images", body: Data()).status == 400)
+
         // The database goes away: not ready, and why; back: ready again.
         cluster.stop(force: true)
         #expect(eventually(timeout: 30, interval: 0.2) {

@@ -23,11 +23,17 @@ public final class HTTPListener: @unchecked Sendable {
 
     /// The results API reads from it (nil: metrics and probes only).
     private let database: Database?
+    /// Uploads go through the daemon's ingest (nil: no `POST /api/images`), at most `maxUploadBytes` each.
+    private let upload: UploadAPI.Ingest?
+    private let maxUploadBytes: Int
 
-    public init(settings: HTTPSettings, logger: Logger, database: Database? = nil, readiness: @escaping @Sendable () -> [String],
-                metrics: @escaping @Sendable () -> String) {
+    public init(settings: HTTPSettings, logger: Logger, database: Database? = nil,
+                upload: (@Sendable (Data, String, String?) throws -> UploadReceipt)? = nil, maxUploadBytes: Int = 64 << 20,
+                readiness: @escaping @Sendable () -> [String], metrics: @escaping @Sendable () -> String) {
         self.settings = settings
         self.database = database
+        self.upload = upload
+        self.maxUploadBytes = maxUploadBytes
         self.logger = logger
         self.readiness = readiness
         self.metrics = metrics
@@ -49,6 +55,7 @@ public final class HTTPListener: @unchecked Sendable {
             return Self.text(.ok, await Self.offload(metrics), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         if let database { ResultsAPI.register(on: router, database: database, token: token) }
+        if let upload { UploadAPI.register(on: router, maxBytes: maxUploadBytes, token: token, ingest: upload) }
         let started = DispatchSemaphore(value: 0)
         let outcome = LockedOutcome()
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "pipelined"),
