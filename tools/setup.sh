@@ -17,8 +17,9 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # `/bin/kill` (ExecReload) and the README's `pkill`.
 apt_packages="libopenblas-dev libinotifytools0-dev libpq-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev
   libcurl4-openssl-dev libcairo2-dev fonts-dejavu-core ca-certificates postgresql systemd procps pkg-config"
-# For the tests only: bubblewrap runs the installed unit under its sandbox where systemd is not PID 1.
-if [ "$mode" = test ]; then apt_packages="$apt_packages bubblewrap"; fi
+# For the tests only: bubblewrap runs the installed unit under its sandbox where systemd is not PID 1; headless
+# Chromium renders the results page as a browser would.
+if [ "$mode" = test ]; then apt_packages="$apt_packages bubblewrap chromium"; fi
 missing=$(for p in $apt_packages; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
   echo "installing: $missing"

@@ -162,7 +162,7 @@ public final class Daemon: @unchecked Sendable {
                                 upload: { [weak self] bytes, name, questions in
                                     guard let self else { throw UploadError("the daemon is stopping") }
                                     return try self.ingestUpload(bytes, name: name, questions: questions, database: database)
-                                }, maxUploadBytes: config.limits.maxFileBytes,
+                                }, maxUploadBytes: config.limits.maxFileBytes, archiveRoot: config.archiveRoot,
                                 readiness: { [weak self] in self?.notReadyReasons() ?? ["stopping"] },
                                 metrics: { [weak self] in self?.scrapeMetrics() ?? "" })
         do { try http.start() } catch HTTPListenerError.cannotListen(let listen, let reason) {

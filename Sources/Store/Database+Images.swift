@@ -183,3 +183,28 @@ extension Database {
         }
     }
 }
+
+extension Database {
+    static let detectionsOfImages = Statement("images.detections_of_many", """
+        SELECT image_id, label, prompt, score, x0, y0, x1, y1 FROM (
+            SELECT d.image_id, d.label, d.prompt, d.score, d.x0, d.y0, d.x1, d.y1,
+                   row_number() OVER (PARTITION BY d.image_id ORDER BY d.score DESC, d.id) AS rank
+            FROM detections d
+            WHERE d.image_id = ANY($1::bigint[]) AND d.score >= $2::real
+              AND ($3::text IS NULL OR position(lower($3) IN lower(d.label)) > 0)
+        ) ranked WHERE rank <= $4::int ORDER BY image_id, rank
+        """)
+
+    /// The best `perImage` detections of each image (one query for a whole page of results).
+    public func detections(imageIDs: [Int], minScore: Double = 0, label: String? = nil, perImage: Int) throws -> [Int: [StoredDetection]] {
+        guard !imageIDs.isEmpty else { return [:] }
+        var out: [Int: [StoredDetection]] = [:]
+        let array = "{" + imageIDs.map(String.init).joined(separator: ",") + "}"
+        for row in try query(Self.detectionsOfImages, [array, minScore, label, perImage]) {
+            out[try row.int("image_id"), default: []].append(
+                StoredDetection(label: try row.string("label"), prompt: row["prompt"], score: try row.double("score"),
+                                x0: try row.double("x0"), y0: try row.double("y0"), x1: try row.double("x1"), y1: try row.double("y1")))
+        }
+        return out
+    }
+}

@@ -26,11 +26,15 @@ public final class HTTPListener: @unchecked Sendable {
     /// Uploads go through the daemon's ingest (nil: no `POST /api/images`), at most `maxUploadBytes` each.
     private let upload: UploadAPI.Ingest?
     private let maxUploadBytes: Int
+    /// Where archived images are read from for the results page (nil: no page).
+    private let archiveRoot: String?
 
     public init(settings: HTTPSettings, logger: Logger, database: Database? = nil,
                 upload: (@Sendable (Data, String, String?) throws -> UploadReceipt)? = nil, maxUploadBytes: Int = 64 << 20,
+                archiveRoot: String? = nil,
                 readiness: @escaping @Sendable () -> [String], metrics: @escaping @Sendable () -> String) {
         self.settings = settings
+        self.archiveRoot = archiveRoot
         self.database = database
         self.upload = upload
         self.maxUploadBytes = maxUploadBytes
@@ -54,7 +58,10 @@ public final class HTTPListener: @unchecked Sendable {
             guard Self.authorized(request, token) else { return Self.unauthorized }
             return Self.text(.ok, await Self.offload(metrics), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
-        if let database { ResultsAPI.register(on: router, database: database, token: token) }
+        if let database {
+            ResultsAPI.register(on: router, database: database, token: token)
+            if let archiveRoot { ResultsPage.register(on: router, database: database, archiveRoot: archiveRoot, token: token) }
+        }
         if let upload { UploadAPI.register(on: router, maxBytes: maxUploadBytes, token: token, ingest: upload) }
         let started = DispatchSemaphore(value: 0)
         let outcome = LockedOutcome()

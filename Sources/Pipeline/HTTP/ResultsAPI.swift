@@ -10,25 +10,10 @@ enum ResultsAPI {
     static func register(on router: Router<BasicRequestContext>, database: Database, token: [UInt8]?) {
         router.get("api/images") { request, _ in
             guard HTTPListener.authorized(request, token) else { return HTTPListener.unauthorized }
-            let q = request.uri.queryParameters
-            var filter = ImageFilter()
-            filter.inbox = q.get("inbox")
-            filter.label = q.get("label").flatMap { $0.isEmpty ? nil : $0 }
-            if let text = q.get("min_score") {
-                guard let s = Double(text), s.isFinite, (0...1).contains(s) else { return json(.badRequest, ["error": "min_score must be a number from 0 to 1"]) }
-                filter.minScore = s
-            }
-            if let since = q.get("since"), !since.isEmpty {
-                guard ISO8601DateFormatter().date(from: since) != nil else { return json(.badRequest, ["error": "since must be an ISO 8601 time, e.g. 2026-12-05T10:00:00Z"]) }
-                filter.since = since
-            }
-            if let text = q.get("before") {
-                guard let id = Int(text) else { return json(.badRequest, ["error": "before must be an image id"]) }
-                filter.beforeID = id
-            }
-            if let text = q.get("limit") {
-                guard let n = Int(text), (1...500).contains(n) else { return json(.badRequest, ["error": "limit must be from 1 to 500"]) }
-                filter.limit = n
+            let filter: ImageFilter
+            switch Self.filter(request.uri.queryParameters) {
+            case let .success(f): filter = f
+            case let .failure(message): return json(.badRequest, ["error": message.description])
             }
             let query = filter
             let result = await HTTPListener.offload { Result { try database.images(query) } }
@@ -64,6 +49,34 @@ enum ResultsAPI {
                            "max_attempts": job.maxAttempts, "last_error": nullable(job.lastError)])
             } ?? notFound
         }
+    }
+
+    struct BadParameter: Error, CustomStringConvertible { let description: String }
+
+    /// The listing's filters from a query string (shared by the page and the API); a bad value is an error to show.
+    static func filter(_ q: Parameters) -> Result<ImageFilter, BadParameter> {
+        var filter = ImageFilter()
+        filter.inbox = q.get("inbox").flatMap { $0.isEmpty ? nil : $0 }
+        filter.label = q.get("label").flatMap { $0.isEmpty ? nil : $0 }
+        if let text = q.get("min_score"), !text.isEmpty {
+            guard let s = Double(text), s.isFinite, (0...1).contains(s) else { return .failure(BadParameter(description: "min_score must be a number from 0 to 1")) }
+            filter.minScore = s
+        }
+        if let since = q.get("since"), !since.isEmpty {
+            guard ISO8601DateFormatter().date(from: since) != nil else {
+                return .failure(BadParameter(description: "since must be an ISO 8601 time, e.g. 2026-12-05T10:00:00Z"))
+            }
+            filter.since = since
+        }
+        if let text = q.get("before"), !text.isEmpty {
+            guard let id = Int(text) else { return .failure(BadParameter(description: "before must be an image id")) }
+            filter.beforeID = id
+        }
+        if let text = q.get("limit"), !text.isEmpty {
+            guard let n = Int(text), (1...500).contains(n) else { return .failure(BadParameter(description: "limit must be from 1 to 500")) }
+            filter.limit = n
+        }
+        return .success(filter)
     }
 
     static func detail(_ id: Int, _ database: Database) throws -> [String: Any]? {

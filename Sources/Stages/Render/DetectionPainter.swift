@@ -1,6 +1,7 @@
 import CCairo
 import Detector
 import Foundation
+import Pipeline
 
 /// One box to draw: pixel coordinates of the image it is drawn on, its label and score.
 public struct PaintedBox: Sendable, Equatable {
@@ -30,20 +31,8 @@ public enum PaintError: Error, CustomStringConvertible {
 /// luminance, so it reads on any background. Colours are stable per label, so the same label looks the same on every
 /// image. Strokes and text scale with the image.
 public enum DetectionPainter {
-    /// A 20-colour palette of well-separated hues (Tableau 20 order).
-    static let palette: [(UInt8, UInt8, UInt8)] = [
-        (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194),
-        (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120), (152, 223, 138),
-        (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199), (219, 219, 141), (158, 218, 229),
-    ]
-
-    /// The label's colour: FNV-1a of its UTF-8 bytes picks the palette entry (stable across runs and machines).
-    public static func colour(for label: String) -> (r: UInt8, g: UInt8, b: UInt8) {
-        var hash: UInt32 = 2_166_136_261
-        for byte in label.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        let c = palette[Int(hash % UInt32(palette.count))]
-        return (c.0, c.1, c.2)
-    }
+    /// The label's colour (`LabelColour`: the results page uses the same).
+    public static func colour(for label: String) -> (r: UInt8, g: UInt8, b: UInt8) { LabelColour.of(label) }
 
     /// The image with `boxes` drawn on it.
     public static func paint(_ image: RGBImage, boxes: [PaintedBox]) throws -> RGBImage {
