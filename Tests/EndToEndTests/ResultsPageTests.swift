@@ -20,11 +20,19 @@ import Testing
     @Test(.enabled(if: chromium != nil, "tools/setup.sh test installs Debian's chromium"))
     func theResultsPageShowsEveryImageWithItsBoxesAndEscapesWhatUsersWrote() throws {
         let setup = try HarnessSetup(url: try TestDatabase.fresh(), prefix: "page")
-        let daemon = try setup.start(environment: ["PIPELINED_HTTP_LISTEN": "127.0.0.1:0"])
+        // The inbox asks a vocabulary whose one category is a script; the sidecar image asks a phrase that is one.
+        let vocabulary = setup.dir.file("evil.txt")
+        try "<script>alert(1)</script>\n".write(toFile: vocabulary, atomically: true, encoding: .utf8)
+        let imported = try runPipelined(["vocab", "import", vocabulary, "--name", "evil", "--database-url", setup.url, "--state-dir", setup.dir.file("state0")])
+        #expect(imported.status == 0, "\(imported.output)")
+        let config = try setup.config()
+        try (try String(contentsOfFile: config, encoding: .utf8)).replacingOccurrences(of: "name = \"drop\"", with: "name = \"drop\"\nvocabulary = \"evil\"")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try setup.start(config: config, environment: ["PIPELINED_HTTP_LISTEN": "127.0.0.1:0"])
         defer { daemon.terminate() }
         #expect(eventually(timeout: 30) { HTTPListenerTests.port(daemon) != nil }, "\(daemon.log)")
         let port = try #require(HTTPListenerTests.port(daemon))
-        // A hostile file name, and a hostile label (a sidecar phrase becomes the detection's label).
+        // A hostile file name with a hostile sidecar phrase (it becomes the detection's label).
         let hostileName = #""><img src=x onerror=alert(1)>.png"#
         try #"["<script>alert(1)</script>"]"#.write(toFile: setup.inbox + "/" + hostileName + ".json", atomically: true, encoding: .utf8)
         FileManager.default.createFile(atPath: setup.inbox + "/" + hostileName, contents: TinyPNG.sample(seed: 41, width: 96, height: 64))
@@ -33,6 +41,8 @@ import Testing
         #expect(try eventually(timeout: 60) { try db.queueStatus().counts["done"] == 3 }, "\(daemon.log.suffix(2000))")
         let drawn = try db.query(Statement("page.drawn", "SELECT image_id, least(count(*), 20) AS n FROM detections GROUP BY image_id"))
             .reduce(0) { $0 + (try $1.int("n")) }
+        let categories = try db.query(Statement("page.categories", "SELECT count(*) AS n FROM vocabulary_detections WHERE category = '<script>alert(1)</script>'"))
+        #expect(try categories.first?.int("n") ?? 0 >= 2, "the vocabulary was asked")
 
         let dir = TemporaryDirectory("chromium")
         let dom = try Self.browser(["--dump-dom", "http://127.0.0.1:\(port)/"], dir: dir)
