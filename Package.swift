@@ -75,7 +75,7 @@ let package = Package(
 
         // Helpers shared by the test targets: throwaway databases, temporary directories, built binaries.
         .target(name: "TestSupport", dependencies: [
-            "Store", .product(name: "Crypto", package: "swift-crypto"),
+            "Store", "Pipeline", .product(name: "Crypto", package: "swift-crypto"),
         ], path: "Tests/Support"),
 
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),

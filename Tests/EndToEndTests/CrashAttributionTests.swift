@@ -18,11 +18,11 @@ import Testing
                                 ignoredSuffixes: [], archiveRoot: setup.archive, maxAttempts: 5, logger: Logger(label: "test"))
         // Queued before the daemon starts, poison first, so it is claimed together with seven good ones.
         FileManager.default.createFile(atPath: setup.inbox + "/poison.png", contents: TinyPNG.sample(seed: 13, width: 13, height: 5))
-        _ = try ingestor.ingest(path: setup.inbox + "/poison.png")
+        _ = try ingestor.ingestWritten(path: setup.inbox + "/poison.png")
         for i in 0..<20 {
             let path = setup.inbox + "/good-\(i).png"
             FileManager.default.createFile(atPath: path, contents: TinyPNG.sample(seed: 1300 + i))
-            _ = try ingestor.ingest(path: path)
+            _ = try ingestor.ingestWritten(path: path)
         }
         let config = try setup.config(lease: 300)
         let started = Date()

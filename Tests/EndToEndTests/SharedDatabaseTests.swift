@@ -17,7 +17,8 @@ import Testing
         for i in 0..<count {
             let path = setup.inbox + "/burst-\(i).png"
             FileManager.default.createFile(atPath: path, contents: TinyPNG.sample(seed: 77_000 + i))
-            _ = try ingestor.ingest(path: path)
+            let result = try ingestor.ingestWritten(path: path)
+            guard case .created = result else { Issue.record("burst-\(i).png not ingested: \(result)"); continue }
         }
         var daemons: [DaemonProcess] = []
         for n in 0..<3 {

@@ -53,7 +53,7 @@ import Testing
         for n in 0..<files {
             let path = inbox + "/f\(n).bin"
             FileManager.default.createFile(atPath: path, contents: Data("file \(n)".utf8))
-            _ = try ingestor.ingest(path: path)
+            _ = try ingestor.ingestWritten(path: path)
         }
         return (database, ingestor)
     }
