@@ -81,8 +81,11 @@ import Testing
         #expect(eventually(timeout: 30) { daemon.log.contains("inbox watched") })
         let png = TinyPNG.sample(seed: 5150, width: 200, height: 150)
         let path = setup.inbox + "/slow.png"
-        FileManager.default.createFile(atPath: path, contents: nil)
-        let writer = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        // Created and opened in one call: creating it empty, closing and reopening would hand the daemon a finished
+        // empty file first (close-after-write) — a different story (see the note on empty files in the README).
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        #expect(fd >= 0)
+        let writer = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         try writer.write(contentsOf: png.prefix(png.count / 2))
         Thread.sleep(forTimeInterval: 4.5)   // settle 1 s, periodic scan every 3 s
         #expect(FileManager.default.fileExists(atPath: path), "the half-written file was taken: \(daemon.log.suffix(2000))")
