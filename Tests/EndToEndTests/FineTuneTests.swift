@@ -83,7 +83,7 @@ import Testing
 
         func start(_ config: String, log: String) throws -> DaemonProcess {
             let daemon = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: ["run", "--config", config],
-                                           logPath: dir.file(log))
+                                           logPath: dir.file(log), environment: ["PIPELINED_HTTP_LISTEN": "127.0.0.1:0"])
             #expect(eventually(timeout: 60) { daemon.log.contains("daemon ready") }, "\(daemon.log)")
             return daemon
         }
@@ -155,6 +155,11 @@ import Testing
         #expect(candidate.status == "active" && parent.status == "retired", "\(models.map { ($0.label, $0.status) })")
         #expect(candidate.labelSnapshotJSON?.contains("\"vocabulary\": \"shapes\"") == true || candidate.labelSnapshotJSON?.contains("shapes") == true)
         #expect(eventually(timeout: 30) { daemon.log.contains("model switched") }, "\(daemon.log.suffix(2000))")
+
+        // The run's outcome is counted in the metrics.
+        let port = try #require(HTTPListenerTests.port(daemon), "\(daemon.log.suffix(2000))")
+        let samples = try HTTPListenerTests.parse(try httpGet(port: port, path: "/metrics").body)
+        #expect(samples[#"pipelined_finetune_runs_total{outcome="promoted"}"#] == 1, "\(samples)")
 
         // An image after the switch is processed by the new version, and provenance says so.
         let producer = try setup.processOneMoreImage(daemon: daemon)

@@ -28,6 +28,8 @@ public enum DaemonMetrics {
     public static func jobDiscarded(inbox: String) { Counter(label: "pipelined_jobs_discarded_total", dimensions: [("inbox", inbox)]).increment() }
     public static func watcherRescan(reason: String) { Counter(label: "pipelined_watcher_rescans_total", dimensions: [("reason", reason)]).increment() }
     public static func inotifyOverflow() { Counter(label: "pipelined_inotify_overflows_total").increment() }
+    /// A fine-tuning run that ended: promoted, rejected by the gate, or failed.
+    public static func fineTuneRun(outcome: String) { Counter(label: "pipelined_finetune_runs_total", dimensions: [("outcome", outcome)]).increment() }
 
     /// One step of a job (`queue_wait`, a stage, `total`), in seconds.
     public static func stage(_ name: String, milliseconds: Double) {

@@ -141,10 +141,12 @@ public final class FineTuner: BackgroundService, @unchecked Sendable {
             if verdict.passed {
                 try database.promoteModel(id: candidateID, reason: "fine-tuning run \(run.id): \(verdict.reason)")
                 try database.finishFineTune(id: run.id, status: "promoted", candidateModelID: candidateID, metricsJSON: metrics, reason: verdict.reason)
+                DaemonMetrics.fineTuneRun(outcome: "promoted")
                 logger.notice("fine-tuned model promoted", metadata: ["run": "\(run.id)", "model": "\(manifest.name)@\(manifest.version)", "gate": "\(verdict.reason)"])
             } else {
                 try database.rejectModel(id: candidateID, reason: "fine-tuning run \(run.id): \(verdict.reason)")
                 try database.finishFineTune(id: run.id, status: "rejected", candidateModelID: candidateID, metricsJSON: metrics, reason: verdict.reason)
+                DaemonMetrics.fineTuneRun(outcome: "rejected")
                 logger.warning("fine-tuned candidate rejected by the gate", metadata: ["run": "\(run.id)", "model": "\(manifest.name)@\(manifest.version)", "gate": "\(verdict.reason)"])
             }
         } catch let stopped as TrainingSession.Stopped {
@@ -154,6 +156,7 @@ public final class FineTuner: BackgroundService, @unchecked Sendable {
             throw error   // the database went away: the run stays running and is resumed
         } catch {
             try database.finishFineTune(id: run.id, status: "failed", candidateModelID: nil, metricsJSON: "{}", reason: "\(error)")
+            DaemonMetrics.fineTuneRun(outcome: "failed")
             logger.error("fine-tuning run failed", metadata: ["run": "\(run.id)", "error": "\(error)"])
         }
     }
