@@ -228,7 +228,7 @@ public final class Daemon: @unchecked Sendable {
     private func startIntake(_ database: Database) throws {
         let ingestor = Ingestor(database: database, inboxes: config.effectiveInboxes,
                                 ignoredSuffixes: config.ignoredSuffixes, archiveRoot: config.archiveRoot,
-                                maxAttempts: config.maxAttempts, logger: logger)
+                                maxAttempts: config.maxAttempts, emptyGrace: config.settleSeconds, logger: logger)
         ingestor.start()
         // Label files arrive through the same watcher (libinotifytools allows one per process) in their own inbox.
         let labels = LabelIntake(importer: LabelImporter(database: database, settings: config.labels, archiveRoot: config.archiveRoot,

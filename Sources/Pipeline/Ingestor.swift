@@ -21,6 +21,7 @@ public final class Ingestor: @unchecked Sendable {
     private let filter: InboxFilter
     private let archiveRoot: String
     private let maxAttempts: Int
+    private let emptyGrace: Double
     private let logger: Logger
 
     private let lock = NSCondition()
@@ -30,9 +31,11 @@ public final class Ingestor: @unchecked Sendable {
     private var stopped = false
     private var thread: Thread?
 
+    /// `emptyGrace`: seconds an empty file is left for its writer (the daemon passes `scan.settle_seconds`).
     public init(database: Database, inboxes: [InboxConfig], ignoredSuffixes: [String], archiveRoot: String,
-                maxAttempts: Int, logger: Logger) {
+                maxAttempts: Int, emptyGrace: Double = 2, logger: Logger) {
         self.database = database
+        self.emptyGrace = emptyGrace
         self.inboxes = inboxes.map(Inbox.init)
         self.filter = InboxFilter(ignoredSuffixes: ignoredSuffixes)
         self.archiveRoot = archiveRoot
@@ -174,6 +177,13 @@ public final class Ingestor: @unchecked Sendable {
         }
         if let kind = Self.refusedKind(entry.st_mode) {
             return try refuse(inbox, relative, kind: kind, reason: Self.refusalReason(kind), entry)
+        }
+        // An empty file's close is rarely the end of it (`touch`, then a second open writes it): taken now, it would
+        // be hard-linked into the archive and the writer's bytes would land there. Left while young; its writer's
+        // close brings it back, and a scan takes it once it has stayed empty past the grace period.
+        let age = Date().timeIntervalSince1970 - (Double(entry.st_mtim.tv_sec) + Double(entry.st_mtim.tv_nsec) / 1e9)
+        if entry.st_size == 0, age < emptyGrace {
+            return .skipped("empty; left for its writer (taken if still empty after \(emptyGrace) s)")
         }
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {

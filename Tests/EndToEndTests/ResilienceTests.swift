@@ -81,8 +81,8 @@ import Testing
         #expect(eventually(timeout: 30) { daemon.log.contains("inbox watched") })
         let png = TinyPNG.sample(seed: 5150, width: 200, height: 150)
         let path = setup.inbox + "/slow.png"
-        // Created and opened in one call: creating it empty, closing and reopening would hand the daemon a finished
-        // empty file first (close-after-write) — a different story (see the note on empty files in the README).
+        // Created and opened in one call, so the pause is the only story here (an empty file's first close is
+        // IngestorTests.anEmptyFileIsLeftForItsWriterUntilItSettles).
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         #expect(fd >= 0)
         let writer = FileHandle(fileDescriptor: fd, closeOnDealloc: true)

@@ -188,6 +188,31 @@ import Testing
         #expect(size == 1020)
     }
 
+    /// A file created empty and closed, then written by a second open (`touch`, then `cat >`): the first close is not
+    /// the end of it. The empty file is left while it is young; once written it is taken whole. (It used to be taken
+    /// empty at once — hard-linked into the archive, where the second open's bytes then landed — and quarantined.)
+    /// An empty file that stays empty past the grace period is taken, to be quarantined as empty.
+    @Test func anEmptyFileIsLeftForItsWriterUntilItSettles() throws {
+        let url = try TestDatabase.fresh(migrated: true)
+        let ing = ingestor(url: url)
+        let path = inbox + "/touched.jpg"
+        FileManager.default.createFile(atPath: path, contents: nil)
+        guard case let .skipped(reason) = try ing.ingest(path: path) else {
+            Issue.record("a young empty file was taken"); return
+        }
+        #expect(reason.contains("empty"), "\(reason)")
+        let bytes = [UInt8]([0xFF, 0xD8, 0xFF, 0xE0] + [UInt8](repeating: 7, count: 500))
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        guard case .created = try ing.ingest(path: path) else { Issue.record("the written file was not taken"); return }
+        #expect(try Database(url: url).query(Statement("t.touched", "SELECT byte_size FROM images")).first?.int("byte_size") == bytes.count)
+
+        let old = inbox + "/still-empty.jpg"
+        FileManager.default.createFile(atPath: old, contents: nil)
+        let tenMinutesAgo = Date().addingTimeInterval(-600)
+        try FileManager.default.setAttributes([.modificationDate: tenMinutesAgo], ofItemAtPath: old)
+        guard case .created = try ing.ingest(path: old) else { Issue.record("an empty file that settled was left for ever"); return }
+    }
+
     func sha(_ bytes: [UInt8]) -> String {
         // Recomputed by ingesting into a scratch database would be circular; use the archive name instead.
         let names = (FileManager.default.enumerator(atPath: archive)?.allObjects as? [String]) ?? []
