@@ -84,6 +84,6 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DetectorTests", dependencies: ["Detector"], resources: [.copy("Fixtures")]),
         // Fixtures are read from the source tree (BuiltProducts.packageRoot), not bundled.
-        .testTarget(name: "EndToEndTests", dependencies: ["Pipeline", "Stages", "Store", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Detector", "Pipeline", "Stages", "Store", "TestSupport"], exclude: ["Fixtures"]),
     ]
 )

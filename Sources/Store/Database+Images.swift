@@ -155,6 +155,11 @@ extension Database {
         }
     }
 
+    /// One image as the listing shows it.
+    public func imageSummary(id: Int) throws -> ImageSummary? {
+        try images(ImageFilter(beforeID: id + 1, limit: 1)).first { $0.id == id }
+    }
+
     public func provenance(imageID: Int) throws -> ImageProvenance? {
         try query(Self.imageProvenance, [imageID]).first.map {
             ImageProvenance(modelVersion: try $0.string("model_version"), weightsSHA256: try $0.string("weights_sha256"),

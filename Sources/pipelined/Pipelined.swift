@@ -86,8 +86,7 @@ struct Pipelined: ParsableCommand {
         if let first = CommandLine.arguments.dropFirst().first, !first.hasPrefix("-") {
             let names = configuration.subcommands.map { $0._commandName } + ["help"]
             if !names.contains(first) {
-                let closest = names.min { editDistance($0, first) < editDistance($1, first) }
-                let hint = closest.map { editDistance($0, first) <= 2 ? " Did you mean '\($0)'?" : "" } ?? ""
+                let hint = closest(to: first, among: names, within: 2).map { " Did you mean '\($0)'?" } ?? ""
                 FileHandle.standardError.write(Data("Error: unknown command '\(first)'.\(hint) Commands: \(names.dropLast().joined(separator: ", ")) (see `pipelined --help`).\n".utf8))
                 Foundation.exit(64)
             }
@@ -105,6 +104,11 @@ struct Pipelined: ParsableCommand {
 struct CommandFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The name a user probably meant: the nearest of `names`, if it is at most `within` edits away.
+func closest(to name: String, among names: [String], within: Int) -> String? {
+    names.min { editDistance($0, name) < editDistance($1, name) }.flatMap { editDistance($0, name) <= within ? $0 : nil }
 }
 
 /// Levenshtein distance, for suggesting the command a user meant.

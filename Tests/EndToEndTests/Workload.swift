@@ -1,4 +1,5 @@
 import Crypto
+import Detector
 import Foundation
 import TestSupport
 
@@ -45,7 +46,7 @@ struct Workload {
             files.append(File(name: "broken-\(i).png", bytes: bytes, kind: .broken, method: methods[i % methods.count]))
         }
         // Interleave so every writer gets a mix.
-        var rng = SplitMix(seed: UInt64(seed + 1))
+        var rng = SplitMix64(seed: UInt64(seed + 1))
         return Workload(files: files.shuffled(using: &rng))
     }
 

@@ -121,7 +121,7 @@ import Testing
     @Test(arguments: expected.good.keys.sorted())
     func damagedFilesFailWithAReasonNeverATrap(_ name: String) throws {
         let original = try [UInt8](Data(contentsOf: Self.root.appendingPathComponent("good/\(name)")))
-        var rng = SplitMix(seed: UInt64(name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude))
+        var rng = SplitMix64(seed: UInt64(name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude))
         let decoder = ImageDecoder(limits: DecodeLimits(maxFileBytes: 1 << 20, maxSide: 4096, maxPixels: 4_000_000))
         for round in 0..<300 {
             var bytes = original

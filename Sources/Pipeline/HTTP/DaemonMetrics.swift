@@ -44,25 +44,19 @@ public enum DaemonMetrics {
         for state in ["available", "running", "retryable", "done", "discarded", "cancelled"] {
             Gauge(label: "pipelined_jobs", dimensions: [("state", state)]).record(jobs[state] ?? 0)
         }
-        lastModel.lock()
+        lock.lock()
+        defer { lock.unlock() }
         // One model is active at a time: the one before it goes to 0 (it keeps its series, as Prometheus expects).
-        if let previous = lastModel.value, previous != activeModel {
+        if let previous = lastModel, previous != activeModel {
             Gauge(label: "pipelined_model_info", dimensions: [("model", previous)]).record(0)
         }
-        if let activeModel { Gauge(label: "pipelined_model_info", dimensions: [("model", activeModel)]).record(1) }
-        if activeModel != nil { lastModel.value = activeModel }
-        lastModel.unlock()
+        if let activeModel {
+            Gauge(label: "pipelined_model_info", dimensions: [("model", activeModel)]).record(1)
+            lastModel = activeModel
+        }
         return registry.emitToString()
     }
 
-    private static let lastModel = LockedValue<String?>(nil)
-}
-
-/// A value behind a lock, for the few statics that change.
-final class LockedValue<T>: @unchecked Sendable {
-    private let mutex = NSLock()
-    var value: T
-    init(_ value: T) { self.value = value }
-    func lock() { mutex.lock() }
-    func unlock() { mutex.unlock() }
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var lastModel: String?
 }

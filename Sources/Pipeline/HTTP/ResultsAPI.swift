@@ -81,7 +81,7 @@ enum ResultsAPI {
 
     static func detail(_ id: Int, _ database: Database) throws -> [String: Any]? {
         guard let image = try database.image(id: id) else { return nil }
-        let summary = try database.images(ImageFilter(beforeID: id + 1, limit: 1)).first { $0.id == id }
+        let summary = try database.imageSummary(id: id)
         var body: [String: Any] = summary.map(Self.summary) ?? ["id": image.id, "original_name": image.originalName, "inbox": image.inbox, "status": image.status]
         body["arrivals"] = try database.arrivals(imageID: id).map { ["inbox": $0.inbox, "original_name": $0.originalName, "arrived_at": $0.arrivedAt] }
         body["detections"] = try database.detections(imageID: id).map(detection)

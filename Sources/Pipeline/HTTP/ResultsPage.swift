@@ -34,7 +34,7 @@ enum ResultsPage {
             guard HTTPListener.authorized(request, token) else { return HTTPListener.unauthorized }
             guard let id = context.parameters.get("id", as: Int.self) else { return notFound }
             let result = await HTTPListener.offload { Result { () -> String? in
-                guard let summary = try database.images(ImageFilter(beforeID: id + 1, limit: 1)).first(where: { $0.id == id }) else { return nil }
+                guard let summary = try database.imageSummary(id: id) else { return nil }
                 return detail(summary, try database.detections(imageID: id), try database.provenance(imageID: id),
                               try database.arrivals(imageID: id))
             } }

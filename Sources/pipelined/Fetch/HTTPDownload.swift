@@ -122,7 +122,7 @@ struct HTTPDownload {
         defer { errorBuffer.deallocate() }
         guard let handle = curl_easy_init() else { throw DownloadError.unreachable(url: url, reason: "libcurl could not start") }
         defer { curl_easy_cleanup(handle) }
-        let context = Transfer(fd: fd, offset: start, url: url, statePath: statePath, directory: directory,
+        let context = Transfer(fd: fd, offset: start, url: url, partPath: partPath, statePath: statePath, directory: directory,
                                reserve: reserve, progress: progress)
         context.expectedTotal = start > 0 ? partial?.total : nil
         let unmanaged = Unmanaged.passRetained(context)
@@ -190,14 +190,12 @@ struct HTTPDownload {
                 throw DownloadError.interrupted(url: url, reason: reason, received: context.received, total: context.total)
             }
         }
-        if !context.started {
+        if !context.started, status != 206 {
             // No body at all (an empty file, a 204): whatever an earlier attempt left is not this answer's.
-            guard status == 206 else { ftruncate(fd, 0); context.received = 0; context.total = 0; return try finish(status, context, url) }
+            ftruncate(fd, 0)
+            context.received = 0
+            context.total = 0
         }
-        try finish(status, context, url)
-    }
-
-    private func finish(_ status: Int, _ context: Transfer, _ url: String) throws {
         if let total = context.total, context.received != total {
             throw DownloadError.wrongSize(url: url, received: context.received, expected: total)
         }
@@ -216,8 +214,8 @@ private final class Transfer {
     let fd: Int32
     let offset: Int64
     let url: String
+    let partPath: String
     let statePath: String
-    var partPath: String { String(statePath.dropLast(".json".count)) }
     let directory: String
     let reserve: (Int64) -> Int64
     let progress: (Int64, Int64?) -> Void
@@ -231,11 +229,12 @@ private final class Transfer {
     var expectedTotal: Int64?
     var failure: DownloadError?
 
-    init(fd: Int32, offset: Int64, url: String, statePath: String, directory: String, reserve: @escaping (Int64) -> Int64,
-         progress: @escaping (Int64, Int64?) -> Void) {
+    init(fd: Int32, offset: Int64, url: String, partPath: String, statePath: String, directory: String,
+         reserve: @escaping (Int64) -> Int64, progress: @escaping (Int64, Int64?) -> Void) {
         self.fd = fd
         self.offset = offset
         self.url = url
+        self.partPath = partPath
         self.statePath = statePath
         self.directory = directory
         self.reserve = reserve

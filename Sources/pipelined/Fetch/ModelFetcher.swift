@@ -14,8 +14,7 @@ enum FetchError: Error, CustomStringConvertible {
     var description: String {
         switch self {
         case let .unknownModel(name, known):
-            let near = known.min { editDistance($0, name) < editDistance($1, name) }
-            return "no model '\(name)' in the catalog\(near.map { editDistance($0, name) <= 3 ? " — did you mean '\($0)'?" : "" } ?? "")"
+            return "no model '\(name)' in the catalog\(closest(to: name, among: known, within: 3).map { " — did you mean '\($0)'?" } ?? "")"
                 + ". Known: \(known.joined(separator: ", ")) (`pipelined model fetch --list`)"
         case let .catalog(path, reason): return "catalog \(path) \(reason)"
         case let .busy(model, lock): return "another `pipelined model fetch \(model)` is running (\(lock)); wait for it to finish"
