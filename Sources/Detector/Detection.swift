@@ -54,8 +54,16 @@ public protocol ImageDetector: AnyObject, Sendable {
     func detect(_ image: RGBImage, prompts: [String]) throws -> [Detection]
     /// Grounding: a caption and its phrases as character spans; each box is labelled with its best phrase.
     func detect(_ image: RGBImage, caption: String, phrases: [Range<Int>]) throws -> [Detection]
-    /// LVIS-style: one prompt per category, the detections merged per `settings`; `progress` hears (prompts done,
-    /// prompts in all) as the work goes on.
-    func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings,
-                progress: ((_ done: Int, _ total: Int) -> Void)?) throws -> [CategoryDetection]
+    /// LVIS-style: the vocabulary asked by `query.strategy`, the detections merged per `query.merge`; `progress` hears
+    /// (passes done, passes in all) as the work goes on.
+    func detect(_ image: RGBImage, vocabulary query: VocabularyQuery,
+                progress: ((_ done: Int, _ total: Int) -> Void)?) throws -> VocabularyAnswer
+}
+
+extension ImageDetector {
+    /// The exact protocol (one prompt per category), merged per `settings`.
+    public func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings = MergeSettings(),
+                       progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> [CategoryDetection] {
+        try detect(image, vocabulary: VocabularyQuery(categories: vocabulary, merge: settings), progress: progress).detections
+    }
 }

@@ -9,12 +9,15 @@ public struct InboxConfig: Sendable, Equatable {
     public var poll: Bool
     /// The vocabulary (by name, newest version) every image of this inbox is queried with; nil uses `model.prompts`.
     public var vocabulary: String?
+    /// How this inbox's vocabulary is asked, overriding `[query] strategy`.
+    public var strategy: String?
 
-    public init(name: String, path: String, poll: Bool = false, vocabulary: String? = nil) {
+    public init(name: String, path: String, poll: Bool = false, vocabulary: String? = nil, strategy: String? = nil) {
         self.name = name
         self.path = path
         self.poll = poll
         self.vocabulary = vocabulary
+        self.strategy = strategy
     }
 }
 
@@ -30,6 +33,15 @@ public struct QuerySettings: Sendable, Equatable {
     /// Class-wise NMS IoU; nil for none. On by default for the daemon: without it an image's top detections are
     /// near-copies of one box. `pipelined eval` keeps the official protocol (none) unless asked.
     public var nmsIoU: Double? = 0.5
+    /// How a vocabulary is asked: `exact` (one prompt per category, MDETR's LVIS protocol), `packed` (as many
+    /// categories per caption as fit) or `shortlist` (packed passes rank the categories, the best `shortlist_k` and
+    /// any scoring ≥ `shortlist_min_score` are asked exactly). docs/detector.md has the measurements behind the default.
+    public var strategy = "shortlist"
+    public static let strategies = ["exact", "packed", "shortlist"]
+    public var shortlistK = 25
+    public var shortlistMinScore: Double?
+    /// `packed`: a query also yields every other category of its caption scoring above this (nil: its best only).
+    public var packedAlsoAbove: Double?
 
     public init() {}
 }

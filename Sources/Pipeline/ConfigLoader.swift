@@ -56,6 +56,7 @@ public enum ConfigLoader {
             try r.string("path") { inbox.path = $0 }
             try r.bool("poll") { inbox.poll = $0 }
             try r.string("vocabulary") { inbox.vocabulary = $0 }
+            try r.string("strategy") { inbox.strategy = $0 }
             if inbox.path.isEmpty { throw ConfigError.invalid(key: "inbox.path", value: "\"\"", expected: "a directory") }
             if inbox.name.isEmpty { inbox.name = URL(fileURLWithPath: inbox.path).lastPathComponent }
             config.inboxes.append(inbox)
@@ -83,6 +84,10 @@ public enum ConfigLoader {
             try r.int("top_n") { config.query.topN = $0 }
             try r.double("score_threshold") { config.query.scoreThreshold = $0 }
             try r.double("nms_iou") { config.query.nmsIoU = $0 > 0 ? $0 : nil }   // 0 turns it off
+            try r.string("strategy") { config.query.strategy = $0 }
+            try r.int("shortlist_k") { config.query.shortlistK = $0 }
+            try r.double("shortlist_min_score") { config.query.shortlistMinScore = $0 }
+            try r.double("packed_also_above") { config.query.packedAlsoAbove = $0 }
         }
         try reader.table("http") { r in
             try r.string("listen") { config.http.listen = $0 }
@@ -142,6 +147,17 @@ public enum ConfigLoader {
         for (key, n) in [("finetune.steps", config.fineTune.steps), ("finetune.batch", config.fineTune.batch),
                          ("finetune.min_new_images", config.fineTune.minNewImages), ("finetune.checkpoint_every", config.fineTune.checkpointEvery)] where n < 1 {
             throw ConfigError.invalid(key: key, value: "\(n)", expected: "at least 1")
+        }
+        for (key, name) in [("query.strategy", config.query.strategy)] + config.inboxes.compactMap({ i in i.strategy.map { ("inbox.strategy", $0) } })
+        where !QuerySettings.strategies.contains(name) {
+            throw ConfigError.invalid(key: key, value: name, expected: QuerySettings.strategies.joined(separator: ", "))
+        }
+        if config.query.shortlistK < 0 {
+            throw ConfigError.invalid(key: "query.shortlist_k", value: "\(config.query.shortlistK)", expected: "≥ 0")
+        }
+        for (key, value) in [("query.shortlist_min_score", config.query.shortlistMinScore), ("query.packed_also_above", config.query.packedAlsoAbove)]
+        where value.map({ !(0...1).contains($0) }) == true {
+            throw ConfigError.invalid(key: key, value: "\(value!)", expected: "a score between 0 and 1")
         }
         let names = config.inboxes.map(\.name)
         if Set(names).count != names.count {

@@ -269,6 +269,11 @@ public final class Daemon: @unchecked Sendable {
             restartNeeded.append("queue/stages/model")
         }
         if fresh.fineTune != config.fineTune || fresh.modelCheckInterval != config.modelCheckInterval { restartNeeded.append("finetune/model.check_interval_seconds") }
+        // The detect stage is built with these at start.
+        if fresh.query != config.query || fresh.prompts != config.prompts
+            || fresh.inboxes.map({ [$0.name, $0.vocabulary, $0.strategy] }) != config.inboxes.map({ [$0.name, $0.vocabulary, $0.strategy] }) {
+            restartNeeded.append("query/model.prompts/inbox vocabularies")
+        }
         let intakeChanged = fresh.inboxes != config.inboxes || fresh.ignoredSuffixes != config.ignoredSuffixes
             || fresh.settleSeconds != config.settleSeconds || fresh.scanInterval != config.scanInterval
             || fresh.pollInterval != config.pollInterval || fresh.labels != config.labels
@@ -281,6 +286,8 @@ public final class Daemon: @unchecked Sendable {
         applied.modelPath = config.modelPath
         applied.fineTune = config.fineTune
         applied.modelCheckInterval = config.modelCheckInterval
+        applied.query = config.query
+        applied.prompts = config.prompts
         config = applied
         if intakeChanged, let database {
             watcher?.stop()

@@ -16,23 +16,29 @@ public final class DetectStage: Stage, @unchecked Sendable {
     private let prompts: [String]?
     private let vocabularies: VocabularyResolver?
     private let merge: MergeSettings
+    /// Where vocabularies' encoded text outlives the process.
+    private let textStore: (any TextFeatureStore)?
     private let lock = NSLock()
     private let logger: Logger
     /// A vocabulary job taking longer than this logs its progress this often.
     public var progressInterval: TimeInterval = 10
 
     public convenience init(detector: any ImageDetector, prompts: [String]?, vocabularies: VocabularyResolver? = nil,
-                            merge: MergeSettings = MergeSettings(), logger: Logger = Logger(label: "pipelined.detect")) {
-        self.init(slot: ModelSlot(detector), prompts: prompts, vocabularies: vocabularies, merge: merge, logger: logger)
+                            merge: MergeSettings = MergeSettings(), textStore: (any TextFeatureStore)? = nil,
+                            logger: Logger = Logger(label: "pipelined.detect")) {
+        self.init(slot: ModelSlot(detector), prompts: prompts, vocabularies: vocabularies, merge: merge, textStore: textStore,
+                  logger: logger)
     }
 
     public init(slot: ModelSlot, prompts: [String]?, vocabularies: VocabularyResolver? = nil,
-                merge: MergeSettings = MergeSettings(), logger: Logger = Logger(label: "pipelined.detect")) {
+                merge: MergeSettings = MergeSettings(), textStore: (any TextFeatureStore)? = nil,
+                logger: Logger = Logger(label: "pipelined.detect")) {
         self.slot = slot
         self.logger = logger
         self.prompts = prompts
         self.vocabularies = vocabularies
         self.merge = merge
+        self.textStore = textStore
     }
 
     public func run(_ item: WorkItem) throws -> StageResult {
@@ -84,13 +90,18 @@ public final class DetectStage: Stage, @unchecked Sendable {
         }
         let prompts = self.prompts ?? Config.defaultPrompts
         if let (stored, categoryPrompts) = vocabulary, let resolver = vocabularies {
-            detections += try vocabularyDetections(detector, image, stored: stored, prompts: categoryPrompts, job: item.job.jobID)
-            passes += categoryPrompts.count
+            let strategy = resolver.strategy(forInbox: item.job.inbox)
+            let query = VocabularyQuery(categories: categoryPrompts, strategy: strategy, merge: merge,
+                                        version: "\(stored.name)@\(stored.version) \(resolver.templateName)", store: textStore)
+            let answer = try vocabularyDetections(detector, image, stored: stored, query: query, job: item.job.jobID)
+            detections += answer.detections
+            passes += answer.passes
             item[WorkKeys.vocabulary] = (stored.id, stored.version)
-            settings.merge(merge.description.merging([
+            settings.merge(merge.description.merging(strategy.description) { $1 }.merging([
                 "vocabulary": "\(stored.name)@\(stored.version)", "template": resolver.templateName,
-                "prompts_per_image": "\(categoryPrompts.count)",
+                "categories": "\(categoryPrompts.count)", "vocabulary_passes": "\(answer.passes)",
             ]) { $1 }) { $1 }
+            if let shortlist = answer.shortlist { settings["shortlist"] = shortlist.map(String.init).joined(separator: ",") }
         } else if askDefaults {
             detections += try detector.detect(image, prompts: prompts)
             settings["prompts"] = prompts.joined(separator: " | ")
@@ -111,9 +122,9 @@ public final class DetectStage: Stage, @unchecked Sendable {
         return .next
     }
 
-    /// Every category asked, merged; progress logged every `progressInterval` seconds of a long job.
-    private func vocabularyDetections(_ detector: any ImageDetector, _ image: RGBImage, stored: StoredVocabulary, prompts: [CategoryPrompt],
-                                      job: Int) throws -> [Detection] {
+    /// The vocabulary asked, merged; progress logged every `progressInterval` seconds of a long job.
+    private func vocabularyDetections(_ detector: any ImageDetector, _ image: RGBImage, stored: StoredVocabulary,
+                                      query: VocabularyQuery, job: Int) throws -> (detections: [Detection], passes: Int, shortlist: [Int]?) {
         let names = Dictionary(stored.categories.compactMap { c in c.id.map { ($0, c.name) } }, uniquingKeysWith: { a, _ in a })
         let started = Date()
         var lastReport = started
@@ -123,11 +134,17 @@ public final class DetectStage: Stage, @unchecked Sendable {
             lastReport = now
             let elapsed = now.timeIntervalSince(started)
             let eta = elapsed / Double(max(done, 1)) * Double(total - done)
-            logger.info("job \(job): \(done)/\(total) prompts of \(stored.name)@\(stored.version), \(Int(elapsed)) s, about \(Int(eta)) s left")
+            logger.info("job \(job): \(done)/\(total) passes of \(stored.name)@\(stored.version) (\(query.strategy.name)), \(Int(elapsed)) s, about \(Int(eta)) s left")
         }
-        return try detector.detect(image, vocabulary: prompts, settings: merge, progress: progress).map {
+        let answer = try detector.detect(image, vocabulary: query, progress: progress)
+        if answer.textFromStore {
+            logger.info("vocabulary text read from the cache", metadata: ["vocabulary": "\(stored.name)@\(stored.version)",
+                                                                          "strategy": "\(query.strategy.name)"])
+        }
+        let detections = answer.detections.map {
             Detection(box: $0.box, score: $0.score, label: names[$0.categoryID] ?? $0.prompt, prompt: $0.prompt,
                       categoryID: $0.categoryID)
         }
+        return (detections, answer.passes, answer.shortlist)
     }
 }

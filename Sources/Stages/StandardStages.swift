@@ -16,10 +16,11 @@ public enum StandardStages {
         let query = config.query
         let merge = MergeSettings(topN: query.topN, scoreThreshold: Float(query.scoreThreshold),
                                   nmsIoU: query.nmsIoU.map(Float.init))
-        let vocabularies = VocabularyResolver(database: database, inboxes: config.effectiveInboxes, template: query.template)
+        let vocabularies = VocabularyResolver(database: database, inboxes: config.effectiveInboxes, query: query)
         return [
             DecodeStage(limits: limits),
-            DetectStage(slot: slot, prompts: prompts, vocabularies: vocabularies, merge: merge),
+            DetectStage(slot: slot, prompts: prompts, vocabularies: vocabularies, merge: merge,
+                        textStore: TextFeatureDirectory(path: config.stateDirectory + "/text-cache")),
             RecordStage(database: database),
         ]
     }

@@ -3,22 +3,35 @@ import Foundation
 import Pipeline
 import Store
 
-/// Which categories an inbox's images are asked about: the newest version of the inbox's vocabulary, turned into one
-/// prompt per category with the configured template. Reloaded at most once a minute, so a new version imported while
-/// the daemon runs is picked up between jobs.
+/// Which categories an inbox's images are asked about, and how: the newest version of the inbox's vocabulary, turned
+/// into one prompt per category with the configured template, asked with the inbox's strategy (else `[query]`'s).
+/// Reloaded at most once a minute, so a new version imported while the daemon runs is picked up between jobs.
 public final class VocabularyResolver: @unchecked Sendable {
     private let database: Database
     private let vocabularyByInbox: [String: String]
     public let template: PromptTemplate
+    private let standardStrategy: QueryStrategy
+    private let strategyByInbox: [String: QueryStrategy]
     private let lock = NSLock()
     private var cache: [String: (loaded: Date, vocabulary: StoredVocabulary, prompts: [CategoryPrompt])] = [:]
 
-    public init(database: Database, inboxes: [InboxConfig], template: String) {
+    /// `query.strategy` and the inboxes' strategies must be valid names (the config loader checks them).
+    public init(database: Database, inboxes: [InboxConfig], query: QuerySettings) {
         self.database = database
         self.vocabularyByInbox = Dictionary(inboxes.compactMap { i in i.vocabulary.map { (i.name, $0) } },
                                             uniquingKeysWith: { a, _ in a })
-        self.template = Self.template(template)
+        self.template = Self.template(query.template)
+        func strategy(_ name: String) -> QueryStrategy {
+            QueryStrategy.named(name, shortlistK: query.shortlistK, shortlistMinScore: query.shortlistMinScore.map(Float.init),
+                                packedAlsoAbove: query.packedAlsoAbove.map(Float.init)) ?? .exact
+        }
+        standardStrategy = strategy(query.strategy)
+        strategyByInbox = Dictionary(inboxes.compactMap { i in i.strategy.map { (i.name, strategy($0)) } },
+                                     uniquingKeysWith: { a, _ in a })
     }
+
+    /// How inbox `inbox`'s vocabulary (or the model's own) is asked.
+    public func strategy(forInbox inbox: String) -> QueryStrategy { strategyByInbox[inbox] ?? standardStrategy }
 
     public static func template(_ name: String) -> PromptTemplate {
         switch name {

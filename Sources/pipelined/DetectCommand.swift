@@ -2,6 +2,7 @@ import ArgumentParser
 import Detector
 import Foundation
 import Stages
+import Store
 
 /// What a checkpoint does not carry: tokenizer files, a text-encoder config, and settings to override.
 struct CheckpointOptions: ParsableArguments {
@@ -37,7 +38,12 @@ struct Detect: ParsableCommand {
     var image: String
 
     @Option(name: .long, help: "What to look for (repeatable: each prompt is asked separately).")
-    var prompt: [String]
+    var prompt: [String] = []
+
+    @Option(name: .long, help: "Ask a whole vocabulary instead: a stored vocabulary's name, or an LVIS/COCO JSON or text file of categories.")
+    var vocabulary: String?
+
+    @OptionGroup var strategyOptions: StrategyOptions
 
     @Option(name: .long, help: "An official MDETR .pth checkpoint or an imported model directory.")
     var model: String?
@@ -63,6 +69,9 @@ struct Detect: ParsableCommand {
 
     func validate() throws {
         if save != nil, raw { throw ValidationError("--save draws detections; --raw prints queries, not detections") }
+        if prompt.isEmpty == (vocabulary == nil) { throw ValidationError("give --prompt (one or more) or --vocabulary") }
+        if vocabulary != nil, raw || !phrase.isEmpty { throw ValidationError("--raw and --phrase ask prompts, not a vocabulary") }
+        if vocabulary == nil, strategyOptions.strategy != nil { throw ValidationError("--strategy says how a --vocabulary is asked") }
     }
 
     func run() throws {
@@ -92,6 +101,10 @@ struct Detect: ParsableCommand {
                     "boxes": (0..<q).map { Array(out.boxes.data[($0 * 4)..<(($0 + 1) * 4)]).map(Double.init) },
                 ]
             }
+        } else if let vocabulary {
+            let (answer, settings) = try vocabularyDetections(detector, pixels, vocabulary)
+            result["detections"] = answer
+            result["query"] = settings
         } else if !phrase.isEmpty {
             result["detections"] = try phraseDetections(detector, pixels)
         } else {
@@ -110,6 +123,39 @@ struct Detect: ParsableCommand {
         let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         FileHandle.standardOutput.write(data)
         FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    /// The vocabulary asked as the daemon asks it (`[query]` template, strategy, top N, NMS, threshold), each box named
+    /// after its category.
+    private func vocabularyDetections(_ detector: MDETRDetector, _ pixels: RGBImage, _ name: String) throws -> ([[String: Any]], [String: String]) {
+        let (config, _) = try options.load()
+        let categories: [VocabularyCategory], version: String
+        if FileManager.default.fileExists(atPath: name) {
+            (categories, _) = try VocabCommand.Import.parse(name)
+            version = name
+        } else {
+            guard let stored = try options.withDatabase(readOnly: true, { _, _, database in try database.latestVocabulary(name: name) }) else {
+                throw ValidationError("no vocabulary '\(name)' in the database and no such file (import one with `pipelined vocab import FILE --name \(name)`)")
+            }
+            (categories, version) = (stored.categories, "\(stored.name)@\(stored.version)")
+        }
+        let template = VocabularyResolver.template(config.query.template)
+        let prompts = categories.enumerated().map { i, c in
+            CategoryPrompt(categoryID: c.id ?? c.externalID ?? i + 1, prompt: template.prompt(name: c.name, definition: c.definition))
+        }
+        let names = Dictionary(zip(prompts.map(\.categoryID), categories.map(\.name)), uniquingKeysWith: { a, _ in a })
+        let strategy = strategyOptions.strategy(config.query, fallback: config.query.strategy)
+        let merge = MergeSettings(topN: config.query.topN, scoreThreshold: detector.threshold, nmsIoU: config.query.nmsIoU.map(Float.init))
+        let answer = try detector.detect(pixels, vocabulary: VocabularyQuery(categories: prompts, strategy: strategy, merge: merge, version: version))
+        var settings = merge.description.merging(strategy.description) { $1 }
+        settings["vocabulary"] = version
+        settings["categories"] = "\(prompts.count)"
+        settings["passes"] = "\(answer.passes)"
+        let detections = answer.detections.map { d -> [String: Any] in
+            ["box": [d.box.x0, d.box.y0, d.box.x1, d.box.y1].map(Double.init), "score": Double(d.score),
+             "phrase": names[d.categoryID] ?? d.prompt, "prompt": d.prompt, "category_id": d.categoryID]
+        }
+        return (detections, settings)
     }
 
     /// Per-phrase scores (the official positive-map recipe) for every box above the threshold; the box's phrase is

@@ -11,7 +11,7 @@ struct Eval: ParsableCommand {
         discussion: """
             With --detections, scores an existing results file exactly as the official lvis package does. With \
             --images, asks every image of the annotation file every category (LVIS-style: one prompt per category, \
-            the boxes merged), prints the metrics, stores them with per-category AP in PostgreSQL \
+            the boxes merged — or packed or shortlisted with --strategy), prints the metrics, stores them with per-category AP in PostgreSQL \
             (evaluation_runs, evaluation_category_ap, view evaluation_summary) and can export the detections.
             """)
 
@@ -36,6 +36,8 @@ struct Eval: ParsableCommand {
 
     @Option(name: .long, help: "With --images: a JSON object of category id → prompt replacing the template for those categories (others are not asked); e.g. synth's unseen_wording/color.json.")
     var prompts: String?
+
+    @OptionGroup var strategyOptions: StrategyOptions
 
     @Option(name: .customLong("top-n"), help: "With --images: detections kept per image (default 300; 0 keeps all).")
     var topN: Int?
@@ -109,6 +111,10 @@ struct Eval: ParsableCommand {
             vocabulary = vocabulary.compactMap { entry in map["\(entry.categoryID)"].map { CategoryPrompt(categoryID: entry.categoryID, prompt: $0) } }
         }
         let settings = MergeSettings(topN: topN ?? (fixedAP ? 0 : 300), scoreThreshold: 0, nmsIoU: nmsIoU)
+        // The official protocol unless asked otherwise: eval is the reference the strategies are measured against.
+        let strategy = strategyOptions.strategy(try common.load().0.query, fallback: "exact")
+        let query = VocabularyQuery(categories: vocabulary, strategy: strategy, merge: settings)
+        var passes = 0
         let selected = Array(dataset.images.prefix(limit ?? dataset.images.count))
         let files = dataset.fileNames
         let started = Date()
@@ -118,9 +124,9 @@ struct Eval: ParsableCommand {
             guard let name = files[image.id] else { throw LVISDataset.Failure.malformed(annotations, "image \(image.id) has no file_name or coco_url") }
             let file = URL(fileURLWithPath: images!).appendingPathComponent(name).path
             let pixels = try ImageDecoder().decode(file: file)
-            for d in try detector.detect(pixels, vocabulary: vocabulary, settings: settings) {
-                results.append(LVISEvaluator.Result(imageID: image.id, detection: d))
-            }
+            let answer = try detector.detect(pixels, vocabulary: query)
+            passes += answer.passes
+            for d in answer.detections { results.append(LVISEvaluator.Result(imageID: image.id, detection: d)) }
             progress.advance(detail: "\(results.count) detections")
         }
         progress.finish()
@@ -132,8 +138,9 @@ struct Eval: ParsableCommand {
         let evaluator = scored.evaluator
         let report = evaluator.report(results, protocol: evaluationProtocol)
         try output(report.metrics)
-        print(String(format: "%d images, %.2f s per image, %d categories asked per image", selected.count,
-                     seconds / Double(max(selected.count, 1)), vocabulary.count))
+        print(String(format: "%d images, %.2f s per image, %d categories asked per image, ", selected.count,
+                     seconds / Double(max(selected.count, 1)), vocabulary.count)
+              + "strategy \(strategy.name), " + String(format: "%.1f passes per image", Double(passes) / Double(max(selected.count, 1))))
         if let export {
             let list = results.map { r -> [String: Any] in
                 ["image_id": r.imageID, "category_id": r.categoryID, "bbox": [r.bbox.x, r.bbox.y, r.bbox.w, r.bbox.h], "score": r.score]
@@ -148,7 +155,7 @@ struct Eval: ParsableCommand {
             annotationsPath: URL(fileURLWithPath: annotations).standardizedFileURL.path,
             annotationsSHA256: SHA256.hash(data: annotationBytes).map { String(format: "%02x", $0) }.joined(),
             fixedAP: fixedAP,
-            settings: settings.description.merging(["template": prompts ?? template, "images_dir": images!, "max_dets": "\(maxDets)",
+            settings: settings.description.merging(strategy.description) { $1 }.merging(["template": prompts ?? template, "images_dir": images!, "max_dets": "\(maxDets)",
                                                     "top_k": "\(topK)", "limit": limit.map(String.init) ?? "none"]) { $1 },
             images: selected.count, metrics: report.metrics,
             categoryAP: dataset.categories.map { c in

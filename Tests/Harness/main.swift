@@ -63,13 +63,13 @@ final class DoubleDetector: ImageDetector, @unchecked Sendable {
         }
     }
 
-    func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings,
-                progress: ((Int, Int) -> Void)?) throws -> [CategoryDetection] {
-        try vocabulary.flatMap { entry in
+    func detect(_ image: RGBImage, vocabulary query: VocabularyQuery, progress: ((Int, Int) -> Void)?) throws -> VocabularyAnswer {
+        let found = try query.categories.flatMap { entry in
             try detect(image, prompts: [entry.prompt]).map {
                 CategoryDetection(categoryID: entry.categoryID, prompt: entry.prompt, box: $0.box, score: $0.score)
             }
         }
+        return VocabularyAnswer(detections: found, passes: query.categories.count)
     }
 }
 

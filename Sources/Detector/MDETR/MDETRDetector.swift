@@ -48,19 +48,27 @@ public final class MDETRDetector: ImageDetector, @unchecked Sendable {
     /// when it grows past `textCacheLimit` entries.
     private var textCache: [String: (Encoding, TextFeatures)] = [:]
     public var textCacheLimit = 4096
+    /// Encoded vocabularies by their text key (`encode(_: VocabularyQuery)`).
+    var encodedVocabularies: [String: EncodedVocabulary] = [:]
 
     /// Tokenizes and encodes a prompt (or returns the cached encoding), refusing empty and over-long ones.
     public func encode(_ prompt: String) throws -> (Encoding, TextFeatures) {
         if let cached = textCache[prompt] { return cached }
+        let encoding = try checkedEncoding(prompt)
+        let result = (encoding, model.encodeText(encoding.ids))
+        if textCache.count >= textCacheLimit { textCache.removeAll(keepingCapacity: true) }
+        textCache[prompt] = result
+        return result
+    }
+
+    /// The prompt's tokens, refusing an empty prompt and one longer than the model reads.
+    func checkedEncoding(_ prompt: String) throws -> Encoding {
         guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw DetectorError.emptyPrompt }
         let encoding = tokenizer.encode(prompt)
         guard encoding.ids.count <= model.maxTokens else {
             throw DetectorError.promptTooLong(tokens: encoding.ids.count, limit: model.maxTokens)
         }
-        let result = (encoding, model.encodeText(encoding.ids))
-        if textCache.count >= textCacheLimit { textCache.removeAll(keepingCapacity: true) }
-        textCache[prompt] = result
-        return result
+        return encoding
     }
 
     /// Raw outputs for one prompt on a prepared image.

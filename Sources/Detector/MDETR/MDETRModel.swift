@@ -93,6 +93,20 @@ public final class MDETRModel: @unchecked Sendable {
         return TextFeatures(tokens: resizerNorm(resizer(hidden)))   // (L, D); dropout is identity at inference
     }
 
+    /// `encodeText` for many captions (a vocabulary), one caption per core at a time.
+    public func encodeTexts(_ captions: [[Int]]) -> [TextFeatures] {
+        var out = [TextFeatures?](repeating: nil, count: captions.count)
+        let workers = min(BLASThreads.workers, captions.count)
+        out.withUnsafeMutableBufferPointer { out in
+            parallelFor(max(1, workers)) { worker in
+                BLASThreads.serially {
+                    for i in stride(from: worker, to: captions.count, by: max(1, workers)) { out[i] = encodeText(captions[i]) }
+                }
+            }
+        }
+        return out.map { $0! }
+    }
+
     /// Encoder + decoder + heads for one (image, caption) pair.
     public func forward(image: ImageFeatures, text: TextFeatures) -> MDETROutputs {
         let l = text.tokens.shape[0], d = config.hidden

@@ -21,6 +21,20 @@ public enum PostProcess {
         }
     }
 
+    /// Per query (rows) and category (columns): the probability mass on the category's tokens, the rule MDETR's
+    /// matcher trains (`−Σ_j prob[q, j] · P[t, j]` over a binary positive map). For packed captions.
+    public static func spanMass(_ probabilities: Tensor, tokens: [ClosedRange<Int>]) -> [[Float]] {
+        let slots = probabilities.shape[1]
+        return (0..<probabilities.shape[0]).map { q in
+            let row = q * slots
+            return tokens.map { span in
+                var sum: Float = 0
+                for t in span where t < noObject { sum += probabilities.data[row + t] }
+                return sum
+            }
+        }
+    }
+
     /// Per query and phrase: the largest probability on any of the phrase's tokens (the binarized positive map,
     /// as the official Flickr post-processor uses). Returns (Q, phrases).
     public static func phraseScores(_ probabilities: Tensor, positiveMap: Tensor) -> Tensor {
