@@ -10,7 +10,13 @@ the longest prompt of the pass with a key-padding mask, as the official batching
 
 Prompt lengths follow LVIS names under a BPE tokenizer (3–9 tokens with <s> and </s>, mean ≈ 5).
 
+With --strategies K,K,… the Swift side also times the query strategies (issue 16) on the same network and input:
+`exact`, `packed` and `shortlist` at each k, over the real LVIS v1 names (Tests/DetectorTests/Fixtures, clean_name)
+tokenized with MiniLM's WordPiece vocabulary (RoBERTa's vocab files are not installable here; the ids are valid for
+either encoder's random embedding table). --no-torch skips the PyTorch exact run.
+
 Dev-time only:  python3 tools/bench_vocabulary.py [--threads 2] [--classes 1203] [--only r101,default]
+                python3 tools/bench_vocabulary.py --only r101 --no-torch --strategies 10,25,50
 """
 import argparse
 import json
@@ -107,11 +113,20 @@ def main():
     ap.add_argument("--only", default="r101,default")
     ap.add_argument("--size", default="800x1066", help="network input HxW (the eval resize of a 4:3 photo)")
     ap.add_argument("--torch-side", nargs=4)
+    ap.add_argument("--strategies", help="K,K,…: also time exact, packed and shortlist (these k) on the LVIS v1 names")
+    ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch exact run (only build the network)")
+    ap.add_argument("--save-side", nargs=2)
     a = ap.parse_args()
     h, w = map(int, a.size.split("x"))
     if a.torch_side:
         kind, threads, classes, out = a.torch_side
         torch_side(kind, int(threads), h, w, int(classes), out, a.images)
+        return
+    if a.save_side:
+        from bench_detector import build, save_for_swift
+        kind, out = a.save_side
+        model, config = build(kind)
+        save_for_swift(model, config, out)
         return
     subprocess.run(["swift", "build", "-c", "release", "--product", "detector-bench"], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
@@ -120,21 +135,47 @@ def main():
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(a.threads), OMP_NUM_THREADS=str(a.threads))
     print(f"threads {a.threads}; {a.classes} classes, {PER_PASS} prompts per pass, input {h}x{w}, "
           f"{a.images} timed image(s) per side after one warm-up pass")
-    print("| model | feature tokens | PyTorch s/image | Swift s/image | Swift/PyTorch | peak RSS PyTorch MB | peak RSS Swift MB |")
-    print("|---|---|---|---|---|---|---|")
+    if not a.no_torch:
+        print("| model | feature tokens | PyTorch s/image | Swift s/image | Swift/PyTorch | peak RSS PyTorch MB | peak RSS Swift MB |")
+        print("|---|---|---|---|---|---|---|")
     for kind in a.only.split(","):
         out = os.path.join(work, kind)
-        tr = json.loads(subprocess.run([sys.executable, __file__, "--size", a.size, "--images", str(a.images),
-                                        "--torch-side", kind, str(a.threads), str(a.classes), out],
-                                       env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
-        sr = json.loads(subprocess.run([bench, "vocab", out + ".safetensors", out + ".json", str(h), str(w),
-                                        out + ".prompts.json", str(a.images)], env=env, check=True,
-                                       capture_output=True, text=True).stdout.strip().splitlines()[-1])
-        print(f"| {kind} | {tr['feature_tokens']} | {tr['seconds_per_image']:.2f} | {sr['seconds_per_image']:.2f} | "
-              f"{sr['seconds_per_image'] / tr['seconds_per_image']:.2f} | {tr['peak_rss_mb']:.0f} | {sr['peak_rss_mb']:.0f} |",
-              flush=True)
+        if a.no_torch:
+            subprocess.run([sys.executable, __file__, "--save-side", kind, out], env=env, check=True, capture_output=True)
+        else:
+            tr = json.loads(subprocess.run([sys.executable, __file__, "--size", a.size, "--images", str(a.images),
+                                            "--torch-side", kind, str(a.threads), str(a.classes), out],
+                                           env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            sr = json.loads(subprocess.run([bench, "vocab", out + ".safetensors", out + ".json", str(h), str(w),
+                                            out + ".prompts.json", str(a.images)], env=env, check=True,
+                                           capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            print(f"| {kind} | {tr['feature_tokens']} | {tr['seconds_per_image']:.2f} | {sr['seconds_per_image']:.2f} | "
+                  f"{sr['seconds_per_image'] / tr['seconds_per_image']:.2f} | {tr['peak_rss_mb']:.0f} | {sr['peak_rss_mb']:.0f} |",
+                  flush=True)
+        if a.strategies:
+            strategies(bench, env, kind, out, h, w, a.strategies, a.images)
         for suffix in (".safetensors", ".json", ".prompts.json"):
-            os.remove(out + suffix)
+            if os.path.exists(out + suffix):
+                os.remove(out + suffix)
+
+
+def strategies(bench, env, kind, out, h, w, ks, images):
+    categories = os.path.join(ROOT, "Tests", "DetectorTests", "Fixtures", "lvis_v1_categories.json")
+    vocab = os.path.join(ROOT, "Sources", "pipelined", "DefaultModel", "vocab.txt")
+    r = json.loads(subprocess.run([bench, "strategies", out + ".safetensors", out + ".json", str(h), str(w), categories, vocab,
+                                   ks, str(images)], env=env, check=True, capture_output=True,
+                                  text=True).stdout.strip().splitlines()[-1])
+    rows = r["results"]
+    exact = next(x for x in rows if x["strategy"]["strategy"] == "exact")
+    print(f"\n{kind}: {r['categories']} LVIS categories, {h}x{w}, one image")
+    print("| strategy | passes per image | s/image | exact/strategy | text encoding s (once) | captions (max tokens) | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
+    for x in rows:
+        s = x["strategy"]
+        name = s["strategy"] + (f" k={s['shortlist_k']}" if s["strategy"] == "shortlist" else "")
+        captions = f"{x['captions']} ({x['caption_tokens_max']})" if "captions" in x else "—"
+        print(f"| {name} | {x['passes']} | {x['seconds_per_image']:.2f} | {exact['seconds_per_image'] / x['seconds_per_image']:.1f}× | "
+              f"{x['text_encode_s']:.1f} | {captions} | {x['peak_rss_mb']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -46,3 +46,54 @@ func vocabularyBenchmark(_ args: [String]) throws {
     let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
 }
+
+/// The query strategies on one network and image (issue 16): `exact`, `packed` and `shortlist` at several k over a real
+/// vocabulary (an LVIS-format categories file, asked with MDETR's clean_name), tokenized with a real WordPiece
+/// vocabulary. Per strategy: the text encoding (once per vocabulary, not per image) and seconds per image (backbone,
+/// passes, merge), with the passes run.
+func strategyBenchmark(_ args: [String]) throws {
+    guard args.count >= 7 else {
+        FileHandle.standardError.write(Data("usage: detector-bench strategies WEIGHTS CONFIG HEIGHT WIDTH CATEGORIES.json VOCAB.txt K,K,… [IMAGES]\n".utf8))
+        exit(2)
+    }
+    let config = try JSONDecoder().decode(MDETRConfig.self, from: Data(contentsOf: URL(fileURLWithPath: args[1])))
+    let model = try MDETRModel(config: config, weights: try SafeTensors(path: args[0]))
+    let (height, width) = (Int(args[2])!, Int(args[3])!)
+    struct File: Decodable { struct Category: Decodable { var id: Int; var name: String }; var categories: [Category] }
+    let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: URL(fileURLWithPath: args[4])))
+    let categories = file.categories.map { CategoryPrompt(categoryID: $0.id, prompt: PromptTemplate.cleanName($0.name)) }
+    let detector = try MDETRDetector(model: model, tokenizer: try WordPieceTokenizer(vocabFile: args[5]),
+                                     identity: ModelIdentity(name: "bench", version: "0", weightsSHA256: ""), normalization: .imagenet)
+    detector.resize = nil
+    let ks = args[6].split(separator: ",").compactMap { Int($0) }
+    let images = args.count > 7 ? Int(args[7])! : 1
+    let strategies: [QueryStrategy] = [.packed(alsoAbove: nil)] + ks.map { .shortlist(k: $0, minScore: nil) } + [.exact]
+    var results: [[String: Any]] = []
+    for strategy in strategies {
+        let query = VocabularyQuery(categories: categories, strategy: strategy)
+        var t = now()
+        let encoded = try detector.encode(query)
+        let encodeSeconds = now() - t
+        var times: [Double] = []
+        var passes = 0
+        for r in 1...images {
+            var pixels = [UInt8](repeating: 0, count: width * height * 3)
+            for i in pixels.indices { pixels[i] = UInt8((i &* 7919 &+ r &* 104_729) % 251) }
+            t = now()
+            let answer = detector.answer(try detector.prepare(RGBImage(width: width, height: height, pixels: pixels)), encoded,
+                                         strategy: strategy, settings: query.merge)
+            times.append(now() - t)
+            passes = answer.passes
+        }
+        var row: [String: Any] = ["strategy": strategy.description, "seconds_per_image": times.min()!, "all": times,
+                                  "passes": passes, "text_encode_s": encodeSeconds, "peak_rss_mb": peakRSSMB()]
+        if !encoded.packs.isEmpty {
+            row["captions"] = encoded.packs.count
+            row["caption_tokens_max"] = encoded.packs.map(\.tokenCount).max()!
+        }
+        results.append(row)
+        FileHandle.standardError.write(Data("\(strategy.description): \(times.min()!) s, \(passes) passes\n".utf8))
+    }
+    let data = try JSONSerialization.data(withJSONObject: ["categories": categories.count, "results": results], options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}

@@ -5,6 +5,8 @@
 //   detector-bench train WEIGHTS.safetensors BATCH.json INPUTS.safetensors [STEPS]   (tools/bench_training.py)
 //   detector-bench vocab WEIGHTS.safetensors CONFIG.json HEIGHT WIDTH PROMPTS.json [IMAGES]
 //     (tools/bench_vocabulary.py: LVIS-style querying of every prompt, seconds per image)
+//   detector-bench strategies WEIGHTS.safetensors CONFIG.json HEIGHT WIDTH CATEGORIES.json VOCAB.txt K,K,… [IMAGES]
+//     (tools/bench_vocabulary.py --strategies: exact, packed and shortlist on a real vocabulary)
 import COpenBLAS
 import Detector
 import Foundation
@@ -24,6 +26,10 @@ BLASKernels.reexecIfGenericKernels()
 let args = CommandLine.arguments
 if args.count > 1, args[1] == "train" {
     try trainingBenchmark(Array(args.dropFirst(2)))
+    exit(0)
+}
+if args.count > 1, args[1] == "strategies" {
+    try strategyBenchmark(Array(args.dropFirst(2)))
     exit(0)
 }
 if args.count > 1, args[1] == "vocab" {

@@ -336,6 +336,95 @@ import Testing
     }
 }
 
+extension VocabularyEndToEndTests {
+    /// Issue 16: one vocabulary asked by three inboxes, one per strategy. Provenance and `vocabulary_detections` name
+    /// the strategy and count its passes; after a restart the vocabulary's encoded text is read from
+    /// `<state>/text-cache` instead of being encoded again, and a new version of the vocabulary is encoded anew.
+    @Test func eachStrategyIsRecordedAndTheEncodedTextSurvivesARestart() throws {
+        let url = try TestDatabase.fresh()
+        let dir = TemporaryDirectory("strategies")
+        let common = ["--database-url", url, "--state-dir", dir.file("state")]
+        let model = try runPipelined(["model", "import", DetectorCommandLineTests.checkpoint, "--name", "tiny",
+                                      "--output", dir.file("model"), "--no-register"] + common)
+        #expect(model.status == 0, "\(model.output)")
+        let names = ["red star", "blue_circle", "bow_(weapon)", "teddy_bear", "Ping-Pong_ball", "crème brûlée"]
+        try names.joined(separator: "\n").write(toFile: dir.file("shapes.txt"), atomically: true, encoding: .utf8)
+        #expect(try runPipelined(["vocab", "import", dir.file("shapes.txt"), "--name", "shapes"] + common).status == 0)
+        let inboxes = QueryStrategyProbe.all.map { strategy in
+            "[[inbox]]\nname = \"\(strategy)\"\npath = \"\(dir.file("in-" + strategy))\"\nvocabulary = \"shapes\"\nstrategy = \"\(strategy)\"\n"
+        }.joined()
+        try """
+            state_directory = "\(dir.file("state"))"
+            [database]
+            url = "\(url)"
+            [model]
+            path = "\(dir.file("model"))"
+            [query]
+            shortlist_k = 2
+            score_threshold = 0
+            \(inboxes)
+            """.write(toFile: dir.file("p.toml"), atomically: true, encoding: .utf8)
+        let db = Database(url: url)
+        func runDaemon(_ log: String, seed: Int, done: Int) throws -> DaemonProcess {
+            let daemon = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: ["run", "--config", dir.file("p.toml")],
+                                           logPath: dir.file(log))
+            #expect(eventually(timeout: 60) { daemon.log.contains("inbox watched") }, "\(daemon.log)")
+            for (i, strategy) in QueryStrategyProbe.all.enumerated() {
+                FileManager.default.createFile(atPath: dir.file("in-\(strategy)/scene\(seed).png"),
+                                               contents: TinyPNG.sample(seed: seed + i, width: 72, height: 56))
+            }
+            #expect(try eventually(timeout: 120) { try db.queueStatus().counts["done"] == done }, "\(daemon.log.suffix(3000))")
+            return daemon
+        }
+        let first = try runDaemon("daemon1.log", seed: 40, done: 3)
+        #expect(first.terminate() == 0)
+        #expect(first.log.components(separatedBy: "vocabulary text cached").count - 1 == 3, "one file per strategy: \(first.log)")
+        #expect(!first.log.contains("read from the cache"))
+        let cached = try FileManager.default.contentsOfDirectory(atPath: dir.file("state/text-cache"))
+        #expect(cached.filter { $0.hasSuffix(".features") }.count == 3, "\(cached)")
+
+        let rows = try db.query(Statement("strategies.rows", """
+            SELECT a.inbox, p.settings ->> 'strategy' AS strategy, p.settings ->> 'detect_passes' AS passes,
+                   p.settings ->> 'shortlist_k' AS k, p.settings ->> 'shortlist' AS shortlist,
+                   (SELECT count(*) FROM vocabulary_detections v WHERE v.image_id = p.image_id AND v.strategy = a.inbox) AS rows,
+                   (SELECT count(DISTINCT v.category) FROM vocabulary_detections v WHERE v.image_id = p.image_id) AS categories
+            FROM provenance p JOIN image_arrivals a ON a.image_id = p.image_id ORDER BY a.inbox
+            """))
+        #expect(rows.count == 3)
+        for row in rows {
+            let strategy = try row.string("inbox")
+            #expect(row["strategy"] == strategy)
+            #expect(try row.int("rows") > 0, "\(strategy): detections recorded under the strategy")
+            switch strategy {
+            case "exact": #expect(row["passes"] == "6")
+            case "packed": #expect(row["passes"] == "1", "six short names fit one caption")
+            default:
+                #expect(row["passes"] == "3" && row["k"] == "2", "one packed caption, then the two best categories")
+                #expect(row["shortlist"]?.split(separator: ",").count == 2)
+                #expect(try row.int("categories") <= 2, "only shortlisted categories are stored")
+            }
+        }
+
+        // A restart reads the text instead of encoding it.
+        let second = try runDaemon("daemon2.log", seed: 50, done: 6)
+        #expect(second.terminate() == 0)
+        #expect(second.log.components(separatedBy: "vocabulary text read from the cache").count - 1 == 3, "\(second.log)")
+        #expect(!second.log.contains("vocabulary text cached"))
+
+        // A new version of the vocabulary is encoded again (the daemon reads the newest version).
+        try (names + ["7-Up"]).joined(separator: "\n").write(toFile: dir.file("shapes2.txt"), atomically: true, encoding: .utf8)
+        #expect(try runPipelined(["vocab", "import", dir.file("shapes2.txt"), "--name", "shapes"] + common).status == 0)
+        let third = try runDaemon("daemon3.log", seed: 60, done: 9)
+        #expect(third.terminate() == 0)
+        #expect(third.log.components(separatedBy: "vocabulary text cached").count - 1 == 3, "\(third.log)")
+        #expect(!third.log.contains("read from the cache"))
+    }
+}
+
+enum QueryStrategyProbe {
+    static let all = ["exact", "packed", "shortlist"]
+}
+
 /// The prompts the test expects, written out (the official clean_name on these three names).
 enum PromptTemplateProbe {
     static func clean(_ name: String) -> String {
