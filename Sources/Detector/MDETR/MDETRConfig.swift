@@ -16,6 +16,9 @@ public struct MDETRConfig: Sendable, Equatable, Codable {
     public var contrastiveDim: Int = 64
     /// Width of the soft-token head: 255 token positions + no-object.
     public var tokenSlots: Int = 256
+    /// The most tokens a caption may have (the soft-token head has 255 positions besides no-object; the text encoder
+    /// its position table).
+    public var maxTokens: Int { min(tokenSlots - 1, text.maxTokens) }
 
     public init(backbone: String, textEncoderType: String, text: TextEncoderConfig) {
         self.backbone = backbone

@@ -74,8 +74,8 @@ public final class MDETRModel: @unchecked Sendable {
         try loader.finish(ignoringPrefixes: ignored)
     }
 
-    /// The most tokens a caption may have (the soft-token head has 255 positions; the encoder its position table).
-    public var maxTokens: Int { min(config.tokenSlots - 1, config.text.maxTokens) }
+    /// The most tokens a caption may have.
+    public var maxTokens: Int { config.maxTokens }
 
     /// Backbone once per image: `image` is the normalized (3, H, W) input.
     public func encodeImage(_ image: Tensor) -> ImageFeatures {

@@ -12,6 +12,8 @@ import Pipeline
 ///     images = "synth/images"
 ///     grounding = "synth/grounding_train.json"   # optional captions with phrase spans
 ///     negatives_per_image = 2                # -1: every negative category of the image (MDETR's few-shot records)
+///     packed_per_image = 0                  # GLIP-style records: the image's categories among others in one caption
+///     packed_tokens = 0                     # their caption's token budget (0: the model's, 255)
 ///     subset_fraction = 1.0                 # < 1: MDETR's class-balanced subset of the images (1 %, 10 % runs)
 ///     sampling = "uniform"                  # or "repeat_factor": positive records of rare categories repeated
 ///     repeat_threshold = 0.001              # LVIS's t in r = max(1, √(t / f))
@@ -38,6 +40,9 @@ public struct TrainingConfig: Sendable {
     public var checkpointDirectory: String?
     public var train = "", val: String?, images = "", grounding: String?
     public var negativesPerImage = 2
+    /// Packed records per image (several categories per caption, as `[query] strategy = "packed"` asks), and the
+    /// token budget of their captions (0: the model's limit).
+    public var packedPerImage = 0, packedTokens = 0
     public var subsetFraction = 1.0
     public var sampling = "uniform", repeatThreshold = 0.001
     public var imageSize = 320, imageMax = 480, valImages = 100
@@ -72,6 +77,8 @@ public struct TrainingConfig: Sendable {
             try d.string("images") { c.images = $0 }
             try d.string("grounding") { c.grounding = $0 }
             try d.int("negatives_per_image") { c.negativesPerImage = $0 }
+            try d.int("packed_per_image") { c.packedPerImage = $0 }
+            try d.int("packed_tokens") { c.packedTokens = $0 }
             try d.double("subset_fraction") { c.subsetFraction = $0 }
             try d.string("sampling") { c.sampling = $0 }
             try d.double("repeat_threshold") { c.repeatThreshold = $0 }

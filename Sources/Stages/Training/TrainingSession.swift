@@ -100,8 +100,56 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
                 records.append(TrainingRecord(image: i, caption: caption, boxes: [], spans: []))
                 recordFactors.append(1)
             }
+            for _ in 0..<c.packedPerImage {
+                guard let record = try packedRecord(image: i, boxes: boxes[image.id] ?? [:], negatives: negatives[image.id] ?? [],
+                                                    names: names, rng: &rng) else { continue }
+                records.append(record)
+                recordFactors.append(1)
+            }
         }
         if let grounding = c.grounding { try loadGrounding(grounding, index: index) }
+    }
+
+    /// Token cost of each category's name in a packed caption (`packedRecord`'s budget estimate).
+    private var packedCosts: [Int: Int] = [:]
+
+    /// A GLIP-style record: the image's positive categories among others (its verified negatives first, then any
+    /// other category — the synthetic benchmark labels its images exhaustively; a federated dataset's unverified
+    /// categories may be present unlabelled) in one shuffled caption filling `packed_tokens`, each positive's boxes
+    /// grounded on its name's span. nil when the positives alone do not fit one caption.
+    func packedRecord(image i: Int, boxes: [Int: [[Float]]], negatives: [Int], names: [Int: String],
+                      rng: inout SplitMix64) throws -> TrainingRecord? {
+        let budget = c.packedTokens > 0 ? min(c.packedTokens, config.maxTokens) : config.maxTokens
+        if packedCosts.isEmpty {
+            packedCosts = names.mapValues { max(1, tokenizer.encode(" " + $0.trimmingCharacters(in: .whitespaces) + ".").ids.count - 2) }
+        }
+        let positives = boxes.keys.filter { names[$0] != nil }.sorted()
+        guard !positives.isEmpty else { return nil }
+        let positiveSet = Set(positives)
+        var verified = negatives.filter { names[$0] != nil && !positiveSet.contains($0) }
+        var others = names.keys.sorted().filter { !positiveSet.contains($0) && !verified.contains($0) }
+        rng.shuffle(&verified)
+        rng.shuffle(&others)
+        var chosen: [Int] = [], total = 2
+        for cat in positives + verified + others {
+            let cost = packedCosts[cat] ?? 1
+            if total + cost > budget, !positiveSet.contains(cat) { break }
+            total += cost
+            chosen.append(cat)
+        }
+        rng.shuffle(&chosen)
+        let packs = try PromptPacker.pack(chosen.map { CategoryPrompt(categoryID: $0, prompt: names[$0]!) }, tokenizer: tokenizer,
+                                          maxTokens: budget)
+        guard let pack = packs.first, !pack.solo, positives.allSatisfy({ p in pack.categories.contains { $0.categoryID == p } })
+        else { return nil }
+        var recordBoxes: [[Float]] = [], spans: [[Range<Int>]] = []
+        for (j, category) in pack.categories.enumerated() {
+            for box in boxes[category.categoryID] ?? [] {
+                recordBoxes.append(box)
+                spans.append([pack.spans[j]])
+            }
+        }
+        return TrainingRecord(image: i, caption: pack.caption, boxes: recordBoxes, spans: spans)
     }
 
     /// MDETR-style grounding entries (captions with `tokens_positive` spans) of images in the training set.
