@@ -5,6 +5,7 @@
 //   detector-bench train WEIGHTS.safetensors BATCH.json INPUTS.safetensors [STEPS]   (tools/bench_training.py)
 //   detector-bench vocab WEIGHTS.safetensors CONFIG.json HEIGHT WIDTH PROMPTS.json [IMAGES]
 //     (tools/bench_vocabulary.py: LVIS-style querying of every prompt, seconds per image)
+//   detector-bench ops [TOKENS]   (per-op throughput of the transformer at R101 sizes)
 //   detector-bench strategies WEIGHTS.safetensors CONFIG.json HEIGHT WIDTH CATEGORIES.json VOCAB.txt K,K,… [IMAGES]
 //     (tools/bench_vocabulary.py --strategies: exact, packed and shortlist on a real vocabulary)
 import COpenBLAS
@@ -26,6 +27,10 @@ BLASKernels.reexecIfGenericKernels()
 let args = CommandLine.arguments
 if args.count > 1, args[1] == "train" {
     try trainingBenchmark(Array(args.dropFirst(2)))
+    exit(0)
+}
+if args.count > 1, args[1] == "ops" {
+    transformerOpsBenchmark(Array(args.dropFirst(2)))
     exit(0)
 }
 if args.count > 1, args[1] == "strategies" {
@@ -80,6 +85,14 @@ for r in 0..<(repeats + 1) {
     if r > 0 {  // the first run warms up
         tBackbone.append(backbone); tText.append(textTime); tTransformer.append(transformer)
     }
+}
+// For profiling (perf record): DETECTOR_BENCH_TRANSFORMER_LOOP=N runs the transformer N more times.
+if let loops = ProcessInfo.processInfo.environment["DETECTOR_BENCH_TRANSFORMER_LOOP"].flatMap({ Int($0) }), loops > 0 {
+    let features = model.encodeImage(image)
+    let text = model.encodeText(config.text.family == .bert ? ids.map { min($0, config.text.vocabSize - 1) } : ids)
+    let t = now()
+    for _ in 0..<loops { _ = model.forward(image: features, text: text) }
+    FileHandle.standardError.write(Data("transformer loop: \((now() - t) / Double(loops)) s per forward\n".utf8))
 }
 let result: [String: Any] = [
     "sgemm_gflops": best, "load_s": loadTime,

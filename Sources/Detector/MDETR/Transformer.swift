@@ -9,8 +9,8 @@ public struct CrossModalTransformer: Sendable {
 
         func callAsFunction(_ x: Tensor, pos: Tensor, mask: [Bool]) -> Tensor {
             let qk = x + pos
-            var y = norm1(x + selfAttention(query: qk, key: qk, value: x, keyPaddingMask: mask))
-            y = norm2(y + linear2(linear1(y, activation: .relu)))
+            var y = norm1(x, adding: selfAttention(query: qk, key: qk, value: x, keyPaddingMask: mask))
+            y = norm2(y, adding: linear2(linear1(y, activation: .relu)))
             return y
         }
     }
@@ -23,9 +23,9 @@ public struct CrossModalTransformer: Sendable {
 
         func callAsFunction(_ t: Tensor, queryPos: Tensor, memory: Tensor, memoryKeys: Tensor, mask: [Bool]) -> Tensor {
             let qk = t + queryPos
-            var y = norm1(t + selfAttention(query: qk, key: qk, value: t))
-            y = norm3(y + crossAttention(query: y + queryPos, key: memoryKeys, value: memory, keyPaddingMask: mask))
-            y = norm4(y + linear2(linear1(y, activation: .relu)))
+            var y = norm1(t, adding: selfAttention(query: qk, key: qk, value: t))
+            y = norm3(y, adding: crossAttention(query: y + queryPos, key: memoryKeys, value: memory, keyPaddingMask: mask))
+            y = norm4(y, adding: linear2(linear1(y, activation: .relu)))
             return y
         }
     }

@@ -28,16 +28,19 @@ public enum Activation: Sendable {
         x.data.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
             let parts = partition(buffer.count, parts: buffer.count < 1 << 16 ? 1 : BLASThreads.workers)
-            parallelFor(parts.count) { t in
-                let p = base + parts[t].lowerBound, n = parts[t].count
-                switch self {
-                case .relu: for i in 0..<n { p[i] = max(p[i], 0) }
-                case .relu6: for i in 0..<n { p[i] = min(max(p[i], 0), 6) }
-                case .silu: Vector.silu(p, n)
-                case .sigmoid: Vector.sigmoid(p, n)
-                default: for i in 0..<n { p[i] = apply(p[i]) }
-                }
-            }
+            parallelFor(parts.count) { t in apply(base + parts[t].lowerBound, parts[t].count) }
+        }
+    }
+
+    /// In place on p[0..<n], on the calling thread.
+    @inline(__always)
+    func apply(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        switch self {
+        case .relu: for i in 0..<n { p[i] = max(p[i], 0) }
+        case .relu6: for i in 0..<n { p[i] = min(max(p[i], 0), 6) }
+        case .silu: Vector.silu(p, n)
+        case .sigmoid: Vector.sigmoid(p, n)
+        default: for i in 0..<n { p[i] = apply(p[i]) }
         }
     }
 }

@@ -34,39 +34,50 @@ public enum BLAS {
         }
     }
 
-    /// x (N, in) · Wᵀ + b, with W stored (out, in) as PyTorch's `nn.Linear` does.
-    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    /// x (N, in) · Wᵀ + b, with W stored (out, in) as PyTorch's `nn.Linear` does, then `activation`. Each worker
+    /// fills its tile of the output with the bias, multiplies into it and applies the activation while the tile is
+    /// still in its cache (the output is never zero-filled first).
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: Activation? = nil) -> Tensor {
         let inF = weight.shape[1], outF = weight.shape[0]
         precondition(x.shape.last == inF, "linear: input \(x.shape) vs weight \(weight.shape)")
+        if let bias { precondition(bias.count == outF) }
         let n = x.count / inF
-        var out = [Float](repeating: 0, count: n * outF)
-        if let bias {
-            precondition(bias.count == outF)
-            out.withUnsafeMutableBufferPointer { o in
-                for r in 0..<n { for j in 0..<outF { o[r * outF + j] = bias.data[j] } }
-            }
-        }
-        x.data.withUnsafeBufferPointer { xa in
-            weight.data.withUnsafeBufferPointer { wa in
-                out.withUnsafeMutableBufferPointer { o in
-                    let beta: Float = bias == nil ? 0 : 1
-                    if n >= 64 {
-                        gemmRows(transB: true, m: n, n: outF, k: inF, a: xa.baseAddress!, lda: inF, b: wa.baseAddress!,
-                                 ldb: inF, beta: beta, c: o.baseAddress!, ldc: outF)
-                    } else {
-                        // Few rows (a short caption, the queries): split the output features instead.
-                        let tiles = partition(outF, parts: n * outF * inF < 1 << 18 ? 1 : BLASThreads.workers)
+        let out = [Float](unsafeUninitializedCapacity: n * outF) { o, initialized in
+            x.data.withUnsafeBufferPointer { xa in
+                weight.data.withUnsafeBufferPointer { wa in
+                    withUnsafeOptionalPointer(bias) { ba in
+                        let c = o.baseAddress!, small = n * outF * inF < 1 << 18
+                        // Many rows: tiles of rows. Few rows (a short caption, the queries): tiles of output features.
+                        let byRows = n >= 64
+                        let tiles = partition(byRows ? n : outF, parts: small ? 1 : BLASThreads.workers)
                         parallelFor(tiles.count) { t in
-                            let r = tiles[t]
-                            gemm(transB: true, m: n, n: r.count, k: inF, a: xa.baseAddress!, lda: inF,
-                                 b: wa.baseAddress! + r.lowerBound * inF, ldb: inF, beta: beta,
-                                 c: o.baseAddress! + r.lowerBound, ldc: outF)
+                            let rows = byRows ? tiles[t] : 0..<n, columns = byRows ? 0..<outF : tiles[t]
+                            let tile = c + rows.lowerBound * outF + columns.lowerBound
+                            for r in 0..<rows.count {
+                                if let b = ba {
+                                    (tile + r * outF).update(from: b + columns.lowerBound, count: columns.count)
+                                } else {
+                                    (tile + r * outF).update(repeating: 0, count: columns.count)
+                                }
+                            }
+                            gemm(transB: true, m: rows.count, n: columns.count, k: inF, a: xa.baseAddress! + rows.lowerBound * inF,
+                                 lda: inF, b: wa.baseAddress! + columns.lowerBound * inF, ldb: inF, beta: 1, c: tile, ldc: outF)
+                            if let activation {
+                                for r in 0..<rows.count { activation.apply(tile + r * outF, columns.count) }
+                            }
                         }
                     }
                 }
             }
+            initialized = n * outF
         }
         return Tensor(shape: Array(x.shape.dropLast()) + [outF], data: out)
+    }
+
+    /// The tensor's storage, or nil, for the duration of `body`.
+    private static func withUnsafeOptionalPointer<R>(_ t: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard let t else { return body(nil) }
+        return t.data.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
     /// A (M,K) · B (K,N) for rank-2 tensors, optionally transposing either.

@@ -10,10 +10,8 @@ public struct Linear: Sendable {
 
     public func callAsFunction(_ x: Tensor) -> Tensor { BLAS.linear(x, weight: weight, bias: bias) }
 
-    /// The layer followed by `activation`, in place on its fresh output.
+    /// The layer followed by `activation`, applied tile by tile as the product is written.
     public func callAsFunction(_ x: Tensor, activation: Activation) -> Tensor {
-        var y = BLAS.linear(x, weight: weight, bias: bias)
-        activation.apply(to: &y)
-        return y
+        BLAS.linear(x, weight: weight, bias: bias, activation: activation)
     }
 }

@@ -62,7 +62,8 @@ public struct MultiheadAttention: Sendable {
                         let workers = min(BLASThreads.workers, tiles)
                         parallelFor(workers) { worker in
                             let s = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * lk)   // (rows, Lk)
-                            defer { s.deallocate() }
+                            let inverseSums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows)
+                            defer { s.deallocate(); inverseSums.deallocate() }
                             var tile = worker
                             while tile < tiles {
                                 let h = tile / blocks, r0 = (tile % blocks) * blockRows
@@ -73,11 +74,19 @@ public struct MultiheadAttention: Sendable {
                                     let row = s + r * lk
                                     if let masked { for j in masked { row[j] = -.infinity } }
                                     let sum = Vector.expShifted(row, lk, shift: Vector.max(row, lk))
-                                    Vector.scale(row, 1 / sum, lk)
-                                    probabilities?.advanced(by: (h * lq + r0 + r) * lk).update(from: row, count: lk)
+                                    if let probabilities {
+                                        Vector.scale(row, 1 / sum, lk)
+                                        probabilities.advanced(by: (h * lq + r0 + r) * lk).update(from: row, count: lk)
+                                    } else {
+                                        inverseSums[r] = 1 / sum
+                                    }
                                 }
-                                BLAS.gemm(m: rows, n: d, k: lk, a: s, lda: lk, b: vb + h * d, ldb: e,
-                                          c: ob + r0 * e + h * d, ldc: e)
+                                let context = ob + r0 * e + h * d
+                                BLAS.gemm(m: rows, n: d, k: lk, a: s, lda: lk, b: vb + h * d, ldb: e, c: context, ldc: e)
+                                // Normalized after the product: d values per row instead of Lk.
+                                if probabilities == nil {
+                                    for r in 0..<rows { Vector.scale(context + r * e, inverseSums[r], d) }
+                                }
                                 tile += workers
                             }
                         }

@@ -12,7 +12,15 @@ public struct LayerNorm: Sendable {
         self.eps = eps
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor) -> Tensor { normalized(x, adding: nil) }
+
+    /// LayerNorm(x + residual), the post-norm transformer's step, in one pass over the rows.
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor) -> Tensor {
+        precondition(x.shape == residual.shape, "add: \(x.shape) vs \(residual.shape)")
+        return normalized(x, adding: residual)
+    }
+
+    private func normalized(_ x: Tensor, adding residual: Tensor?) -> Tensor {
         let e = weight.count
         precondition(x.shape.last == e, "layer norm over \(e) got \(x.shape)")
         var y = x
@@ -20,19 +28,17 @@ public struct LayerNorm: Sendable {
         y.data.withUnsafeMutableBufferPointer { p in
             weight.data.withUnsafeBufferPointer { g in
                 bias.data.withUnsafeBufferPointer { b in
-                    let parts = partition(rows, parts: x.count < 1 << 15 ? 1 : BLASThreads.workers)
-                    parallelFor(parts.count) { t in
-                    for r in parts[t] {
-                        let row = p.baseAddress! + r * e
-                        var mean: Float = 0
-                        for i in 0..<e { mean += row[i] }
-                        mean /= Float(e)
-                        var variance: Float = 0
-                        for i in 0..<e { let d = row[i] - mean; variance += d * d }
-                        variance /= Float(e)
-                        let inv = 1 / (variance + eps).squareRoot()
-                        for i in 0..<e { row[i] = (row[i] - mean) * inv * g[i] + b[i] }
-                    }
+                    (residual?.data ?? []).withUnsafeBufferPointer { q in
+                        let parts = partition(rows, parts: x.count < 1 << 15 ? 1 : BLASThreads.workers)
+                        parallelFor(parts.count) { t in
+                            for r in parts[t] {
+                                let row = p.baseAddress! + r * e
+                                if residual != nil { Vector.axpy(row, q.baseAddress! + r * e, 1, e) }
+                                let mean = Vector.sum(row, e) / Float(e)
+                                let inv = 1 / (Vector.squaredDeviations(row, e, from: mean) / Float(e) + eps).squareRoot()
+                                for i in 0..<e { row[i] = (row[i] - mean) * inv * g[i] + b[i] }
+                            }
+                        }
                     }
                 }
             }

@@ -100,9 +100,9 @@ public struct TextEncoder: Sendable {
         for layer in layers {
             let context = MultiheadAttention.attend(q: layer.query(h), k: layer.key(h), v: layer.value(h),
                                                     heads: c.heads, keyPaddingMask: nil)
-            h = layer.attentionNorm(layer.attentionOutput(context) + h)
+            h = layer.attentionNorm(layer.attentionOutput(context), adding: h)
             let f = layer.output(layer.intermediate(h, activation: .gelu))
-            h = layer.outputNorm(f + h)
+            h = layer.outputNorm(f, adding: h)
         }
         return h
     }
