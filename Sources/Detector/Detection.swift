@@ -61,6 +61,12 @@ public protocol ImageDetector: AnyObject, Sendable {
 }
 
 extension ImageDetector {
+    /// Whether the model learned to answer packed captions (several categories per caption); only an MDETR model
+    /// trained with packed records does.
+    public var answersPackedPrompts: Bool {
+        (self as? MDETRDetector)?.answersPackedPrompts ?? false
+    }
+
     /// The exact protocol (one prompt per category), merged per `settings`.
     public func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings = MergeSettings(),
                        progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> [CategoryDetection] {

@@ -34,10 +34,12 @@ public struct QuerySettings: Sendable, Equatable {
     /// near-copies of one box. `pipelined eval` keeps the official protocol (none) unless asked.
     public var nmsIoU: Double? = 0.5
     /// How a vocabulary is asked: `exact` (one prompt per category, MDETR's LVIS protocol), `packed` (as many
-    /// categories per caption as fit) or `shortlist` (packed passes rank the categories, the best `shortlist_k` and
-    /// any scoring ≥ `shortlist_min_score` are asked exactly). docs/detector.md has the measurements behind the default.
-    public var strategy = "shortlist"
-    public static let strategies = ["exact", "packed", "shortlist"]
+    /// categories per caption as fit), `shortlist` (packed passes rank the categories, the best `shortlist_k` and any
+    /// scoring ≥ `shortlist_min_score` are asked exactly) or `auto`: `shortlist` for a model trained with packed
+    /// records, else `exact` — a model that never saw packed captions cannot answer them (docs/detector.md has the
+    /// measurements).
+    public var strategy = "auto"
+    public static let strategies = ["auto", "exact", "packed", "shortlist"]
     public var shortlistK = 25
     public var shortlistMinScore: Double?
     /// `packed`: a query also yields every other category of its caption scoring above this (nil: its best only).

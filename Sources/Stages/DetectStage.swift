@@ -90,7 +90,7 @@ public final class DetectStage: Stage, @unchecked Sendable {
         }
         let prompts = self.prompts ?? Config.defaultPrompts
         if let (stored, categoryPrompts) = vocabulary, let resolver = vocabularies {
-            let strategy = resolver.strategy(forInbox: item.job.inbox)
+            let strategy = resolver.strategy(forInbox: item.job.inbox, detector: detector)
             let query = VocabularyQuery(categories: categoryPrompts, strategy: strategy, merge: merge,
                                         version: "\(stored.name)@\(stored.version) \(resolver.templateName)", store: textStore)
             let answer = try vocabularyDetections(detector, image, stored: stored, query: query, job: item.job.jobID)

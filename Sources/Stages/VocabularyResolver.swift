@@ -10,8 +10,8 @@ public final class VocabularyResolver: @unchecked Sendable {
     private let database: Database
     private let vocabularyByInbox: [String: String]
     public let template: PromptTemplate
-    private let standardStrategy: QueryStrategy
-    private let strategyByInbox: [String: QueryStrategy]
+    private let query: QuerySettings
+    private let strategyByInbox: [String: String]
     private let lock = NSLock()
     private var cache: [String: (loaded: Date, vocabulary: StoredVocabulary, prompts: [CategoryPrompt])] = [:]
 
@@ -21,17 +21,22 @@ public final class VocabularyResolver: @unchecked Sendable {
         self.vocabularyByInbox = Dictionary(inboxes.compactMap { i in i.vocabulary.map { (i.name, $0) } },
                                             uniquingKeysWith: { a, _ in a })
         self.template = Self.template(query.template)
-        func strategy(_ name: String) -> QueryStrategy {
-            QueryStrategy.named(name, shortlistK: query.shortlistK, shortlistMinScore: query.shortlistMinScore.map(Float.init),
-                                packedAlsoAbove: query.packedAlsoAbove.map(Float.init)) ?? .exact
-        }
-        standardStrategy = strategy(query.strategy)
-        strategyByInbox = Dictionary(inboxes.compactMap { i in i.strategy.map { (i.name, strategy($0)) } },
-                                     uniquingKeysWith: { a, _ in a })
+        self.query = query
+        strategyByInbox = Dictionary(inboxes.compactMap { i in i.strategy.map { (i.name, $0) } }, uniquingKeysWith: { a, _ in a })
     }
 
-    /// How inbox `inbox`'s vocabulary (or the model's own) is asked.
-    public func strategy(forInbox inbox: String) -> QueryStrategy { strategyByInbox[inbox] ?? standardStrategy }
+    /// How inbox `inbox`'s vocabulary (or the model's own) is asked of `detector`.
+    public func strategy(forInbox inbox: String, detector: any ImageDetector) -> QueryStrategy {
+        Self.strategy(strategyByInbox[inbox] ?? query.strategy, query, answersPackedPrompts: detector.answersPackedPrompts)
+    }
+
+    /// The strategy `name` (`QuerySettings.strategies`) with `query`'s settings; `auto` is `shortlist` for a model
+    /// that learned packed captions and `exact` for any other.
+    public static func strategy(_ name: String, _ query: QuerySettings, answersPackedPrompts: Bool) -> QueryStrategy {
+        let resolved = name == "auto" ? (answersPackedPrompts ? "shortlist" : "exact") : name
+        return QueryStrategy.named(resolved, shortlistK: query.shortlistK, shortlistMinScore: query.shortlistMinScore.map(Float.init),
+                                   packedAlsoAbove: query.packedAlsoAbove.map(Float.init)) ?? .exact
+    }
 
     public static func template(_ name: String) -> PromptTemplate {
         switch name {

@@ -144,7 +144,7 @@ struct Detect: ParsableCommand {
             CategoryPrompt(categoryID: c.id ?? c.externalID ?? i + 1, prompt: template.prompt(name: c.name, definition: c.definition))
         }
         let names = Dictionary(zip(prompts.map(\.categoryID), categories.map(\.name)), uniquingKeysWith: { a, _ in a })
-        let strategy = strategyOptions.strategy(config.query, fallback: config.query.strategy)
+        let strategy = strategyOptions.strategy(config.query, fallback: config.query.strategy, detector: detector)
         let merge = MergeSettings(topN: config.query.topN, scoreThreshold: detector.threshold, nmsIoU: config.query.nmsIoU.map(Float.init))
         let answer = try detector.detect(pixels, vocabulary: VocabularyQuery(categories: prompts, strategy: strategy, merge: merge, version: version))
         var settings = merge.description.merging(strategy.description) { $1 }

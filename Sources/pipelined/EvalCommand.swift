@@ -112,7 +112,7 @@ struct Eval: ParsableCommand {
         }
         let settings = MergeSettings(topN: topN ?? (fixedAP ? 0 : 300), scoreThreshold: 0, nmsIoU: nmsIoU)
         // The official protocol unless asked otherwise: eval is the reference the strategies are measured against.
-        let strategy = strategyOptions.strategy(try common.load().0.query, fallback: "exact")
+        let strategy = strategyOptions.strategy(try common.load().0.query, fallback: "exact", detector: detector)
         let query = VocabularyQuery(categories: vocabulary, strategy: strategy, merge: settings)
         var passes = 0
         let selected = Array(dataset.images.prefix(limit ?? dataset.images.count))

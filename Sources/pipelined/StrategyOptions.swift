@@ -1,10 +1,11 @@
 import ArgumentParser
 import Detector
 import Pipeline
+import Stages
 
 /// How a vocabulary is asked, from the command line over `[query]`.
 struct StrategyOptions: ParsableArguments {
-    @Option(name: .long, help: "How a vocabulary is asked: exact (one prompt per category), packed (many categories per caption) or shortlist (packed passes rank, the best are asked exactly).")
+    @Option(name: .long, help: "How a vocabulary is asked: exact (one prompt per category), packed (many categories per caption), shortlist (packed passes rank, the best are asked exactly) or auto (shortlist for a model trained with packed records, else exact).")
     var strategy: String?
 
     @Option(name: .customLong("shortlist-k"), help: "shortlist: categories asked exactly per image (default: [query] shortlist_k).")
@@ -17,8 +18,8 @@ struct StrategyOptions: ParsableArguments {
     var packedAlsoAbove: Float?
 
     func validate() throws {
-        if let strategy, !QueryStrategy.names.contains(strategy) {
-            throw ValidationError("--strategy must be one of \(QueryStrategy.names.joined(separator: ", ")), not '\(strategy)'")
+        if let strategy, !QuerySettings.strategies.contains(strategy) {
+            throw ValidationError("--strategy must be one of \(QuerySettings.strategies.joined(separator: ", ")), not '\(strategy)'")
         }
         if let shortlistK, shortlistK < 0 { throw ValidationError("--shortlist-k must be ≥ 0") }
         for (flag, value) in [("--shortlist-min-score", shortlistMinScore), ("--packed-also-above", packedAlsoAbove)]
@@ -27,10 +28,12 @@ struct StrategyOptions: ParsableArguments {
         }
     }
 
-    /// The strategy these flags name, the rest from `query`; `fallback` when neither flag nor caller names one.
-    func strategy(_ query: QuerySettings, fallback: String) -> QueryStrategy {
-        QueryStrategy.named(strategy ?? fallback, shortlistK: shortlistK ?? query.shortlistK,
-                            shortlistMinScore: shortlistMinScore ?? query.shortlistMinScore.map(Float.init),
-                            packedAlsoAbove: packedAlsoAbove ?? query.packedAlsoAbove.map(Float.init)) ?? .exact
+    /// The strategy these flags name for `detector`, the rest from `query`; `fallback` when no flag names one.
+    func strategy(_ query: QuerySettings, fallback: String, detector: any ImageDetector) -> QueryStrategy {
+        var settings = query
+        if let shortlistK { settings.shortlistK = shortlistK }
+        if let shortlistMinScore { settings.shortlistMinScore = Double(shortlistMinScore) }
+        if let packedAlsoAbove { settings.packedAlsoAbove = Double(packedAlsoAbove) }
+        return VocabularyResolver.strategy(strategy ?? fallback, settings, answersPackedPrompts: detector.answersPackedPrompts)
     }
 }

@@ -376,9 +376,9 @@ extension VocabularyEndToEndTests {
             #expect(try eventually(timeout: 120) { try db.queueStatus().counts["done"] == done }, "\(daemon.log.suffix(3000))")
             return daemon
         }
-        let first = try runDaemon("daemon1.log", seed: 40, done: 3)
+        let first = try runDaemon("daemon1.log", seed: 40, done: 4)
         #expect(first.terminate() == 0)
-        #expect(first.log.components(separatedBy: "vocabulary text cached").count - 1 == 3, "one file per strategy: \(first.log)")
+        #expect(first.log.components(separatedBy: "vocabulary text cached").count - 1 == 3, "one file per kind of text: \(first.log)")
         #expect(!first.log.contains("read from the cache"))
         let cached = try FileManager.default.contentsOfDirectory(atPath: dir.file("state/text-cache"))
         #expect(cached.filter { $0.hasSuffix(".features") }.count == 3, "\(cached)")
@@ -390,13 +390,13 @@ extension VocabularyEndToEndTests {
                    (SELECT count(DISTINCT v.category) FROM vocabulary_detections v WHERE v.image_id = p.image_id) AS categories
             FROM provenance p JOIN image_arrivals a ON a.image_id = p.image_id ORDER BY a.inbox
             """))
-        #expect(rows.count == 3)
+        #expect(rows.count == 4)
         for row in rows {
-            let strategy = try row.string("inbox")
-            #expect(row["strategy"] == strategy)
-            #expect(try row.int("rows") > 0, "\(strategy): detections recorded under the strategy")
-            switch strategy {
-            case "exact": #expect(row["passes"] == "6")
+            let inbox = try row.string("inbox")
+            #expect(row["strategy"] == (inbox == "auto" ? "exact" : inbox))
+            #expect(try row.int("rows") > 0 || inbox == "auto", "\(inbox): detections recorded under the strategy")
+            switch inbox {
+            case "exact", "auto": #expect(row["passes"] == "6")
             case "packed": #expect(row["passes"] == "1", "six short names fit one caption")
             default:
                 #expect(row["passes"] == "3" && row["k"] == "2", "one packed caption, then the two best categories")
@@ -406,7 +406,7 @@ extension VocabularyEndToEndTests {
         }
 
         // A restart reads the text instead of encoding it.
-        let second = try runDaemon("daemon2.log", seed: 50, done: 6)
+        let second = try runDaemon("daemon2.log", seed: 50, done: 8)
         #expect(second.terminate() == 0)
         #expect(second.log.components(separatedBy: "vocabulary text read from the cache").count - 1 == 3, "\(second.log)")
         #expect(!second.log.contains("vocabulary text cached"))
@@ -414,7 +414,7 @@ extension VocabularyEndToEndTests {
         // A new version of the vocabulary is encoded again (the daemon reads the newest version).
         try (names + ["7-Up"]).joined(separator: "\n").write(toFile: dir.file("shapes2.txt"), atomically: true, encoding: .utf8)
         #expect(try runPipelined(["vocab", "import", dir.file("shapes2.txt"), "--name", "shapes"] + common).status == 0)
-        let third = try runDaemon("daemon3.log", seed: 60, done: 9)
+        let third = try runDaemon("daemon3.log", seed: 60, done: 12)
         #expect(third.terminate() == 0)
         #expect(third.log.components(separatedBy: "vocabulary text cached").count - 1 == 3, "\(third.log)")
         #expect(!third.log.contains("read from the cache"))
@@ -422,7 +422,8 @@ extension VocabularyEndToEndTests {
 }
 
 enum QueryStrategyProbe {
-    static let all = ["exact", "packed", "shortlist"]
+    /// `auto` asks this model (not trained with packed records) exactly.
+    static let all = ["auto", "exact", "packed", "shortlist"]
 }
 
 /// The prompts the test expects, written out (the official clean_name on these three names).
@@ -496,13 +497,22 @@ enum PromptTemplateProbe {
         // Few-shot options: a class-balanced half of the images, every negative, repeat-factor sampling (epochs of
         // varying length) over several epochs, from the model just trained.
         let fewShot = try String(contentsOfFile: try config(steps: 12), encoding: .utf8)
-            .replacingOccurrences(of: "val_images = 2", with: "val_images = 2\nnegatives_per_image = -1\nsubset_fraction = 0.5\nsampling = \"repeat_factor\"\nrepeat_threshold = 0.9")
+            .replacingOccurrences(of: "val_images = 2", with: "val_images = 2\nnegatives_per_image = -1\nsubset_fraction = 0.5\nsampling = \"repeat_factor\"\nrepeat_threshold = 0.9\npacked_per_image = 1")
             .replacingOccurrences(of: "checkpoint_dir = \"\(dir.file("ckpt"))\"", with: "checkpoint_dir = \"\(dir.file("ckpt-few"))\"")
             .replacingOccurrences(of: "output = \"\(dir.file("model"))\"", with: "output = \"\(dir.file("model-few"))\"")
             .replacingOccurrences(of: "contrastive_dim = 8", with: "contrastive_dim = 8\ninit = \"\(dir.file("model"))\"")
         try fewShot.write(toFile: dir.file("few.toml"), atomically: true, encoding: .utf8)
         let few = try runPipelined(["train", "--config", dir.file("few.toml"), "--no-register", "--quiet"], timeout: 300)
         #expect(few.status == 0 && few.output.contains("12 steps"), "\(few.output)")
+        // Packed records mark the model as answering packed captions: `auto` asks it by shortlist, the other by exact.
+        #expect(manifest["packedPrompts"] == nil)
+        let fewManifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("model-few/manifest.json")))) as? [String: Any])
+        #expect(fewManifest["packedPrompts"] as? Bool == true)
+        for (model, want) in [("model", "exact"), ("model-few", "shortlist")] {
+            let asked = try runPipelined(["detect", dir.file("data/images/val/" + image), "--vocabulary", dir.file("data/lvis_v1_val.json"),
+                                          "--model", dir.file(model), "--threshold", "0"])
+            #expect(asked.status == 0 && asked.output.contains("\"strategy\" : \"\(want)\""), "\(asked.output)")
+        }
         // A missing training image stops the run before training, naming the file.
         let victim = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.file("data/images/train")).sorted().first)
         try FileManager.default.removeItem(atPath: dir.file("data/images/train/" + victim))

@@ -1,6 +1,7 @@
 import Detector
 import Foundation
 import Testing
+import Pipeline
 import TestSupport
 @testable import Stages
 
@@ -51,5 +52,18 @@ import TestSupport
             #expect(record.caption.components(separatedBy: ". ").count > want.count, "negatives fill the caption: \(record.caption)")
         }
         #expect(Set(packed.map(\.caption)).count == 4, "each record draws its own negatives and order")
+    }
+}
+
+@Suite struct StrategyChoiceTests {
+    /// `auto` (the default) asks by shortlist only a model that learned packed captions: one that never saw them
+    /// loses nearly all its AP on packed passes (docs/detector.md).
+    @Test func autoIsAShortlistOnlyForAModelTrainedWithPackedRecords() {
+        var query = QuerySettings()
+        #expect(query.strategy == "auto")
+        query.shortlistK = 7
+        #expect(VocabularyResolver.strategy("auto", query, answersPackedPrompts: true) == .shortlist(k: 7, minScore: nil))
+        #expect(VocabularyResolver.strategy("auto", query, answersPackedPrompts: false) == .exact)
+        #expect(VocabularyResolver.strategy("packed", query, answersPackedPrompts: false) == .packed(alsoAbove: nil))
     }
 }

@@ -132,11 +132,13 @@ extension MDETRDetector {
             query.store?.save(key: key, data: TextFeatureFile.encode(key: key, matrices: matrices))
         }
         let features = matrices.map { TextFeatures(tokens: $0) }
-        let encoded = EncodedVocabulary(key: key, categories: query.categories, prompts: Array(features[..<prompts.count]),
-                                        packs: packs, packFeatures: Array(features[prompts.count...]), fromStore: fromStore)
+        func encoded(fromStore: Bool) -> EncodedVocabulary {
+            EncodedVocabulary(key: key, categories: query.categories, prompts: Array(features[..<prompts.count]),
+                              packs: packs, packFeatures: Array(features[prompts.count...]), fromStore: fromStore)
+        }
         if encodedVocabularies.count >= 4 { encodedVocabularies.removeAll() }   // a daemon asks a few vocabularies
-        encodedVocabularies[key] = encoded
-        return encoded
+        encodedVocabularies[key] = encoded(fromStore: false)   // later calls find it in memory
+        return encoded(fromStore: fromStore)
     }
 
     /// Hex SHA-256 over everything the encoded text depends on: the weights, the tokenizer (its ids for a probe), the

@@ -27,6 +27,9 @@ public struct ModelPackage {
         public var resize: [Int]?
         /// Evaluation results recorded when the model was made (metric → value).
         public var metrics: [String: Double]?
+        /// Trained (or descended from a model trained) with packed records — several categories per caption — so it
+        /// answers `packed`/`shortlist` captions; `[query] strategy = "auto"` asks it by shortlist (docs/detector.md).
+        public var packedPrompts: Bool?
 
         public struct Part: Codable, Sendable {
             public var prefix: String
@@ -180,6 +183,7 @@ public struct ModelPackage {
                                                                  weightsSHA256: manifest.weightsSHA256),
                                          normalization: manifest.normalization)
         if let resize = manifest.resize, resize.count == 2 { detector.resize = (resize[0], resize[1]) }
+        detector.answersPackedPrompts = manifest.packedPrompts ?? false
         return detector
     }
 

@@ -12,7 +12,7 @@ public struct EncodedVocabulary: Sendable {
     /// The packed captions and their encodings, when the strategy packs; else empty.
     public let packs: [PackedPrompt]
     public let packFeatures: [TextFeatures]
-    /// Whether this came from the store rather than the text encoder.
+    /// Whether this call read it from the store (false: encoded now, or found in memory).
     public let fromStore: Bool
 
     /// Every encoding in storage order: prompts, then packs.

@@ -10,10 +10,6 @@ public enum QueryStrategy: Sendable, Equatable {
     /// `k`, and any scoring at least `minScore`, are then asked exactly. The detections are the exact ones.
     case shortlist(k: Int, minScore: Float?)
 
-    /// What `[query] strategy` defaults to for a vocabulary inbox (docs/detector.md has the measurements).
-    public static let vocabularyDefault = QueryStrategy.shortlist(k: defaultShortlistK, minScore: nil)
-    public static let defaultShortlistK = 25
-
     public var name: String {
         switch self {
         case .exact: return "exact"
@@ -23,8 +19,7 @@ public enum QueryStrategy: Sendable, Equatable {
     }
 
     /// Builds a strategy from its configured name and settings; nil for an unknown name.
-    public static func named(_ name: String, shortlistK: Int = defaultShortlistK, shortlistMinScore: Float? = nil,
-                             packedAlsoAbove: Float? = nil) -> QueryStrategy? {
+    public static func named(_ name: String, shortlistK: Int, shortlistMinScore: Float?, packedAlsoAbove: Float?) -> QueryStrategy? {
         switch name {
         case "exact": return .exact
         case "packed": return .packed(alsoAbove: packedAlsoAbove)
@@ -32,8 +27,6 @@ public enum QueryStrategy: Sendable, Equatable {
         default: return nil
         }
     }
-
-    public static let names = ["exact", "packed", "shortlist"]
 
     /// The strategy and its settings as recorded in provenance.
     public var description: [String: String] {

@@ -492,7 +492,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         try? FileManager.default.removeItem(atPath: vocab)
         try FileManager.default.copyItem(atPath: textDirectory + "/vocab.txt", toPath: vocab)
         let hash = try ModelPackage.sha256(file: path)
-        let manifest = ModelPackage.Manifest(
+        var manifest = ModelPackage.Manifest(
             name: c.name, version: String(hash.prefix(12)), config: config, normalization: .symmetric, tokenizerFiles: ["vocab.txt"],
             weightsSHA256: hash, source: "pipelined train --config \(URL(fileURLWithPath: trainingConfig).lastPathComponent)",
             sourceSHA256: try ModelPackage.sha256(file: trainingConfig), sourceStateDict: c.ema ? "ema" : "model",
@@ -500,6 +500,10 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
                     .init(prefix: "transformer.text_encoder.", file: c.textWeights + "/model.safetensors",
                           sha256: try ModelPackage.sha256(file: textDirectory + "/model.safetensors"))],
             resize: [c.imageSize, c.imageMax], metrics: metrics)
+        // What a model learned stays learned: a fine-tuned version of a packed-trained model answers packed captions.
+        let parentPacked = c.initFrom.flatMap { try? Data(contentsOf: URL(fileURLWithPath: $0 + "/manifest.json")) }
+            .flatMap { try? JSONDecoder().decode(ModelPackage.Manifest.self, from: $0) }?.packedPrompts ?? false
+        manifest.packedPrompts = c.packedPerImage > 0 || parentPacked ? true : nil
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(manifest).write(to: URL(fileURLWithPath: c.output + "/manifest.json"))
