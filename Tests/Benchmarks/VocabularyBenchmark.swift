@@ -9,6 +9,15 @@ struct TokenIDsTokenizer: Tokenizer {
     }
 }
 
+/// The network tools/bench_detector.py saved, as a detector fed at the network's own input size (as PyTorch is).
+func benchDetector(weights: String, config: String, tokenizer: any Tokenizer) throws -> MDETRDetector {
+    let config = try JSONDecoder().decode(MDETRConfig.self, from: Data(contentsOf: URL(fileURLWithPath: config)))
+    let detector = try MDETRDetector(model: try MDETRModel(config: config, weights: try SafeTensors(path: weights)), tokenizer: tokenizer,
+                                     identity: ModelIdentity(name: "bench", version: "0", weightsSHA256: ""), normalization: .imagenet)
+    detector.resize = nil
+    return detector
+}
+
 /// LVIS-style querying through the product's path (`MDETRDetector.detect(_:vocabulary:settings:)`): the first image
 /// fills the text cache and warms up; the following images are timed.
 func vocabularyBenchmark(_ args: [String]) throws {
@@ -16,15 +25,10 @@ func vocabularyBenchmark(_ args: [String]) throws {
         FileHandle.standardError.write(Data("usage: detector-bench vocab WEIGHTS CONFIG HEIGHT WIDTH PROMPTS.json [IMAGES]\n".utf8))
         exit(2)
     }
-    let config = try JSONDecoder().decode(MDETRConfig.self, from: Data(contentsOf: URL(fileURLWithPath: args[1])))
-    let model = try MDETRModel(config: config, weights: try SafeTensors(path: args[0]))
+    let detector = try benchDetector(weights: args[0], config: args[1], tokenizer: TokenIDsTokenizer())
     let (height, width) = (Int(args[2])!, Int(args[3])!)
     let ids = try JSONDecoder().decode([[Int]].self, from: Data(contentsOf: URL(fileURLWithPath: args[4])))
     let images = args.count > 5 ? Int(args[5])! : 1
-    let detector = try MDETRDetector(model: model, tokenizer: TokenIDsTokenizer(),
-                                     identity: ModelIdentity(name: "bench", version: "0", weightsSHA256: ""),
-                                     normalization: .imagenet)
-    detector.resize = nil   // the input is already the network's size, as on the PyTorch side
     let vocabulary = ids.enumerated().map { CategoryPrompt(categoryID: $0.offset + 1, prompt: $0.element.map(String.init).joined(separator: ",")) }
     var times: [Double] = []
     var kept = 0
@@ -56,15 +60,11 @@ func strategyBenchmark(_ args: [String]) throws {
         FileHandle.standardError.write(Data("usage: detector-bench strategies WEIGHTS CONFIG HEIGHT WIDTH CATEGORIES.json VOCAB.txt K,K,… [IMAGES]\n".utf8))
         exit(2)
     }
-    let config = try JSONDecoder().decode(MDETRConfig.self, from: Data(contentsOf: URL(fileURLWithPath: args[1])))
-    let model = try MDETRModel(config: config, weights: try SafeTensors(path: args[0]))
+    let detector = try benchDetector(weights: args[0], config: args[1], tokenizer: try WordPieceTokenizer(vocabFile: args[5]))
     let (height, width) = (Int(args[2])!, Int(args[3])!)
     struct File: Decodable { struct Category: Decodable { var id: Int; var name: String }; var categories: [Category] }
     let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: URL(fileURLWithPath: args[4])))
     let categories = file.categories.map { CategoryPrompt(categoryID: $0.id, prompt: PromptTemplate.cleanName($0.name)) }
-    let detector = try MDETRDetector(model: model, tokenizer: try WordPieceTokenizer(vocabFile: args[5]),
-                                     identity: ModelIdentity(name: "bench", version: "0", weightsSHA256: ""), normalization: .imagenet)
-    detector.resize = nil
     let ks = args[6].split(separator: ",").compactMap { Int($0) }
     let images = args.count > 7 ? Int(args[7])! : 1
     let strategies: [QueryStrategy] = [.packed(alsoAbove: nil)] + ks.map { .shortlist(k: $0, minScore: nil) } + [.exact]
