@@ -152,9 +152,11 @@ public enum ConfigLoader {
         where !QuerySettings.strategies.contains(name) {
             throw ConfigError.invalid(key: key, value: name, expected: QuerySettings.strategies.joined(separator: ", "))
         }
-        if config.query.shortlistK < 0 {
-            throw ConfigError.invalid(key: "query.shortlist_k", value: "\(config.query.shortlistK)", expected: "≥ 0")
+        if config.query.shortlistK < (config.query.shortlistMinScore == nil ? 1 : 0) {
+            throw ConfigError.invalid(key: "query.shortlist_k", value: "\(config.query.shortlistK)",
+                                      expected: "≥ 1 (or ≥ 0 with shortlist_min_score): a shortlist of nothing finds nothing")
         }
+        if config.query.topN < 0 { throw ConfigError.invalid(key: "query.top_n", value: "\(config.query.topN)", expected: "≥ 0") }
         for (key, value) in [("query.shortlist_min_score", config.query.shortlistMinScore), ("query.packed_also_above", config.query.packedAlsoAbove)]
         where value.map({ !(0...1).contains($0) }) == true {
             throw ConfigError.invalid(key: key, value: "\(value!)", expected: "a score between 0 and 1")

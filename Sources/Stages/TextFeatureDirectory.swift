@@ -52,13 +52,15 @@ public final class TextFeatureDirectory: TextFeatureStore, @unchecked Sendable {
         }
     }
 
-    /// Removes the least recently used files beyond `maxFiles`.
+    /// Removes the least recently used files beyond `maxFiles`, and temporary files a crash left behind.
     private func prune() {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".features") }
-        guard names.count > maxFiles else { return }
+        let all = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         func used(_ name: String) -> Date {
             ((try? FileManager.default.attributesOfItem(atPath: path + "/" + name))?[.modificationDate] as? Date) ?? .distantPast
         }
+        for name in all where name.contains(".features.tmp-") && Date().timeIntervalSince(used(name)) > 3600 { unlink(path + "/" + name) }
+        let names = all.filter { $0.hasSuffix(".features") }
+        guard names.count > maxFiles else { return }
         for name in names.sorted(by: { used($0) > used($1) }).dropFirst(maxFiles) { unlink(path + "/" + name) }
     }
 }

@@ -21,7 +21,9 @@ struct StrategyOptions: ParsableArguments {
         if let strategy, !QuerySettings.strategies.contains(strategy) {
             throw ValidationError("--strategy must be one of \(QuerySettings.strategies.joined(separator: ", ")), not '\(strategy)'")
         }
-        if let shortlistK, shortlistK < 0 { throw ValidationError("--shortlist-k must be ≥ 0") }
+        if let shortlistK, shortlistK < (shortlistMinScore == nil ? 1 : 0) {
+            throw ValidationError("--shortlist-k must be ≥ 1 (≥ 0 with --shortlist-min-score)")
+        }
         for (flag, value) in [("--shortlist-min-score", shortlistMinScore), ("--packed-also-above", packedAlsoAbove)]
         where value.map({ !(0...1).contains($0) }) == true {
             throw ValidationError("\(flag) must be a score between 0 and 1")

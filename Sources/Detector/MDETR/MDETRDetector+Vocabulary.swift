@@ -29,9 +29,15 @@ extension MDETRDetector {
             return VocabularyAnswer(detections: Self.merge(found, settings: settings), passes: encoded.packs.count)
         case let .shortlist(k, minScore):
             precondition(encoded.prompts.count == encoded.categories.count, "encoded for another strategy")
+            if k >= encoded.categories.count {
+                // Every category makes the list: the packed passes could only rank what is asked anyway.
+                var answer = self.answer(prepared, encoded, strategy: .exact, settings: settings, progress: progress)
+                answer.shortlist = encoded.categories.map(\.categoryID)
+                return answer
+            }
             let packs = encoded.packs.count
-            let estimate = packs + min(k, encoded.categories.count)
-            let (_, rank) = packedPasses(prepared, encoded, alsoAbove: nil, settings: settings) { progress?($0, estimate) }
+            let estimate = packs + k
+            let (_, rank) = packedPasses(prepared, encoded, alsoAbove: nil, settings: settings, collect: false) { progress?($0, estimate) }
             let chosen = Self.shortlist(rank: rank, k: k, minScore: minScore)
             let found = detections(prepared, prompts: chosen.map { (encoded.categories[$0], encoded.prompts[$0]) },
                                    settings: settings) { done, total in progress?(packs + done, packs + total) }
@@ -52,10 +58,10 @@ extension MDETRDetector {
 
     /// Runs the packed captions: per query, each category's score is the probability mass on its tokens (a solo
     /// category's is 1 − P(no-object)); a query yields its best category, and others above `alsoAbove`. Returns those
-    /// detections (only scores above `settings.scoreThreshold`) and each category's best score over the queries
-    /// (indexed like the vocabulary), the shortlist's ranking.
+    /// detections (only scores above `settings.scoreThreshold`; none unless `collect`) and each category's best score
+    /// over the queries (indexed like the vocabulary), the shortlist's ranking.
     func packedPasses(_ prepared: PreparedImage, _ encoded: EncodedVocabulary, alsoAbove: Float?, settings: MergeSettings,
-                      progress: (Int) -> Void) -> ([CategoryDetection], [Float]) {
+                      collect: Bool = true, progress: (Int) -> Void) -> ([CategoryDetection], [Float]) {
         var found: [CategoryDetection] = []
         var rank = [Float](repeating: 0, count: encoded.categories.count)
         let group = max(1, promptsPerPass)
@@ -73,13 +79,14 @@ extension MDETRDetector {
                         rank[pack.members[j]] = max(rank[pack.members[j]], s)
                         if s > row[best] { best = j }
                     }
-                    for (j, s) in row.enumerated() where s > settings.scoreThreshold && (j == best || alsoAbove.map { s > $0 } == true) {
+                    for (j, s) in row.enumerated() where collect && s > settings.scoreThreshold
+                    && (j == best || alsoAbove.map { s > $0 } == true) {
                         found.append(CategoryDetection(categoryID: pack.categories[j].categoryID, prompt: pack.categories[j].prompt,
                                                        box: boxes[q], score: s))
                     }
                 }
             }
-            if settings.topN > 0, settings.nmsIoU == nil, found.count > 4 * settings.topN {
+            if settings.topN > 0, settings.nmsIoU == nil, found.count / 4 > settings.topN {
                 found = Self.merge(found, settings: settings)
             }
             progress(range.upperBound)
@@ -103,7 +110,7 @@ extension MDETRDetector {
                 }
             }
             // Bound the candidates kept between passes: only the best topN can survive the merge. NMS needs them all.
-            if settings.topN > 0, settings.nmsIoU == nil, all.count > 4 * settings.topN {
+            if settings.topN > 0, settings.nmsIoU == nil, all.count / 4 > settings.topN {
                 all = Self.merge(all, settings: settings)
             }
             progress?(start + pass.count, prompts.count)
@@ -114,10 +121,10 @@ extension MDETRDetector {
     /// The vocabulary's text for `query.strategy`: from memory, else from `query.store`, else encoded now (and saved).
     public func encode(_ query: VocabularyQuery) throws -> EncodedVocabulary {
         let strategy = query.strategy
+        let key = textKey(query)
+        if let hit = encodedVocabularies[key], hit.categories == query.categories { return hit }
         let packs = strategy.usesPacks
             ? try PromptPacker.pack(query.categories, tokenizer: tokenizer, maxTokens: model.maxTokens) : []
-        let key = textKey(query)
-        if let hit = encodedVocabularies[key] { return hit }
         let prompts = strategy.usesExactPrompts ? try query.categories.map { try checkedEncoding($0.prompt).ids } : []
         let captions = packs.map { tokenizer.encode($0.caption).ids }
         let rows = (prompts + captions).map(\.count)
@@ -141,18 +148,27 @@ extension MDETRDetector {
         return encoded(fromStore: fromStore)
     }
 
-    /// Hex SHA-256 over everything the encoded text depends on: the weights, the tokenizer (its ids for a probe), the
-    /// token limit, the strategy, the vocabulary's version and every category's prompt.
+    /// Hex SHA-256 over everything the encoded text depends on: the code that makes it (text encoder and packer
+    /// revisions, bumped when their output changes), the weights, the tokenizer (its ids for a probe), the token
+    /// limit, the strategy, the vocabulary's version and every category's prompt. Each field is length-prefixed, so
+    /// no choice of names can make two different vocabularies hash alike.
     func textKey(_ query: VocabularyQuery) -> String {
         var hash = SHA256()
-        func add(_ s: String) { hash.update(data: Data((s + "\n").utf8)) }
-        add("pipelined text features 1")
+        func add(_ s: String) {
+            let bytes = Data(s.utf8)
+            hash.update(data: Data("\(bytes.count):".utf8))
+            hash.update(data: bytes)
+        }
+        add("pipelined text features 1, text encoder 2, packer 1")
         add(identity.weightsSHA256)
         add("\(identity.name)@\(identity.version)")
         add("\(model.maxTokens) \(tokenizer.encode("a photo of a Ping-Pong ball (sports) 3").ids)")
         add(query.strategy.usesPacks ? (query.strategy.usesExactPrompts ? "packed+exact" : "packed") : "exact")
         add(query.version)
-        for c in query.categories { add("\(c.categoryID)\t\(c.prompt)") }
+        for c in query.categories {
+            add("\(c.categoryID)")
+            add(c.prompt)
+        }
         return hash.finalize().map { String(format: "%02x", $0) }.joined()
     }
 

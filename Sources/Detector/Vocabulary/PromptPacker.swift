@@ -37,22 +37,26 @@ public enum PromptPacker {
                 end += 1
             }
             while true {
-                let pack = build(Array(start..<end), vocabulary, texts: texts, tokenizer: tokenizer)
+                var pack = build(Array(start..<end), vocabulary, texts: texts, tokenizer: tokenizer)
                 if pack.tokenCount <= maxTokens {
-                    // Categories the caption cannot locate leave it and are asked alone, after it.
-                    let lost = pack.categories.indices.filter { pack.spans[$0].isEmpty }
-                    if lost.isEmpty {
-                        packs.append(pack)
-                    } else {
-                        let kept = pack.members.indices.filter { !lost.contains($0) }.map { pack.members[$0] }
-                        if !kept.isEmpty { packs.append(build(kept, vocabulary, texts: texts, tokenizer: tokenizer)) }
-                        for i in lost { packs.append(try solo(start + i, vocabulary[start + i], tokenizer: tokenizer, maxTokens: maxTokens)) }
+                    // Categories the caption cannot locate leave it and are asked alone, after it (taking one out can
+                    // change how its neighbours tokenize, so the smaller caption is checked again).
+                    var lost: [Int] = []
+                    while let missing = pack.spans.firstIndex(where: \.isEmpty) {
+                        lost.append(pack.members[missing])
+                        let kept = pack.members.filter { !lost.contains($0) }
+                        if kept.isEmpty { break }
+                        pack = build(kept, vocabulary, texts: texts, tokenizer: tokenizer)
                     }
+                    if pack.members.contains(where: { !lost.contains($0) }) { packs.append(pack) }
+                    for i in lost.sorted() { packs.append(try solo(i, vocabulary[i], tokenizer: tokenizer, maxTokens: maxTokens)) }
                     break
                 }
                 if end - start == 1 {
-                    // Alone and still too long: exactly what asking it exactly would say.
-                    throw DetectorError.promptTooLong(tokens: tokenizer.encode(vocabulary[start].prompt).ids.count, limit: maxTokens)
+                    // Alone and still too long with its full stop: asked alone by its own prompt, as `exact` would
+                    // (which refuses it only if that is too long too).
+                    packs.append(try solo(start, vocabulary[start], tokenizer: tokenizer, maxTokens: maxTokens))
+                    break
                 }
                 end -= 1
             }

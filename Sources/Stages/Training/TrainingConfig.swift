@@ -119,6 +119,9 @@ public struct TrainingConfig: Sendable {
             try t.int("max_steps") { c.maxSteps = $0 }
             try t.double("dropout") { c.dropout = $0 }
         }
+        for (key, value) in [("data.packed_per_image", c.packedPerImage), ("data.packed_tokens", c.packedTokens)] where value < 0 {
+            throw ConfigError.invalid(key: key, value: "\(value)", expected: "≥ 0")
+        }
         try r.finish()
         // Relative paths are relative to the config file.
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()

@@ -101,7 +101,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
                 recordFactors.append(1)
             }
             for _ in 0..<c.packedPerImage {
-                guard let record = try packedRecord(image: i, boxes: boxes[image.id] ?? [:], negatives: negatives[image.id] ?? [],
+                guard let record = packedRecord(image: i, boxes: boxes[image.id] ?? [:], negatives: negatives[image.id] ?? [],
                                                     names: names, rng: &rng) else { continue }
                 records.append(record)
                 recordFactors.append(1)
@@ -118,7 +118,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
     /// categories may be present unlabelled) in one shuffled caption filling `packed_tokens`, each positive's boxes
     /// grounded on its name's span. nil when the positives alone do not fit one caption.
     func packedRecord(image i: Int, boxes: [Int: [[Float]]], negatives: [Int], names: [Int: String],
-                      rng: inout SplitMix64) throws -> TrainingRecord? {
+                      rng: inout SplitMix64) -> TrainingRecord? {
         let budget = c.packedTokens > 0 ? min(c.packedTokens, config.maxTokens) : config.maxTokens
         if packedCosts.isEmpty {
             packedCosts = names.mapValues { max(1, tokenizer.encode(" " + $0.trimmingCharacters(in: .whitespaces) + ".").ids.count - 2) }
@@ -138,9 +138,10 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
             chosen.append(cat)
         }
         rng.shuffle(&chosen)
-        let packs = try PromptPacker.pack(chosen.map { CategoryPrompt(categoryID: $0, prompt: names[$0]!) }, tokenizer: tokenizer,
-                                          maxTokens: budget)
-        guard let pack = packs.first, !pack.solo, positives.allSatisfy({ p in pack.categories.contains { $0.categoryID == p } })
+        // A name that cannot be packed (empty, or longer than the budget) costs the image its packed record only.
+        guard let packs = try? PromptPacker.pack(chosen.map { CategoryPrompt(categoryID: $0, prompt: names[$0]!) },
+                                                 tokenizer: tokenizer, maxTokens: budget),
+              let pack = packs.first, !pack.solo, positives.allSatisfy({ p in pack.categories.contains { $0.categoryID == p } })
         else { return nil }
         var recordBoxes: [[Float]] = [], spans: [[Range<Int>]] = []
         for (j, category) in pack.categories.enumerated() {
