@@ -27,8 +27,9 @@ public struct ModelPackage {
         public var resize: [Int]?
         /// Evaluation results recorded when the model was made (metric → value).
         public var metrics: [String: Double]?
-        /// Trained (or descended from a model trained) with packed records — several categories per caption — so it
-        /// answers `packed`/`shortlist` captions; `[query] strategy = "auto"` asks it by shortlist (docs/detector.md).
+        /// Whether the model answers packed captions, as measured when it was trained with packed records (or from a
+        /// model that did): shortlist (k = 25) within one AP point of the exact protocol on its validation images.
+        /// `[query] strategy = "auto"` asks it by shortlist when true (docs/detector.md); nil: never measured.
         public var packedPrompts: Bool?
 
         public struct Part: Codable, Sendable {

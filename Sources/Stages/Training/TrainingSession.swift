@@ -388,12 +388,20 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started)
         let finalWeights = trainedTensors(model, ema: trainer.ema)
         var metrics: [String: Double] = [:]
+        var packedPrompts: Bool?
         if let val = c.val {
             metrics = try evaluate(val, weights: finalWeights)
+            // A model trained (or descended from one trained) on packed captions is measured on them too: `auto`
+            // asks it by shortlist only if the shortlist stays within one AP point of the exact protocol.
+            if c.packedPerImage > 0 || parentAnswersPackedPrompts {
+                let shortlist = try evaluate(val, weights: finalWeights, strategy: .shortlist(k: Self.measuredShortlistK, minScore: nil))
+                metrics["AP_shortlist\(Self.measuredShortlistK)"] = shortlist["AP"]
+                packedPrompts = (metrics["AP"] ?? 0) - (shortlist["AP"] ?? 0) <= 0.01
+            }
             for (k, v) in metrics.sorted(by: { $0.key < $1.key }) { print("\(k.padding(toLength: 9, withPad: " ", startingAt: 0)) \(String(format: "%.4f", v))") }
         }
         metrics["training_seconds"] = state.trainingSeconds
-        return try saveModel(finalWeights, metrics: metrics)
+        return try saveModel(finalWeights, metrics: metrics, packedPrompts: packedPrompts)
     }
 
     /// One epoch's batches: each kind of record shuffled and cut into batches of its own, then the batches shuffled
@@ -454,8 +462,18 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         return try evaluate(val, weights: try own.keys.sorted().map { ($0, try own.tensor($0)) })
     }
 
-    /// LVIS metrics of the trained weights on the first `val_images` images of the validation file.
-    func evaluate(_ path: String, weights: [(String, Tensor)]) throws -> [String: Double] {
+    /// The shortlist length a packed-trained model is measured at (the daemon's default `shortlist_k`).
+    static let measuredShortlistK = 25
+
+    /// Whether `model.init` answers packed captions (its manifest's measured `packedPrompts`).
+    var parentAnswersPackedPrompts: Bool {
+        c.initFrom.flatMap { try? Data(contentsOf: URL(fileURLWithPath: $0 + "/manifest.json")) }
+            .flatMap { try? JSONDecoder().decode(ModelPackage.Manifest.self, from: $0) }?.packedPrompts ?? false
+    }
+
+    /// LVIS metrics of the trained weights on the first `val_images` images of the validation file, the vocabulary
+    /// asked by `strategy`.
+    func evaluate(_ path: String, weights: [(String, Tensor)], strategy: QueryStrategy = .exact) throws -> [String: Double] {
         let detector = try inferenceDetector(weights)
         let dataset = try LVISDataset(path: path)
         let vocabulary = dataset.categories.map { CategoryPrompt(categoryID: $0.id, prompt: PromptTemplate.cleanName.prompt(name: $0.name, definition: nil)) }
@@ -466,7 +484,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
             if shouldStop() { throw Stopped() }
             guard let name = dataset.fileNames[image.id] else { continue }
             let pixels = try ImageDecoder().decode(file: URL(fileURLWithPath: c.images).appendingPathComponent(name).path)
-            for d in try detector.detect(pixels, vocabulary: vocabulary, settings: MergeSettings()) {
+            for d in try detector.detect(pixels, vocabulary: VocabularyQuery(categories: vocabulary, strategy: strategy)).detections {
                 results.append(LVISEvaluator.Result(imageID: image.id, detection: d))
             }
             progress.advance()
@@ -485,7 +503,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         return detector
     }
 
-    func saveModel(_ weights: [(String, Tensor)], metrics: [String: Double]) throws -> ModelPackage.Manifest {
+    func saveModel(_ weights: [(String, Tensor)], metrics: [String: Double], packedPrompts: Bool?) throws -> ModelPackage.Manifest {
         try FileManager.default.createDirectory(atPath: c.output, withIntermediateDirectories: true)
         let path = c.output + "/model.safetensors"
         try SafeTensors.write(weights, metadata: ["format": "pt", "trained_by": "pipelined train"], to: path)
@@ -501,10 +519,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
                     .init(prefix: "transformer.text_encoder.", file: c.textWeights + "/model.safetensors",
                           sha256: try ModelPackage.sha256(file: textDirectory + "/model.safetensors"))],
             resize: [c.imageSize, c.imageMax], metrics: metrics)
-        // What a model learned stays learned: a fine-tuned version of a packed-trained model answers packed captions.
-        let parentPacked = c.initFrom.flatMap { try? Data(contentsOf: URL(fileURLWithPath: $0 + "/manifest.json")) }
-            .flatMap { try? JSONDecoder().decode(ModelPackage.Manifest.self, from: $0) }?.packedPrompts ?? false
-        manifest.packedPrompts = c.packedPerImage > 0 || parentPacked ? true : nil
+        manifest.packedPrompts = packedPrompts
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(manifest).write(to: URL(fileURLWithPath: c.output + "/manifest.json"))
