@@ -7,8 +7,11 @@ import PackageDescription
 // builds on the machine that runs the daemon. PIPELINED_TARGET_CPU=generic builds a binary for any x86-64 (or
 // names another CPU, e.g. skylake-avx512).
 let targetCPU = ProcessInfo.processInfo.environment["PIPELINED_TARGET_CPU"] ?? "native"
-let detectorFlags: [SwiftSetting] = targetCPU == "generic" ? [] :
-    [.unsafeFlags(["-target-cpu", targetCPU], .when(configuration: .release))]
+let detectorFlags: [SwiftSetting] = (targetCPU == "generic" ? [] :
+    [.unsafeFlags(["-target-cpu", targetCPU], .when(configuration: .release))])
+    // Debug builds (the test suite) optimize the Detector too: its SIMD kernels are dozens of times slower unoptimized,
+    // and the tests then check the code that ships.
+    + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
     name: "pipelined",
