@@ -58,14 +58,14 @@ public protocol ImageDetector: AnyObject, Sendable {
     /// (passes done, passes in all) as the work goes on.
     func detect(_ image: RGBImage, vocabulary query: VocabularyQuery,
                 progress: ((_ done: Int, _ total: Int) -> Void)?) throws -> VocabularyAnswer
+    /// Whether the model was measured to answer packed captions (several categories per caption) nearly as well as
+    /// one category at a time: `[query] strategy = "auto"` then asks it by shortlist.
+    var answersPackedPrompts: Bool { get }
 }
 
 extension ImageDetector {
-    /// Whether the model learned to answer packed captions (several categories per caption); only an MDETR model
-    /// trained with packed records does.
-    public var answersPackedPrompts: Bool {
-        (self as? MDETRDetector)?.answersPackedPrompts ?? false
-    }
+    /// Unless a model says otherwise, it was never shown packed captions.
+    public var answersPackedPrompts: Bool { false }
 
     /// The exact protocol (one prompt per category), merged per `settings`.
     public func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings = MergeSettings(),

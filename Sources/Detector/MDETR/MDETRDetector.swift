@@ -13,7 +13,7 @@ public final class MDETRDetector: ImageDetector, @unchecked Sendable {
     public var threshold: Float = 0.7
     /// Prompts per transformer pass in vocabulary querying (a pass runs its prompts side by side on the cores).
     public var promptsPerPass = 32
-    /// The model learned packed captions (its manifest's `packedPrompts`).
+    /// The model was measured to answer packed captions (its manifest's `packedPrompts`).
     public var answersPackedPrompts = false
 
     public init(model: MDETRModel, tokenizer: any Tokenizer, identity: ModelIdentity,
