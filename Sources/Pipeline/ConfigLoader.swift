@@ -113,6 +113,7 @@ public enum ConfigLoader {
             try r.int("eval_images") { config.fineTune.evalImages = $0 }
             try r.double("max_ap_drop") { config.fineTune.maxAPDrop = $0 }
             try r.double("max_apr_drop") { config.fineTune.maxAPrDrop = $0 }
+            try r.int("packed_per_image") { config.fineTune.packedPerImage = $0 }
         }
         try reader.table("limits") { r in
             try r.int("max_file_bytes") { config.limits.maxFileBytes = $0 }
@@ -143,6 +144,9 @@ public enum ConfigLoader {
         }
         if !["uniform", "repeat_factor"].contains(config.fineTune.sampling) {
             throw ConfigError.invalid(key: "finetune.sampling", value: config.fineTune.sampling, expected: "uniform or repeat_factor")
+        }
+        if config.fineTune.packedPerImage < 0 {
+            throw ConfigError.invalid(key: "finetune.packed_per_image", value: "\(config.fineTune.packedPerImage)", expected: "≥ 0")
         }
         for (key, n) in [("finetune.steps", config.fineTune.steps), ("finetune.batch", config.fineTune.batch),
                          ("finetune.min_new_images", config.fineTune.minNewImages), ("finetune.checkpoint_every", config.fineTune.checkpointEvery)] where n < 1 {

@@ -25,6 +25,9 @@ public struct FineTuneSettings: Sendable, Equatable {
     /// The gate: the candidate's AP and APr may fall by at most these (0: not worse than the active model).
     public var maxAPDrop = 0.0
     public var maxAPrDrop = 0.0
+    /// GLIP-style packed records per labelled image besides MDETR's (`[data] packed_per_image` of `pipelined train`),
+    /// so the model learns packed captions; 0 (default): none. The candidate is then measured on them too.
+    public var packedPerImage = 0
 
     public init() {}
 }

@@ -131,7 +131,8 @@ import Testing
 
     @Test func labelsTriggerARunThatSurvivesARestartAndIsPromoted() throws {
         let setup = try Setup()
-        let config = try setup.config(gate: "min_new_images = 3\nsteps = 60\nmax_ap_drop = 1.0\nmax_apr_drop = 1.0")   // the mechanics, not the model's quality
+        // The mechanics, not the model's quality; with packed records (issue 16), so the candidate is measured on them too.
+        let config = try setup.config(gate: "min_new_images = 3\nsteps = 60\nmax_ap_drop = 1.0\nmax_apr_drop = 1.0\npacked_per_image = 1")
         var daemon = try setup.start(config, log: "daemon1.log")
         defer { daemon.terminate() }
         try setup.dropImagesAndLabels(daemon: daemon)
@@ -147,6 +148,7 @@ import Testing
         let run = try #require(try setup.run())
         #expect(run["status"] == "promoted" && run["steps_done"] == "60", "\(run)")
         #expect(run["metrics"]?.contains("\"candidate\"") == true && run["metrics"]?.contains("\"parent\"") == true, "\(run)")
+        #expect(run["metrics"]?.contains("AP_shortlist25") == true, "the candidate was measured on packed captions: \(run)")
 
         // The lineage: the candidate is active, its parent retired; the daemon switched between jobs.
         let models = try setup.db.models()

@@ -32,7 +32,8 @@ struct FineTuneSnapshot: Codable, Equatable {
 extension FineTuneSettings {
     func hyperparameters(vocabulary: String) -> String {
         FineTuner.json(["steps": steps, "batch": batch, "lr": lr, "lr_text_encoder": lrTextEncoder, "sampling": sampling,
-                        "repeat_threshold": repeatThreshold, "vocabulary": vocabulary, "negatives": "all"])
+                        "repeat_threshold": repeatThreshold, "vocabulary": vocabulary, "negatives": "all",
+                        "packed_per_image": packedPerImage])
     }
 
     /// A `pipelined train` config for a run: MDETR's few-shot records (every negative), from the parent's weights
@@ -52,6 +53,7 @@ extension FineTuneSettings {
         c.val = runDirectory + "/heldout.json"
         c.images = archiveRoot
         c.negativesPerImage = -1
+        c.packedPerImage = packedPerImage
         c.sampling = sampling
         c.repeatThreshold = repeatThreshold
         c.valImages = evalImages
