@@ -25,6 +25,14 @@ public final class VocabularyResolver: @unchecked Sendable {
         strategyByInbox = Dictionary(inboxes.compactMap { i in i.strategy.map { (i.name, $0) } }, uniquingKeysWith: { a, _ in a })
     }
 
+    /// One prompt per category by `template`, identified by its row id (else its id in the source file, else its
+    /// position from 1).
+    public static func prompts(_ categories: [VocabularyCategory], template: PromptTemplate) -> [CategoryPrompt] {
+        categories.enumerated().map { i, c in
+            CategoryPrompt(categoryID: c.id ?? c.externalID ?? i + 1, prompt: template.prompt(name: c.name, definition: c.definition))
+        }
+    }
+
     /// How inbox `inbox`'s vocabulary (or the model's own) is asked of `detector`.
     public func strategy(forInbox inbox: String, detector: any ImageDetector) -> QueryStrategy {
         Self.strategy(strategyByInbox[inbox] ?? query.strategy, query, answersPackedPrompts: detector.answersPackedPrompts)
@@ -71,9 +79,7 @@ public final class VocabularyResolver: @unchecked Sendable {
         guard let vocabulary = try database.latestVocabulary(name: name) else {
             throw VocabularyError.unknown(name: name, inbox: inbox)
         }
-        let prompts = vocabulary.categories.map {
-            CategoryPrompt(categoryID: $0.id ?? 0, prompt: template.prompt(name: $0.name, definition: $0.definition))
-        }
+        let prompts = Self.prompts(vocabulary.categories, template: template)
         lock.lock()
         cache[name] = (Date(), vocabulary, prompts)
         lock.unlock()

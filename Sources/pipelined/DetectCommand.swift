@@ -139,10 +139,7 @@ struct Detect: ParsableCommand {
             }
             (categories, version) = (stored.categories, "\(stored.name)@\(stored.version)")
         }
-        let template = VocabularyResolver.template(config.query.template)
-        let prompts = categories.enumerated().map { i, c in
-            CategoryPrompt(categoryID: c.id ?? c.externalID ?? i + 1, prompt: template.prompt(name: c.name, definition: c.definition))
-        }
+        let prompts = VocabularyResolver.prompts(categories, template: VocabularyResolver.template(config.query.template))
         let names = Dictionary(zip(prompts.map(\.categoryID), categories.map(\.name)), uniquingKeysWith: { a, _ in a })
         let strategy = strategyOptions.strategy(config.query, fallback: config.query.strategy, detector: detector)
         let merge = MergeSettings(topN: config.query.topN, scoreThreshold: detector.threshold, nmsIoU: config.query.nmsIoU.map(Float.init))

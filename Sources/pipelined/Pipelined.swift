@@ -227,9 +227,7 @@ extension Run {
     /// The metrics a model directory's manifest records (the default model's test-split AP…), as JSON; "{}" for a
     /// checkpoint file or a manifest without them.
     static func manifestMetrics(_ path: String) -> String {
-        guard let data = FileManager.default.contents(atPath: path + "/manifest.json"),
-              let manifest = try? JSONDecoder().decode(ModelPackage.Manifest.self, from: data),
-              let metrics = manifest.metrics,
+        guard let metrics = (try? ModelPackage.manifest(directory: path))?.metrics,
               let json = try? JSONSerialization.data(withJSONObject: metrics, options: [.sortedKeys]) else { return "{}" }
         return String(decoding: json, as: UTF8.self)
     }

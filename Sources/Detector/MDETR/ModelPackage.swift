@@ -169,10 +169,14 @@ public struct ModelPackage {
         return manifest
     }
 
+    /// The manifest of the model directory at `path`.
+    public static func manifest(directory path: String) throws -> Manifest {
+        guard let data = FileManager.default.contents(atPath: path + "/manifest.json") else { throw DetectorError.modelNotFound(path: path) }
+        return try JSONDecoder().decode(Manifest.self, from: data)
+    }
+
     static func loadDirectory(_ path: String) throws -> MDETRDetector {
-        let manifestURL = URL(fileURLWithPath: path + "/manifest.json")
-        guard let data = try? Data(contentsOf: manifestURL) else { throw DetectorError.modelNotFound(path: path) }
-        let manifest = try JSONDecoder().decode(Manifest.self, from: data)
+        let manifest = try Self.manifest(directory: path)
         let model = try MDETRModel(config: manifest.config, weights: try weights(directory: path, manifest: manifest))
         let files = manifest.tokenizerFiles.map { path + "/" + $0 }
         let tokenizer: any Tokenizer = manifest.config.text.family == .roberta

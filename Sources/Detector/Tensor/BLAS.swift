@@ -45,7 +45,7 @@ public enum BLAS {
         let out = [Float](unsafeUninitializedCapacity: n * outF) { o, initialized in
             x.data.withUnsafeBufferPointer { xa in
                 weight.data.withUnsafeBufferPointer { wa in
-                    withUnsafeOptionalPointer(bias) { ba in
+                    bias.withUnsafeOptionalPointer { ba in
                         let c = o.baseAddress!, small = n * outF * inF < 1 << 18
                         // Many rows: tiles of rows. Few rows (a short caption, the queries): tiles of output features.
                         let byRows = n >= 64
@@ -72,12 +72,6 @@ public enum BLAS {
             initialized = n * outF
         }
         return Tensor(shape: Array(x.shape.dropLast()) + [outF], data: out)
-    }
-
-    /// The tensor's storage, or nil, for the duration of `body`.
-    private static func withUnsafeOptionalPointer<R>(_ t: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-        guard let t else { return body(nil) }
-        return t.data.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
     /// A (M,K) · B (K,N) for rank-2 tensors, optionally transposing either.

@@ -28,12 +28,12 @@ public struct LayerNorm: Sendable {
         y.data.withUnsafeMutableBufferPointer { p in
             weight.data.withUnsafeBufferPointer { g in
                 bias.data.withUnsafeBufferPointer { b in
-                    (residual?.data ?? []).withUnsafeBufferPointer { q in
+                    residual.withUnsafeOptionalPointer { q in
                         let parts = partition(rows, parts: x.count < 1 << 15 ? 1 : BLASThreads.workers)
                         parallelFor(parts.count) { t in
                             for r in parts[t] {
                                 let row = p.baseAddress! + r * e
-                                if residual != nil { Vector.axpy(row, q.baseAddress! + r * e, 1, e) }
+                                if let q { Vector.axpy(row, q + r * e, 1, e) }
                                 let mean = Vector.sum(row, e) / Float(e)
                                 let inv = 1 / (Vector.squaredDeviations(row, e, from: mean) / Float(e) + eps).squareRoot()
                                 for i in 0..<e { row[i] = (row[i] - mean) * inv * g[i] + b[i] }

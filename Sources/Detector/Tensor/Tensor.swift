@@ -87,3 +87,11 @@ public struct Tensor: Sendable, Equatable {
         return m
     }
 }
+
+extension Optional where Wrapped == Tensor {
+    /// The tensor's storage, or nil when there is no tensor, for the duration of `body`.
+    func withUnsafeOptionalPointer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard let t = self else { return body(nil) }
+        return t.data.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+}

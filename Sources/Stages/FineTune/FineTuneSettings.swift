@@ -39,7 +39,7 @@ extension FineTuneSettings {
     /// A `pipelined train` config for a run: MDETR's few-shot records (every negative), from the parent's weights
     /// and input size, the run's exported labels, EMA off (a short run from a trained model).
     func trainingConfig(parent: String, runDirectory: String, archiveRoot: String, name: String, runID: Int) throws -> TrainingConfig {
-        let manifest = try JSONDecoder().decode(ModelPackage.Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: parent + "/manifest.json")))
+        let manifest = try ModelPackage.manifest(directory: parent)
         let m = manifest.config
         guard m.backbone == "efficientnet_lite0", manifest.parts != nil else {
             throw TrainingError("fine-tuning supports the default model's family (EfficientNet-Lite0 + MiniLM-L6 with pretrained parts); \(parent) is \(m.backbone)")

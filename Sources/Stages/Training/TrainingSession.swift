@@ -467,8 +467,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
 
     /// Whether `model.init` answers packed captions (its manifest's measured `packedPrompts`).
     var parentAnswersPackedPrompts: Bool {
-        c.initFrom.flatMap { try? Data(contentsOf: URL(fileURLWithPath: $0 + "/manifest.json")) }
-            .flatMap { try? JSONDecoder().decode(ModelPackage.Manifest.self, from: $0) }?.packedPrompts ?? false
+        c.initFrom.flatMap { try? ModelPackage.manifest(directory: $0) }?.packedPrompts ?? false
     }
 
     /// LVIS metrics of the trained weights on the first `val_images` images of the validation file, the vocabulary
