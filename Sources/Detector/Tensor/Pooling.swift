@@ -28,7 +28,9 @@ public func maxPool2D(_ x: Tensor, kernel: Int, stride: Int, padding: Int) -> Te
     return Tensor(shape: [c, ho, wo], data: out)
 }
 
-/// Mean over H×W for each channel: (C, H, W) → (C).
+/// Mean over H×W for each channel: (C, H, W) → (C). The sum runs in double precision: a float32 running sum over a
+/// first-stage channel at the evaluation size (~213,000 pixels) loses up to 5e-4 of the mean, and every
+/// squeeze-excitation gate fed by it scales a whole channel by that much (docs/detector.md, EfficientNetFidelityTests).
 public func globalAveragePool(_ x: Tensor) -> Tensor {
     let c = x.shape[0], n = x.shape[1] * x.shape[2]
     var out = [Float](repeating: 0, count: c)
@@ -38,9 +40,9 @@ public func globalAveragePool(_ x: Tensor) -> Tensor {
             let parts = partition(c, parts: BLASThreads.workers)
             parallelFor(parts.count) { t in
                 for ch in parts[t] {
-                    var sum: Float = 0
-                    for i in 0..<n { sum += s[ch * n + i] }
-                    d[ch] = sum / Float(n)
+                    var sum: Double = 0
+                    for i in 0..<n { sum += Double(s[ch * n + i]) }
+                    d[ch] = Float(sum / Double(n))
                 }
             }
         }
