@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+@testable import Detector
+
+/// The training graph (`TrainableMDETR`) and the inference network (`MDETRModel`) on the same weights give the same
+/// outputs: every head of the last decoder layer and both contrastive projections. Training runs a frozen
+/// EfficientNet or Lite0 backbone through the inference code (its features are cached), so for those the backbone is
+/// shared and the transformer, text encoder and heads are what is compared; a ResNet is compared too.
+@Suite struct TrainingForwardTests {
+    static let defaultModel = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../Sources/pipelined/DefaultModel").standardized.path
+
+    static func weights(_ name: String) throws -> (MDETRConfig, any WeightSource, Tensor) {
+        if name == "default-lite0" {
+            let manifest = try ModelPackage.manifest(directory: defaultModel)
+            var rng = SplitMix64(seed: 7)
+            let image = Tensor(shape: [3, 320, 416], data: (0..<(3 * 320 * 416)).map { _ in Float(rng.uniform(-1, 1)) })
+            return (manifest.config, try ModelPackage.weights(directory: defaultModel, manifest: manifest), image)
+        }
+        return (try Fixtures.config(name), try SafeTensors(path: Fixtures.path("\(name)/weights.safetensors")),
+                try Fixtures.io(name).tensor("image"))
+    }
+
+    @Test(arguments: ["mdetr_resnet_roberta", "mdetr_effnet_roberta", "default-lite0"])
+    func trainingAndInferenceForwardsAgree(_ name: String) throws {
+        let (config, weights, image) = try Self.weights(name)
+        let model = try MDETRModel(config: config, weights: weights)
+        let trainable = try TrainableMDETR(config: config, weights: weights)
+        let ids = config.text.family == .roberta ? [0, 31, 7, 55, 12, 2] : [101, 2417, 4937, 1012, 102]
+
+        let features = model.backbone(image)                                              // (C, h, w)
+        let trainingFeatures: Variable
+        if config.backbone.hasPrefix("resnet") {
+            trainingFeatures = trainable.resnet(image)
+            expectClose(trainingFeatures.value, features, tolerance: 1e-5, "\(name) backbone")
+        } else {
+            trainingFeatures = Variable(features)
+        }
+        let inference = model.forward(image: model.encodeImage(image), text: model.encodeText(ids))
+        let training = trainable.forward(features: trainingFeatures, ids: ids)
+        let last = try #require(training.layers.last)
+        expectClose(last.logits.value, inference.logits, tolerance: 1e-5, "\(name) logits")
+        expectClose(last.boxes.value, inference.boxes, tolerance: 1e-5, "\(name) boxes")
+        expectClose(try #require(last.projectedQueries).value, try #require(inference.projectedQueries), tolerance: 1e-5, "\(name) queries")
+        expectClose(try #require(training.projectedTokens).value, try #require(inference.projectedTokens), tolerance: 1e-5, "\(name) tokens")
+    }
+}
