@@ -25,7 +25,7 @@ func transformerOpsBenchmark(_ args: [String]) {
     time("linear d→ffn relu", flop: 2.0 * Double(s * d * f)) { _ = w1(x, activation: .relu) }
     time("linear ffn→d", flop: 2.0 * Double(s * d * f)) { _ = w2(h) }
     time("attend (8 heads)", flop: 4.0 * Double(s * s * d)) {
-        _ = MultiheadAttention.attend(q: x, k: x, v: x, heads: 8, keyPaddingMask: [Bool](repeating: false, count: s))
+        _ = AttentionKernel.attend(q: x, k: x, v: x, heads: 8, keyPaddingMask: [Bool](repeating: false, count: s))
     }
     time("self-attention module", flop: 4.0 * Double(s * s * d) + 8.0 * Double(s * d * d)) {
         _ = attention(query: x, key: x, value: x, keyPaddingMask: [Bool](repeating: false, count: s))

@@ -107,7 +107,7 @@ import Testing
             Variable.attention(q: $0[0], k: $0[1], v: $0[2], heads: 4, keyPaddingMask: [false, true, false, false, true])
         }
         // Same values as the inference kernel.
-        let inference = MultiheadAttention.attend(q: q, k: k, v: v, heads: 2, keyPaddingMask: nil)
+        let inference = AttentionKernel.attend(q: q, k: k, v: v, heads: 2, keyPaddingMask: nil)
         let trained = Variable.attention(q: Variable(q), k: Variable(k), v: Variable(v), heads: 2).value
         #expect(zip(inference.data, trained.data).allSatisfy { abs($0 - $1) < 1e-5 })
     }

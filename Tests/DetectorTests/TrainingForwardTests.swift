@@ -44,4 +44,24 @@ import Testing
         expectClose(try #require(last.projectedQueries).value, try #require(inference.projectedQueries), tolerance: 1e-5, "\(name) queries")
         expectClose(try #require(training.projectedTokens).value, try #require(inference.projectedTokens), tolerance: 1e-5, "\(name) tokens")
     }
+
+    /// A checkpoint with a missing, an unexpected and a mis-shaped key is refused by the training loader in one error
+    /// naming all three (before, a missing key was a `preconditionFailure` at the first forward).
+    @Test(arguments: ["mdetr_resnet_roberta", "mdetr_effnet_roberta"])
+    func trainingLoaderReportsEveryBadKeyAtOnce(_ name: String) throws {
+        let (config, weights, _) = try Self.weights(name)
+        var pairs = try weights.keys.map { ($0, try weights.tensor($0)) }
+        pairs.removeAll { $0.0 == "class_embed.bias" }
+        pairs.append(("transformer.extra.weight", Tensor(zeros: [2])))
+        let index = try #require(pairs.firstIndex { $0.0 == "query_embed.weight" })
+        pairs[index].1 = Tensor(zeros: [3, 5])
+        do {
+            _ = try TrainableMDETR(config: config, weights: InMemoryWeights(pairs))
+            Issue.record("a damaged checkpoint was accepted")
+        } catch let WeightsError.keyMismatch(missing, unexpected, misshapen) {
+            #expect(missing == ["class_embed.bias"])
+            #expect(unexpected == ["transformer.extra.weight"])
+            #expect(misshapen.count == 1 && misshapen[0].hasPrefix("query_embed.weight"), "\(misshapen)")
+        }
+    }
 }

@@ -10,7 +10,7 @@ extension Variable {
         // The inference kernel, keeping the softmax rows (heads, Lq, Lk) for the backward pass.
         var probabilities = [Float](repeating: 0, count: heads * lq * lk)
         let out = probabilities.withUnsafeMutableBufferPointer { pp in
-            MultiheadAttention.attend(q: q.value, k: k.value, v: v.value, heads: heads, keyPaddingMask: keyPaddingMask,
+            AttentionKernel.attend(q: q.value, k: k.value, v: v.value, heads: heads, keyPaddingMask: keyPaddingMask,
                                       probabilities: pp.baseAddress!)
         }
         return Variable(out, parents: [q, k, v]) { g in

@@ -20,21 +20,11 @@ public struct MDETROutputs: Sendable {
     public let projectedTokens: Tensor?   // (L, 64) L2-normalized
 }
 
-/// MDETR as the official `models/mdetr.py` builds it: backbone → input_proj → [image tokens, resized text tokens]
-/// → encoder → decoder with learned queries → class_embed / bbox_embed / contrastive projections.
+/// MDETR for inference: a backbone (ResNet, timm EfficientNet or Lite0; BN folded, Winograd) and `MDETRNetwork`.
 public final class MDETRModel: @unchecked Sendable {
     public let config: MDETRConfig
     let backbone: any Backbone
-    let inputProjection: Conv2D          // 1×1, C → D
-    let textEncoder: TextEncoder
-    let resizer: Linear                  // H_text → D
-    let resizerNorm: LayerNorm           // eps 1e-12
-    let transformer: CrossModalTransformer
-    let queryEmbed: Tensor               // (Q, D)
-    let classEmbed: Linear               // D → 256
-    let bboxEmbed: [Linear]              // D → D → D → 4
-    let alignImage: Linear?              // D → 64
-    let alignText: Linear?               // D → 64
+    let network: MDETRNetwork<Tensor>
 
     /// Builds the network from `weights` (a state dict in the official key layout) and checks every key.
     public init(config c: MDETRConfig, weights source: any WeightSource) throws {
@@ -54,23 +44,7 @@ public final class MDETRModel: @unchecked Sendable {
         default:
             throw WeightsError.missingConfig("unknown backbone '\(c.backbone)'")
         }
-        let d = c.hidden
-        inputProjection = w.conv("input_proj", in: backbone.outChannels, out: d, kernel: 1, padding: .symmetric(0), bias: true)
-        textEncoder = TextEncoder(config: c.text, weights: w.scope("transformer.text_encoder"))
-        resizer = w.linear("transformer.resizer.fc", in: c.text.hidden, out: d)
-        resizerNorm = w.layerNorm("transformer.resizer.layer_norm", dim: d, eps: 1e-12)
-        transformer = CrossModalTransformer(config: c, weights: w.scope("transformer"))
-        queryEmbed = w.tensor("query_embed.weight", shape: [c.queries, d])
-        classEmbed = w.linear("class_embed", in: d, out: c.tokenSlots)
-        bboxEmbed = [w.linear("bbox_embed.layers.0", in: d, out: d), w.linear("bbox_embed.layers.1", in: d, out: d),
-                     w.linear("bbox_embed.layers.2", in: d, out: 4)]
-        if c.contrastiveAlign {
-            alignImage = w.linear("contrastive_align_projection_image", in: d, out: c.contrastiveDim)
-            alignText = w.linear("contrastive_align_projection_text", in: d, out: c.contrastiveDim)
-        } else {
-            alignImage = nil
-            alignText = nil
-        }
+        network = MDETRNetwork(config: c, backboneChannels: backbone.outChannels, weights: Parameters(w))
         try loader.finish(ignoringPrefixes: ignored)
     }
 
@@ -81,16 +55,14 @@ public final class MDETRModel: @unchecked Sendable {
     public func encodeImage(_ image: Tensor) -> ImageFeatures {
         let features = backbone(image)                       // (C, h, w)
         let h = features.shape[1], w = features.shape[2]
-        let projected = inputProjection(features)            // (D, h, w)
-        let source = projected.reshaped([config.hidden, h * w]).transposed()   // (h·w, D)
-        return ImageFeatures(source: source, position: PositionEncoding.sine(height: h, width: w, features: config.hidden / 2),
+        return ImageFeatures(source: network.imageTokens(features),   // (h·w, D)
+                             position: PositionEncoding.sine(height: h, width: w, features: config.hidden / 2),
                              height: h, width: w)
     }
 
     /// Text encoder + FeatureResizer for one tokenized caption.
     public func encodeText(_ ids: [Int]) -> TextFeatures {
-        let hidden = textEncoder(ids)                        // (L, H_text)
-        return TextFeatures(tokens: resizerNorm(resizer(hidden)))   // (L, D); dropout is identity at inference
+        TextFeatures(tokens: network.resize(network.encodeText(ids)))   // (L, D)
     }
 
     /// `encodeText` for many captions (a vocabulary), one caption per core at a time.
@@ -109,24 +81,10 @@ public final class MDETRModel: @unchecked Sendable {
 
     /// Encoder + decoder + heads for one (image, caption) pair.
     public func forward(image: ImageFeatures, text: TextFeatures) -> MDETROutputs {
-        let l = text.tokens.shape[0], d = config.hidden
-        let source = Tensor.concat(rows: [image.source, text.tokens])                  // (h·w + L, D)
-        let pos = Tensor.concat(rows: [image.position, Tensor(zeros: [l, d])])         // text has no position
-        let mask = [Bool](repeating: false, count: source.shape[0])                    // one image, no padding
-        let memory = transformer.encode(source, pos: pos, mask: mask)
-        let hs = transformer.decode(memory: memory, pos: pos, mask: mask, queryPos: queryEmbed)
-        let last = hs[hs.count - 1]                                                    // (Q, D)
-        let logits = classEmbed(last)
-        var b = Activation.relu(bboxEmbed[0](last))
-        b = Activation.relu(bboxEmbed[1](b))
-        let boxes = Activation.sigmoid(bboxEmbed[2](b))
-        var projQ: Tensor?, projT: Tensor?
-        if let alignImage, let alignText {
-            let textMemory = memory.slice(rows: (memory.shape[0] - l)..<memory.shape[0])   // encoder-output text tokens
-            projQ = Self.l2Normalized(alignImage(last))
-            projT = Self.l2Normalized(alignText(textMemory))
-        }
-        return MDETROutputs(logits: logits, boxes: boxes, projectedQueries: projQ, projectedTokens: projT)
+        let (memory, layers) = network.transform(image: image.source, position: image.position, text: text.tokens)
+        let heads = network.heads(layers[layers.count - 1])                             // on the last layer (Q, D)
+        return MDETROutputs(logits: heads.logits, boxes: heads.boxes, projectedQueries: heads.projectedQueries,
+                            projectedTokens: network.projectedTokens(memory: memory, tokens: text.tokens.shape[0]))
     }
 
     /// Encoder + decoder + heads for several captions on one image (a pass of LVIS-style querying); each caption's
@@ -146,18 +104,5 @@ public final class MDETRModel: @unchecked Sendable {
             }
         }
         return outputs.map { $0! }
-    }
-
-    /// Rows scaled to unit length (`F.normalize`, eps 1e-12).
-    static func l2Normalized(_ x: Tensor) -> Tensor {
-        let n = x.shape.last!
-        var y = x
-        for r in 0..<(x.count / n) {
-            var s: Float = 0
-            for j in 0..<n { s += y.data[r * n + j] * y.data[r * n + j] }
-            let inv = 1 / max(s.squareRoot(), 1e-12)
-            for j in 0..<n { y.data[r * n + j] *= inv }
-        }
-        return y
     }
 }

@@ -36,16 +36,20 @@ public enum BLAS {
 
     /// x (N, in) · Wᵀ + b, with W stored (out, in) as PyTorch's `nn.Linear` does, then `activation`. Each worker
     /// fills its tile of the output with the bias, multiplies into it and applies the activation while the tile is
-    /// still in its cache (the output is never zero-filled first).
-    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: Activation? = nil) -> Tensor {
-        let inF = weight.shape[1], outF = weight.shape[0]
+    /// still in its cache (the output is never zero-filled first). `rows` uses only that block of W's rows and of b
+    /// (one of q, k, v in a packed `in_proj_weight`), read in place.
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, rows block: Range<Int>? = nil,
+                              activation: Activation? = nil) -> Tensor {
+        let inF = weight.shape[1], first = block?.lowerBound ?? 0, outF = block?.count ?? weight.shape[0]
         precondition(x.shape.last == inF, "linear: input \(x.shape) vs weight \(weight.shape)")
-        if let bias { precondition(bias.count == outF) }
+        precondition(first + outF <= weight.shape[0], "linear: rows \(first)..<\(first + outF) of \(weight.shape)")
+        if let bias { precondition(bias.count == weight.shape[0]) }
         let n = x.count / inF
         let out = [Float](unsafeUninitializedCapacity: n * outF) { o, initialized in
             x.data.withUnsafeBufferPointer { xa in
-                weight.data.withUnsafeBufferPointer { wa in
-                    bias.withUnsafeOptionalPointer { ba in
+                weight.data.withUnsafeBufferPointer { weights in
+                    bias.withUnsafeOptionalPointer { biases in
+                        let wa = weights.baseAddress! + first * inF, ba = biases.map { $0 + first }
                         let c = o.baseAddress!, small = n * outF * inF < 1 << 18
                         // Many rows: tiles of rows. Few rows (a short caption, the queries): tiles of output features.
                         let byRows = n >= 64
@@ -61,7 +65,7 @@ public enum BLAS {
                                 }
                             }
                             gemm(transB: true, m: rows.count, n: columns.count, k: inF, a: xa.baseAddress! + rows.lowerBound * inF,
-                                 lda: inF, b: wa.baseAddress! + columns.lowerBound * inF, ldb: inF, beta: 1, c: tile, ldc: outF)
+                                 lda: inF, b: wa + columns.lowerBound * inF, ldb: inF, beta: 1, c: tile, ldc: outF)
                             if let activation {
                                 for r in 0..<rows.count { activation.apply(tile + r * outF, columns.count) }
                             }

@@ -1,35 +1,19 @@
 import Foundation
 
-/// LayerNorm over the last axis: (x − mean) / √(var + eps) · γ + β, variance biased, as PyTorch computes it.
-public struct LayerNorm: Sendable {
-    public var weight: Tensor   // (E)
-    public var bias: Tensor     // (E)
-    public let eps: Float
-
-    public init(weight: Tensor, bias: Tensor, eps: Float) {
-        self.weight = weight
-        self.bias = bias
-        self.eps = eps
-    }
-
-    public func callAsFunction(_ x: Tensor) -> Tensor { normalized(x, adding: nil) }
-
-    /// LayerNorm(x + residual), the post-norm transformer's step, in one pass over the rows.
-    public func callAsFunction(_ x: Tensor, adding residual: Tensor) -> Tensor {
-        precondition(x.shape == residual.shape, "add: \(x.shape) vs \(residual.shape)")
-        return normalized(x, adding: residual)
-    }
-
-    private func normalized(_ x: Tensor, adding residual: Tensor?) -> Tensor {
+extension Tensor {
+    /// LayerNorm(self + residual) over the last axis, (x − mean) / √(var + eps) · γ + β with biased variance as
+    /// PyTorch computes it, in one pass over the rows.
+    public func layerNormalized(weight: Tensor, bias: Tensor, eps: Float, adding residual: Tensor?) -> Tensor {
         let e = weight.count
-        precondition(x.shape.last == e, "layer norm over \(e) got \(x.shape)")
-        var y = x
-        let rows = x.count / e
+        precondition(shape.last == e, "layer norm over \(e) got \(shape)")
+        if let residual { precondition(shape == residual.shape, "add: \(shape) vs \(residual.shape)") }
+        var y = self
+        let rows = count / e
         y.data.withUnsafeMutableBufferPointer { p in
             weight.data.withUnsafeBufferPointer { g in
                 bias.data.withUnsafeBufferPointer { b in
                     residual.withUnsafeOptionalPointer { q in
-                        let parts = partition(rows, parts: x.count < 1 << 15 ? 1 : BLASThreads.workers)
+                        let parts = partition(rows, parts: count < 1 << 15 ? 1 : BLASThreads.workers)
                         parallelFor(parts.count) { t in
                             for r in parts[t] {
                                 let row = p.baseAddress! + r * e

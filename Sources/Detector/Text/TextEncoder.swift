@@ -41,31 +41,32 @@ public struct TextEncoderConfig: Sendable, Equatable, Codable {
 }
 
 /// A post-norm transformer text encoder with HuggingFace `BertModel`/`RobertaModel` key names. Returns
-/// `last_hidden_state` for one unpadded token sequence.
-public struct TextEncoder: Sendable {
-    struct Layer: Sendable {
-        var query: Linear, key: Linear, value: Linear
-        var attentionOutput: Linear
-        var attentionNorm: LayerNorm
-        var intermediate: Linear
-        var output: Linear
-        var outputNorm: LayerNorm
+/// `last_hidden_state` for one unpadded token sequence. Dropout (training) where HuggingFace has it on hidden
+/// states: after the embeddings, the attention output and the feed-forward.
+public struct TextEncoder<Value: NetworkValue> {
+    struct Layer {
+        var query: Linear<Value>, key: Linear<Value>, value: Linear<Value>
+        var attentionOutput: Linear<Value>
+        var attentionNorm: LayerNorm<Value>
+        var intermediate: Linear<Value>
+        var output: Linear<Value>
+        var outputNorm: LayerNorm<Value>
     }
 
     public let config: TextEncoderConfig
-    let wordEmbeddings: Tensor       // (V, H)
-    let positionEmbeddings: Tensor   // (P, H)
-    let tokenTypeEmbeddings: Tensor  // (T, H)
-    let embeddingNorm: LayerNorm
+    let wordEmbeddings: Value        // (V, H)
+    let positionEmbeddings: Value    // (P, H)
+    let tokenTypeEmbeddings: Value   // (T, H)
+    let embeddingNorm: LayerNorm<Value>
     let layers: [Layer]
-    let pooler: Linear?
+    let pooler: Linear<Value>?
 
-    public init(config c: TextEncoderConfig, weights w: WeightScope) {
+    public init(config c: TextEncoderConfig, weights w: Parameters<Value>) {
         config = c
         let e = w.scope("embeddings")
-        wordEmbeddings = e.tensor("word_embeddings.weight", shape: [c.vocabSize, c.hidden])
-        positionEmbeddings = e.tensor("position_embeddings.weight", shape: [c.maxPositions, c.hidden])
-        tokenTypeEmbeddings = e.tensor("token_type_embeddings.weight", shape: [c.typeVocabSize, c.hidden])
+        wordEmbeddings = e("word_embeddings.weight", shape: [c.vocabSize, c.hidden])
+        positionEmbeddings = e("position_embeddings.weight", shape: [c.maxPositions, c.hidden])
+        tokenTypeEmbeddings = e("token_type_embeddings.weight", shape: [c.typeVocabSize, c.hidden])
         embeddingNorm = e.layerNorm("LayerNorm", dim: c.hidden, eps: c.layerNormEps)
         layers = (0..<c.layers).map { i in
             let l = w.scope("encoder.layer.\(i)")
@@ -83,27 +84,25 @@ public struct TextEncoder: Sendable {
     }
 
     /// `last_hidden_state` (L, H) for token ids of one sequence (no padding: every token attends to every token).
-    public func callAsFunction(_ ids: [Int]) -> Tensor {
-        let c = config, l = ids.count
-        precondition(l <= c.maxTokens, "\(l) tokens exceed the encoder's \(c.maxTokens)")
-        var x = [Float](repeating: 0, count: l * c.hidden)
-        for (t, id) in ids.enumerated() {
-            precondition(id >= 0 && id < c.vocabSize, "token id \(id) outside the vocabulary")
-            // RoBERTa numbers positions from padding_idx + 1; BERT from 0. Token type is always 0.
-            let position = c.family == .roberta ? c.padTokenID + 1 + t : t
-            for j in 0..<c.hidden {
-                x[t * c.hidden + j] = wordEmbeddings.data[id * c.hidden + j]
-                    + positionEmbeddings.data[position * c.hidden + j] + tokenTypeEmbeddings.data[j]
-            }
-        }
-        var h = embeddingNorm(Tensor(shape: [l, c.hidden], data: x))   // (L, H)
+    public func callAsFunction(_ ids: [Int], dropout: Dropout? = nil) -> Value {
+        let c = config
+        precondition(ids.count <= c.maxTokens, "\(ids.count) tokens exceed the encoder's \(c.maxTokens)")
+        for id in ids { precondition(id >= 0 && id < c.vocabSize, "token id \(id) outside the vocabulary") }
+        // RoBERTa numbers positions from padding_idx + 1; BERT from 0. Token type is always 0.
+        let positions = ids.indices.map { c.family == .roberta ? c.padTokenID + 1 + $0 : $0 }
+        let embedded = wordEmbeddings.gather(rows: ids) + positionEmbeddings.gather(rows: positions)
+            + tokenTypeEmbeddings.gather(rows: [Int](repeating: 0, count: ids.count))
+        var h = embeddingNorm(embedded).dropped(dropout)                                      // (L, H)
         for layer in layers {
-            let context = MultiheadAttention.attend(q: layer.query(h), k: layer.key(h), v: layer.value(h),
-                                                    heads: c.heads, keyPaddingMask: nil)
-            h = layer.attentionNorm(layer.attentionOutput(context), adding: h)
+            let context = Value.attention(q: layer.query(h), k: layer.key(h), v: layer.value(h), heads: c.heads,
+                                          keyPaddingMask: nil)
+            h = layer.attentionNorm(layer.attentionOutput(context).dropped(dropout), adding: h)
             let f = layer.output(layer.intermediate(h, activation: .gelu))
-            h = layer.outputNorm(f, adding: h)
+            h = layer.outputNorm(f.dropped(dropout), adding: h)
         }
         return h
     }
 }
+
+extension TextEncoder: Sendable where Value: Sendable {}
+extension TextEncoder.Layer: Sendable where Value: Sendable {}

@@ -1,15 +1,18 @@
 import Foundation
 
-/// MDETR as a differentiable graph for training: the same network as `MDETRModel` (official key layout, module order
-/// of `models/mdetr.py` and `transformer.py`), built from `Variable`s so losses can be back-propagated. Parameters are
-/// kept by their state-dict key; which ones train is decided by `trainable(key)` (MDETR freezes every batch norm, and
-/// for ResNets conv1 and layer1).
+/// MDETR for training: `MDETRNetwork` built over `Variable`s — the network inference runs, defined once — loaded
+/// through the same strict `WeightLoader` (one error for missing, unexpected and mis-shaped keys). Which parameters
+/// train is decided by `trainable(key)` (MDETR freezes every batch norm, and for ResNets conv1 and layer1). A ResNet
+/// backbone trains through `resnet(_:)`; other backbones run frozen through the inference code (their features are
+/// cached), so their keys are not this graph's.
 ///
 /// Shapes: C backbone channels, h×w feature map, D model width, L text tokens, Q queries, Ht text width.
 public final class TrainableMDETR {
     public let config: MDETRConfig
-    /// Every tensor of the state dict by key (frozen ones too, as constants).
-    public private(set) var parameters: [String: Variable] = [:]
+    let network: MDETRNetwork<Variable>
+    let registry: ParameterRegistry
+    /// Every tensor of the graph by key (frozen ones too, as constants).
+    public var parameters: [String: Variable] { registry.parameters }
     /// Dropout probability in the transformer, resizer and text encoder (MDETR: 0.1; 0 for parity checks).
     public var dropout: Float = 0
     /// Also project the encoder's image tokens into the alignment space (for the criterion's encoder alignment term,
@@ -21,10 +24,22 @@ public final class TrainableMDETR {
     public init(config: MDETRConfig, weights: any WeightSource, trainable: ((String) -> Bool)? = nil) throws {
         self.config = config
         let trains = trainable ?? Self.officialTrainable(config)
-        for key in weights.keys where !key.hasSuffix("num_batches_tracked") && !key.hasSuffix("position_ids") {
+        registry = ParameterRegistry { key in
             let isBuffer = key.hasSuffix("running_mean") || key.hasSuffix("running_var") || Self.isFrozenBatchNorm(key)
-            parameters[key] = Variable(try weights.tensor(key), requiresGrad: !isBuffer && trains(key), name: key)
+            return !isBuffer && trains(key)
         }
+        let loader = WeightLoader(source: weights)
+        let root = Parameters<Variable>(loader.root, registry: registry)
+        let channels = loader.shape(of: "input_proj.weight").map { $0.count == 4 ? $0[1] : 0 } ?? 0
+        network = MDETRNetwork(config: config, backboneChannels: channels, weights: root)
+        let resnet = config.backbone.hasPrefix("resnet")
+        if resnet {
+            // The ResNet's layout is read from its keys (`resnet(_:)`), so all of them are the graph's.
+            for key in weights.keys where key.hasPrefix("backbone.0.body.") && !key.hasSuffix("num_batches_tracked") {
+                _ = root(key, shape: nil)
+            }
+        }
+        try loader.finish(ignoringPrefixes: resnet ? [] : ["backbone."])
     }
 
     /// MDETR's rule (`backbone.py`): in a ResNet only names containing layer2/3/4 train (the stem and layer1 are
@@ -56,15 +71,8 @@ public final class TrainableMDETR {
         return v
     }
 
-    func linear(_ x: Variable, _ name: String) -> Variable {
-        x.linear(p(name + ".weight"), parameters[name + ".bias"])
-    }
-
-    func layerNorm(_ x: Variable, _ name: String, eps: Float) -> Variable {
-        x.layerNorm(p(name + ".weight"), p(name + ".bias"), eps: eps)
-    }
-
-    func drop(_ x: Variable) -> Variable { dropout > 0 ? x.dropout(dropout, using: &random) : x }
+    /// This step's dropout (nil when off): one random stream across steps, as before.
+    func dropoutState() -> Dropout? { dropout > 0 ? Dropout(probability: dropout, random: random) : nil }
 
     // MARK: - Forward
 
@@ -86,84 +94,28 @@ public final class TrainableMDETR {
     /// backbone — and the caption's token ids.
     /// `textHidden` (L, Ht) replaces the text encoder when it is frozen (computed once per caption and reused).
     public func forward(features: Variable, ids: [Int], textHidden: Tensor? = nil) -> Outputs {
-        let c = config, d = c.hidden
-        let h = features.shape[1], w = features.shape[2]
-        let projected = features.conv2d(p("input_proj.weight"), p("input_proj.bias"))            // (D, h, w)
-        let image = projected.reshaped([d, h * w]).transposed()                                    // (h·w, D)
-        let position = PositionEncoding.sine(height: h, width: w, features: d / 2)                 // (h·w, D)
-        let textHidden = textHidden.map { Variable($0) } ?? textEncoder(ids)                        // (L, Ht)
-        let text = drop(layerNorm(linear(textHidden, "transformer.resizer.fc"), "transformer.resizer.layer_norm", eps: 1e-12))
-        let l = ids.count
-        var memory = Variable.concat(rows: [image, text])                                          // (h·w + L, D)
-        let pos = Variable(Tensor.concat(rows: [position, Tensor(zeros: [l, d])]))
-        for i in 0..<c.encoderLayers { memory = encoderLayer(memory, pos: pos, prefix: "transformer.encoder.layers.\(i)") }
-        let queryPos = p("query_embed.weight")                                                     // (Q, D)
-        let keys = memory + pos
-        var target = Variable(Tensor(zeros: [c.queries, d]))
-        var layers: [Outputs.Layer] = []
-        let textMemory = memory.slice(rows: (h * w)..<(h * w + l))                                // (L, D)
-        for i in 0..<c.decoderLayers {
-            target = decoderLayer(target, memory: memory, keys: keys, queryPos: queryPos, prefix: "transformer.decoder.layers.\(i)")
-            let hs = layerNorm(target, "transformer.decoder.norm", eps: 1e-5)                      // (Q, D)
-            var box = linear(hs, "bbox_embed.layers.0").relu()
-            box = linear(box, "bbox_embed.layers.1").relu()
-            layers.append(Outputs.Layer(
-                logits: linear(hs, "class_embed"), boxes: linear(box, "bbox_embed.layers.2").sigmoid(),
-                projectedQueries: c.contrastiveAlign ? linear(hs, "contrastive_align_projection_image").l2NormalizedRows() : nil))
+        let drop = dropoutState()
+        defer { if let drop { random = drop.random } }
+        let h = features.shape[1], w = features.shape[2], l = ids.count
+        let image = network.imageTokens(features)                                                  // (h·w, D)
+        let position = PositionEncoding.sine(height: h, width: w, features: config.hidden / 2)     // (h·w, D)
+        let hidden = textHidden.map { Variable($0) } ?? network.encodeText(ids, dropout: drop)      // (L, Ht)
+        let text = network.resize(hidden, dropout: drop)                                           // (L, D)
+        let (memory, decoded) = network.transform(image: image, position: position, text: text, dropout: drop)
+        let layers = decoded.map { hs in
+            let heads = network.heads(hs)
+            return Outputs.Layer(logits: heads.logits, boxes: heads.boxes, projectedQueries: heads.projectedQueries)
         }
-        let tokens = c.contrastiveAlign ? linear(textMemory, "contrastive_align_projection_text").l2NormalizedRows() : nil
-        var outputs = Outputs(layers: layers, projectedTokens: tokens)
+        var outputs = Outputs(layers: layers, projectedTokens: network.projectedTokens(memory: memory, tokens: l))
         outputs.grid = (h, w)
-        if projectsImageTokens && c.contrastiveAlign {
-            outputs.projectedImageTokens = linear(memory.slice(rows: 0..<(h * w)), "contrastive_align_projection_image").l2NormalizedRows()
+        if projectsImageTokens, let align = network.alignImage {
+            outputs.projectedImageTokens = align(memory.slice(rows: 0..<(h * w))).l2NormalizedRows()
         }
         return outputs
     }
 
-    func attention(_ query: Variable, _ key: Variable, _ value: Variable, prefix: String, heads: Int) -> Variable {
-        let e = query.shape[1]
-        let w = p(prefix + ".in_proj_weight"), b = p(prefix + ".in_proj_bias")
-        let q = query.linear(w.slice(rows: 0..<e), b.slice(rows: 0..<e))
-        let k = key.linear(w.slice(rows: e..<(2 * e)), b.slice(rows: e..<(2 * e)))
-        let v = value.linear(w.slice(rows: (2 * e)..<(3 * e)), b.slice(rows: (2 * e)..<(3 * e)))
-        return linear(Variable.attention(q: q, k: k, v: v, heads: heads), prefix + ".out_proj")
-    }
-
-    func encoderLayer(_ x: Variable, pos: Variable, prefix: String) -> Variable {
-        let qk = x + pos
-        var y = layerNorm(x + drop(attention(qk, qk, x, prefix: prefix + ".self_attn", heads: config.heads)), prefix + ".norm1", eps: 1e-5)
-        let f = linear(drop(linear(y, prefix + ".linear1").relu()), prefix + ".linear2")
-        y = layerNorm(y + drop(f), prefix + ".norm2", eps: 1e-5)
-        return y
-    }
-
-    func decoderLayer(_ t: Variable, memory: Variable, keys: Variable, queryPos: Variable, prefix: String) -> Variable {
-        let qk = t + queryPos
-        var y = layerNorm(t + drop(attention(qk, qk, t, prefix: prefix + ".self_attn", heads: config.heads)), prefix + ".norm1", eps: 1e-5)
-        let cross = attention(y + queryPos, keys, memory, prefix: prefix + ".cross_attn_image", heads: config.heads)
-        y = layerNorm(y + drop(cross), prefix + ".norm3", eps: 1e-5)
-        let f = linear(drop(linear(y, prefix + ".linear1").relu()), prefix + ".linear2")
-        return layerNorm(y + drop(f), prefix + ".norm4", eps: 1e-5)
-    }
-
     /// BERT/RoBERTa `last_hidden_state` for one unpadded caption: (L, Ht).
-    public func textEncoder(_ ids: [Int]) -> Variable {
-        let t = config.text, prefix = "transformer.text_encoder"
-        let positions = ids.indices.map { t.family == .roberta ? t.padTokenID + 1 + $0 : $0 }
-        var x = p(prefix + ".embeddings.word_embeddings.weight").gather(rows: ids)
-            + p(prefix + ".embeddings.position_embeddings.weight").gather(rows: positions)
-            + p(prefix + ".embeddings.token_type_embeddings.weight").gather(rows: [Int](repeating: 0, count: ids.count))
-        x = drop(layerNorm(x, prefix + ".embeddings.LayerNorm", eps: t.layerNormEps))
-        for i in 0..<t.layers {
-            let l = "\(prefix).encoder.layer.\(i)"
-            let context = Variable.attention(q: linear(x, l + ".attention.self.query"), k: linear(x, l + ".attention.self.key"),
-                                             v: linear(x, l + ".attention.self.value"), heads: t.heads)
-            x = layerNorm(drop(linear(context, l + ".attention.output.dense")) + x, l + ".attention.output.LayerNorm", eps: t.layerNormEps)
-            let f = linear(linear(x, l + ".intermediate.dense").gelu(), l + ".output.dense")
-            x = layerNorm(drop(f) + x, l + ".output.LayerNorm", eps: t.layerNormEps)
-        }
-        return x
-    }
+    public func textEncoder(_ ids: [Int]) -> Variable { network.encodeText(ids) }
 
     // MARK: - ResNet backbone (torchvision layout, frozen batch norms)
 

@@ -53,7 +53,8 @@ public final class WeightLoader: @unchecked Sendable {
     }
 }
 
-/// A prefix inside a `WeightLoader`: `loader.scope("transformer.encoder.layers.0").linear("linear1", in: 256, out: 2048)`.
+/// A prefix inside a `WeightLoader`: `loader.scope("backbone.0.body").conv("conv1", …)`; networks defined over
+/// `NetworkValue` read through `Parameters`, which wraps one.
 public struct WeightScope {
     let loader: WeightLoader
     public let prefix: String
@@ -71,17 +72,6 @@ public struct WeightScope {
 
     /// A tensor of known shape (nil: whatever the file has).
     public func tensor(_ name: String, shape: [Int]?) -> Tensor { loader.take(key(name), shape: shape) }
-
-    public func linear(_ name: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) -> Linear {
-        let s = scope(name)
-        return Linear(weight: s.tensor("weight", shape: [outFeatures, inFeatures]),
-                      bias: bias ? s.tensor("bias", shape: [outFeatures]) : nil)
-    }
-
-    public func layerNorm(_ name: String, dim: Int, eps: Float) -> LayerNorm {
-        let s = scope(name)
-        return LayerNorm(weight: s.tensor("weight", shape: [dim]), bias: s.tensor("bias", shape: [dim]), eps: eps)
-    }
 
     /// A convolution, optionally followed by a frozen batch-norm (folded in).
     public func conv(_ name: String, in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1,

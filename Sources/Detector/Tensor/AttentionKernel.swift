@@ -1,43 +1,9 @@
 import Dispatch
 import Foundation
 
-/// Multi-head scaled dot-product attention with PyTorch `nn.MultiheadAttention` semantics: packed q/k/v input
-/// projection, q scaled by 1/√d, key-padding mask (true = ignore that key), output projection. One sequence at a
-/// time: query (Lq, E), key and value (Lk, E).
-public struct MultiheadAttention: Sendable {
-    public let inProjWeight: Tensor   // (3E, E): [Wq; Wk; Wv]
-    public let inProjBias: Tensor     // (3E)
-    public let outProj: Linear        // (E, E)
-    public let heads: Int
-    let qProj: Linear, kProj: Linear, vProj: Linear   // the three row blocks of the packed projection
-
-    public init(inProjWeight: Tensor, inProjBias: Tensor, outProj: Linear, heads: Int) {
-        precondition(inProjWeight.shape[0] == 3 * inProjWeight.shape[1] && inProjWeight.shape[1] % heads == 0)
-        self.inProjWeight = inProjWeight
-        self.inProjBias = inProjBias
-        self.outProj = outProj
-        self.heads = heads
-        let e = inProjWeight.shape[1]
-        func part(_ i: Int) -> Linear {
-            Linear(weight: inProjWeight.slice(rows: (i * e)..<((i + 1) * e)),
-                   bias: Tensor(shape: [e], data: Array(inProjBias.data[(i * e)..<((i + 1) * e)])))
-        }
-        (qProj, kProj, vProj) = (part(0), part(1), part(2))
-    }
-
-    public var embed: Int { inProjWeight.shape[1] }
-
-    /// Returns (Lq, E).
-    public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, keyPaddingMask: [Bool]? = nil) -> Tensor {
-        let e = embed
-        let q = qProj(query)   // (Lq, E)
-        let k = kProj(key)     // (Lk, E)
-        let v = vProj(value)   // (Lk, E)
-        let context = Self.attend(q: q, k: k, v: v, heads: heads, keyPaddingMask: keyPaddingMask)
-        precondition(context.shape == [query.shape[0], e])
-        return outProj(context)
-    }
-
+/// The scaled dot-product attention kernel behind `MultiheadAttention` (inference) and `Variable.attention`
+/// (training): one sequence at a time, q (Lq, E), k and v (Lk, E), E = heads · d, key-padding mask true = ignore.
+public enum AttentionKernel {
     /// softmax(q_h k_hᵀ / √d + mask) v_h for every head h, heads side by side in the result (Lq, E). With
     /// `probabilities` (heads · Lq · Lk floats) the softmax rows are also written there, (heads, Lq, Lk), for the
     /// backward pass of training.

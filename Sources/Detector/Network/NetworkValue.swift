@@ -1,0 +1,51 @@
+/// What a network definition computes with. Each network of the Detector is written once, generic over this
+/// protocol: `Tensor` runs it for inference (no tape, fused kernels, BLAS reading weights in place) and `Variable`
+/// for training (every op records its backward rule). A definition says only what is computed; how fast, and
+/// whether gradients flow, is the value type's business.
+///
+/// Shapes follow the callers: rows are tokens or queries, the last axis features.
+public protocol NetworkValue {
+    var shape: [Int] { get }
+    /// The computed value.
+    var tensor: Tensor { get }
+    /// An input that no gradient reaches (an image, positions).
+    init(constant: Tensor)
+    /// A stored parameter under its upstream key; `registry` (training) decides whether it trains and keeps it.
+    static func parameter(_ value: Tensor, key: String, registry: ParameterRegistry?) -> Self
+
+    static func + (a: Self, b: Self) -> Self
+    /// self (N, in) · W[rows]ᵀ + b[rows], then `activation`; W stored (out, in). `rows` takes one block of a packed
+    /// weight (q, k or v of `in_proj_weight`) without copying it.
+    func linear(_ weight: Self, _ bias: Self?, rows: Range<Int>?, activation: Activation?) -> Self
+    /// LayerNorm(self + residual) over the last axis.
+    func layerNorm(_ weight: Self, _ bias: Self, eps: Float, adding residual: Self?) -> Self
+    /// softmax(q kᵀ/√d) v per head: q (Lq, E), k and v (Lk, E); mask true = ignore that key.
+    static func attention(q: Self, k: Self, v: Self, heads: Int, keyPaddingMask: [Bool]?) -> Self
+    func activated(_ activation: Activation) -> Self
+    func reshaped(_ shape: [Int]) -> Self
+    func transposed() -> Self
+    func slice(rows: Range<Int>) -> Self
+    static func concat(rows: [Self]) -> Self
+    /// Rows `indices` (an embedding lookup).
+    func gather(rows indices: [Int]) -> Self
+    /// Rows scaled to unit length (`F.normalize`, eps 1e-12).
+    func l2NormalizedRows() -> Self
+    /// Inverted dropout when `dropout` is given (training); the value itself otherwise.
+    func dropped(_ dropout: Dropout?) -> Self
+}
+
+/// Dropout for a training forward: the probability and the random stream every dropped tensor draws from.
+public final class Dropout {
+    public let probability: Float
+    public var random: SplitMix64
+    public init(probability: Float, random: SplitMix64) {
+        self.probability = probability
+        self.random = random
+    }
+}
+
+extension NetworkValue {
+    func linear(_ weight: Self, _ bias: Self?, activation: Activation? = nil) -> Self {
+        linear(weight, bias, rows: nil, activation: activation)
+    }
+}

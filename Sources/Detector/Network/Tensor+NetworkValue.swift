@@ -1,0 +1,52 @@
+/// Inference: parameters are the loaded tensors, ops the fused kernels, no tape.
+extension Tensor: NetworkValue {
+    public var tensor: Tensor { self }
+
+    public init(constant: Tensor) { self = constant }
+
+    public static func parameter(_ value: Tensor, key: String, registry: ParameterRegistry?) -> Tensor { value }
+
+    public func linear(_ weight: Tensor, _ bias: Tensor?, rows: Range<Int>?, activation: Activation?) -> Tensor {
+        BLAS.linear(self, weight: weight, bias: bias, rows: rows, activation: activation)
+    }
+
+    public func layerNorm(_ weight: Tensor, _ bias: Tensor, eps: Float, adding residual: Tensor?) -> Tensor {
+        layerNormalized(weight: weight, bias: bias, eps: eps, adding: residual)
+    }
+
+    public static func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, keyPaddingMask: [Bool]?) -> Tensor {
+        AttentionKernel.attend(q: q, k: k, v: v, heads: heads, keyPaddingMask: keyPaddingMask)
+    }
+
+    public func activated(_ activation: Activation) -> Tensor { activation(self) }
+
+    public func gather(rows indices: [Int]) -> Tensor {
+        let c = count / shape[0]
+        var out = [Float](repeating: 0, count: indices.count * c)
+        for (k, i) in indices.enumerated() {
+            precondition(i >= 0 && i < shape[0], "gather: row \(i) of \(shape[0])")
+            out.replaceSubrange((k * c)..<((k + 1) * c), with: data[(i * c)..<((i + 1) * c)])
+        }
+        return Tensor(shape: [indices.count, c], data: out)
+    }
+
+    public func l2NormalizedRows() -> Tensor {
+        let n = shape.last!
+        var y = self
+        for r in 0..<(count / n) {
+            var s: Float = 0
+            for j in 0..<n { s += y.data[r * n + j] * y.data[r * n + j] }
+            let inv = 1 / max(s.squareRoot(), 1e-12)
+            for j in 0..<n { y.data[r * n + j] *= inv }
+        }
+        return y
+    }
+
+    public func dropped(_ dropout: Dropout?) -> Tensor {
+        guard let dropout, dropout.probability > 0 else { return self }
+        let keep = 1 - dropout.probability
+        var y = self
+        for i in y.data.indices { y.data[i] *= Float(dropout.random.unit()) < keep ? 1 / keep : 0 }
+        return y
+    }
+}
