@@ -64,4 +64,21 @@ import Testing
             #expect(misshapen.count == 1 && misshapen[0].hasPrefix("query_embed.weight"), "\(misshapen)")
         }
     }
+
+    /// Fresh weights come from the network's own definition: with the pretrained parts beside them they are exactly
+    /// the keys the strict loader wants, initialised by the official rules.
+    @Test func freshWeightsAreWhatTheDefinitionAsksFor() throws {
+        let (config, pretrained, _) = try Self.weights("mdetr_effnet_roberta")
+        let fresh = TrainableMDETR.freshWeights(config: config, backboneChannels: 80, seed: 3)
+        let textKeys = try pretrained.keys.filter { $0.hasPrefix("transformer.text_encoder.") }.map { ($0, try pretrained.tensor($0)) }
+        let model = try TrainableMDETR(config: config, weights: InMemoryWeights(fresh + textKeys))
+        let byKey = Dictionary(uniqueKeysWithValues: fresh)
+        #expect(byKey.keys.allSatisfy { !$0.hasPrefix("backbone.") && !$0.hasPrefix("transformer.text_encoder.") })
+        #expect(byKey["transformer.decoder.layers.1.norm3.weight"]?.data.allSatisfy { $0 == 1 } == true)
+        #expect(byKey["transformer.encoder.layers.0.self_attn.in_proj_bias"]?.data.allSatisfy { $0 == 0 } == true)
+        let inProj = try #require(byKey["transformer.encoder.layers.0.self_attn.in_proj_weight"])   // Xavier: ±√(6/(96+32))
+        #expect(inProj.data.allSatisfy { abs($0) <= (6 / Float(96 + 32)).squareRoot() } && inProj.data.contains { $0 != 0 })
+        #expect(byKey["input_proj.weight"]?.shape == [32, 80, 1, 1])
+        #expect(model.trainableParameters.count == fresh.count + textKeys.count)
+    }
 }

@@ -35,7 +35,7 @@ public final class MDETRModel: @unchecked Sendable {
         var ignored: [String] = []
         switch c.backbone {
         case let name where name.hasPrefix("resnet"):
-            backbone = try ResNet(weights: body)
+            backbone = try ResNet<Tensor>(weights: Parameters(body))
         case let name where name.hasPrefix("timm_tf_efficientnet"):
             backbone = try EfficientNet(weights: body)
         case "efficientnet_lite0":

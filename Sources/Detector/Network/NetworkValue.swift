@@ -32,6 +32,18 @@ public protocol NetworkValue {
     func l2NormalizedRows() -> Self
     /// Inverted dropout when `dropout` is given (training); the value itself otherwise.
     func dropped(_ dropout: Dropout?) -> Self
+
+    /// A convolution as this value type runs it: for `Tensor` with its frozen batch norm folded in and the kernel
+    /// prepared (Winograd, packed weights); for `Variable` the weight as a parameter and the batch norm as a constant
+    /// per-channel affine (MDETR freezes every batch norm).
+    associatedtype Convolution
+    /// `name`'s weight (out, in/groups, k, k) and optional bias, then frozen batch norm `batchNorm` (eps).
+    static func convolution(_ w: Parameters<Self>, _ name: String, in: Int, out: Int, kernel: Int, stride: Int,
+                            padding: Padding, groups: Int, bias: Bool, batchNorm: String?, eps: Float) -> Convolution
+    /// Image (C, H, W) → (O, H', W'), then `activation`.
+    func convolved(_ convolution: Convolution, activation: Activation?) -> Self
+    /// `nn.MaxPool2d` (k×k, stride, symmetric padding that never wins).
+    func maxPooled(kernel: Int, stride: Int, padding: Int) -> Self
 }
 
 /// Dropout for a training forward: the probability and the random stream every dropped tensor draws from.
@@ -47,5 +59,13 @@ public final class Dropout {
 extension NetworkValue {
     func linear(_ weight: Self, _ bias: Self?, activation: Activation? = nil) -> Self {
         linear(weight, bias, rows: nil, activation: activation)
+    }
+}
+
+extension Parameters {
+    func conv(_ name: String, in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1, padding: Padding,
+              groups: Int = 1, bias: Bool = false, batchNorm: String? = nil, eps: Float = 1e-5) -> Value.Convolution {
+        Value.convolution(self, name, in: inChannels, out: outChannels, kernel: kernel, stride: stride, padding: padding,
+                          groups: groups, bias: bias, batchNorm: batchNorm, eps: eps)
     }
 }

@@ -5,18 +5,37 @@ public struct Parameters<Value: NetworkValue> {
     /// Training: which parameters train, and every parameter built so far by key. nil for inference.
     public let registry: ParameterRegistry?
 
+    /// Fresh parameters instead of loaded ones (training from scratch): made from each key and shape as asked.
+    let fresh: FreshParameters?
+
     public init(_ scope: WeightScope, registry: ParameterRegistry? = nil) {
         self.scope = scope
         self.registry = registry
+        fresh = nil
     }
 
-    public func scope(_ name: String) -> Parameters { Parameters(scope.scope(name), registry: registry) }
+    /// Parameters made by `fresh` rather than read: the network definition says which keys and shapes exist.
+    init(initializing fresh: FreshParameters) {
+        scope = WeightLoader(source: InMemoryWeights([])).root
+        registry = nil
+        self.fresh = fresh
+    }
+
+    private init(_ scope: WeightScope, registry: ParameterRegistry?, fresh: FreshParameters?) {
+        self.scope = scope
+        self.registry = registry
+        self.fresh = fresh
+    }
+
+    public func scope(_ name: String) -> Parameters { Parameters(scope.scope(name), registry: registry, fresh: fresh) }
 
     public func has(_ name: String) -> Bool { scope.has(name) }
 
     /// The parameter `name` of `shape` (nil: whatever the file has).
     public func callAsFunction(_ name: String, shape: [Int]?) -> Value {
-        Value.parameter(scope.tensor(name, shape: shape), key: scope.key(name), registry: registry)
+        let key = scope.key(name)
+        if let fresh, let shape { return Value.parameter(fresh.make(key, shape: shape), key: key, registry: registry) }
+        return Value.parameter(scope.tensor(name, shape: shape), key: key, registry: registry)
     }
 
     public func linear(_ name: String, in inFeatures: Int, out outFeatures: Int) -> Linear<Value> {

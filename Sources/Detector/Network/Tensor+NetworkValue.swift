@@ -49,4 +49,19 @@ extension Tensor: NetworkValue {
         for i in y.data.indices { y.data[i] *= Float(dropout.random.unit()) < keep ? 1 / keep : 0 }
         return y
     }
+
+    public static func convolution(_ w: Parameters<Tensor>, _ name: String, in inChannels: Int, out outChannels: Int,
+                                   kernel: Int, stride: Int, padding: Padding, groups: Int, bias: Bool,
+                                   batchNorm: String?, eps: Float) -> Conv2D {
+        w.scope.conv(name, in: inChannels, out: outChannels, kernel: kernel, stride: stride, padding: padding,
+                     groups: groups, bias: bias, batchNorm: batchNorm, eps: eps)
+    }
+
+    public func convolved(_ convolution: Conv2D, activation: Activation?) -> Tensor {
+        activation.map { convolution(self, activation: $0) } ?? convolution(self)
+    }
+
+    public func maxPooled(kernel: Int, stride: Int, padding: Int) -> Tensor {
+        maxPool2D(self, kernel: kernel, stride: stride, padding: padding)
+    }
 }

@@ -32,4 +32,39 @@ extension Variable: NetworkValue {
         guard let dropout, dropout.probability > 0 else { return self }
         return self.dropout(dropout.probability, using: &dropout.random)
     }
+
+    /// A convolution for training: its weight (and bias) as parameters, a frozen batch norm as constants.
+    public struct Convolution {
+        var weight: Variable, bias: Variable?
+        var stride: Int, padding: Padding, groups: Int
+        var affine: (scale: [Float], shift: [Float])?
+    }
+
+    public static func convolution(_ w: Parameters<Variable>, _ name: String, in inChannels: Int, out outChannels: Int,
+                                   kernel: Int, stride: Int, padding: Padding, groups: Int, bias: Bool,
+                                   batchNorm: String?, eps: Float) -> Convolution {
+        let s = w.scope(name)
+        var affine: (scale: [Float], shift: [Float])?
+        if let batchNorm {
+            let bn = w.scope(batchNorm)
+            let gamma = bn("weight", shape: [outChannels]).value.data, beta = bn("bias", shape: [outChannels]).value.data
+            let mean = bn("running_mean", shape: [outChannels]).value.data
+            let variance = bn("running_var", shape: [outChannels]).value.data
+            let scale = zip(gamma, variance).map { $0 / ($1 + eps).squareRoot() }
+            affine = (scale, (0..<outChannels).map { beta[$0] - mean[$0] * scale[$0] })
+        }
+        return Convolution(weight: s("weight", shape: [outChannels, inChannels / groups, kernel, kernel]),
+                           bias: bias ? s("bias", shape: [outChannels]) : nil, stride: stride, padding: padding,
+                           groups: groups, affine: affine)
+    }
+
+    public func convolved(_ c: Convolution, activation: Activation?) -> Variable {
+        var y = conv2d(c.weight, c.bias, stride: c.stride, padding: c.padding, groups: c.groups)
+        if let affine = c.affine { y = y.channelAffine(scale: affine.scale, shift: affine.shift) }
+        return activation.map { y.activated($0) } ?? y
+    }
+
+    public func maxPooled(kernel: Int, stride: Int, padding: Int) -> Variable {
+        maxPool2d(kernel: kernel, stride: stride, padding: padding)
+    }
 }

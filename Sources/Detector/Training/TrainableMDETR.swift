@@ -10,6 +10,8 @@ import Foundation
 public final class TrainableMDETR {
     public let config: MDETRConfig
     let network: MDETRNetwork<Variable>
+    /// A ResNet backbone (trainable); nil when the backbone runs frozen through the inference code.
+    let backbone: ResNet<Variable>?
     let registry: ParameterRegistry
     /// Every tensor of the graph by key (frozen ones too, as constants).
     public var parameters: [String: Variable] { registry.parameters }
@@ -32,14 +34,8 @@ public final class TrainableMDETR {
         let root = Parameters<Variable>(loader.root, registry: registry)
         let channels = loader.shape(of: "input_proj.weight").map { $0.count == 4 ? $0[1] : 0 } ?? 0
         network = MDETRNetwork(config: config, backboneChannels: channels, weights: root)
-        let resnet = config.backbone.hasPrefix("resnet")
-        if resnet {
-            // The ResNet's layout is read from its keys (`resnet(_:)`), so all of them are the graph's.
-            for key in weights.keys where key.hasPrefix("backbone.0.body.") && !key.hasSuffix("num_batches_tracked") {
-                _ = root(key, shape: nil)
-            }
-        }
-        try loader.finish(ignoringPrefixes: resnet ? [] : ["backbone."])
+        backbone = config.backbone.hasPrefix("resnet") ? try ResNet(weights: root.scope("backbone.0.body")) : nil
+        try loader.finish(ignoringPrefixes: backbone != nil ? [] : ["backbone."])
     }
 
     /// MDETR's rule (`backbone.py`): in a ResNet only names containing layer2/3/4 train (the stem and layer1 are
@@ -117,45 +113,9 @@ public final class TrainableMDETR {
     /// BERT/RoBERTa `last_hidden_state` for one unpadded caption: (L, Ht).
     public func textEncoder(_ ids: [Int]) -> Variable { network.encodeText(ids) }
 
-    // MARK: - ResNet backbone (torchvision layout, frozen batch norms)
-
-    /// The backbone's last feature map for a normalized image (3, H, W): (C, H/32, W/32).
+    /// The ResNet backbone's last feature map for a normalized image (3, H, W): (C, H/32, W/32).
     public func resnet(_ image: Tensor) -> Variable {
-        let b = "backbone.0.body"
-        var x = frozenBN(Variable(image).conv2d(p(b + ".conv1.weight"), nil, stride: 2, padding: .symmetric(3)), b + ".bn1").relu()
-        x = x.maxPool2d(kernel: 3, stride: 2, padding: 1)
-        var stage = 1
-        while parameters["\(b).layer\(stage).0.conv1.weight"] != nil {
-            var block = 0
-            while parameters["\(b).layer\(stage).\(block).conv1.weight"] != nil {
-                let s = "\(b).layer\(stage).\(block)"
-                let stride = stage > 1 && block == 0 ? 2 : 1
-                let bottleneck = parameters[s + ".conv3.weight"] != nil
-                var y: Variable
-                if bottleneck {
-                    y = frozenBN(x.conv2d(p(s + ".conv1.weight"), nil), s + ".bn1").relu()
-                    y = frozenBN(y.conv2d(p(s + ".conv2.weight"), nil, stride: stride, padding: .symmetric(1)), s + ".bn2").relu()
-                    y = frozenBN(y.conv2d(p(s + ".conv3.weight"), nil), s + ".bn3")
-                } else {
-                    y = frozenBN(x.conv2d(p(s + ".conv1.weight"), nil, stride: stride, padding: .symmetric(1)), s + ".bn1").relu()
-                    y = frozenBN(y.conv2d(p(s + ".conv2.weight"), nil, padding: .symmetric(1)), s + ".bn2")
-                }
-                let shortcut = parameters[s + ".downsample.0.weight"] != nil
-                    ? frozenBN(x.conv2d(p(s + ".downsample.0.weight"), nil, stride: stride), s + ".downsample.1") : x
-                x = (y + shortcut).relu()
-                block += 1
-            }
-            stage += 1
-        }
-        return x
-    }
-
-    /// MDETR's FrozenBatchNorm2d (eps 1e-5) as a constant affine.
-    func frozenBN(_ x: Variable, _ name: String) -> Variable {
-        let w = p(name + ".weight").value.data, b = p(name + ".bias").value.data
-        let mean = p(name + ".running_mean").value.data, variance = p(name + ".running_var").value.data
-        let scale = zip(w, variance).map { $0 / ($1 + 1e-5).squareRoot() }
-        let shift = (0..<w.count).map { b[$0] - mean[$0] * scale[$0] }
-        return x.channelAffine(scale: scale, shift: shift)
+        guard let backbone else { preconditionFailure("resnet(_:) on a \(config.backbone) model: its backbone is not trainable") }
+        return backbone(Variable(image))
     }
 }
