@@ -85,12 +85,12 @@ extension Database {
         FROM fine_tune_runs WHERE status = 'running'
         """)
     static let latestRun = Statement("finetune.latest", """
-        SELECT status, (label_snapshot ->> 'upto_import')::bigint AS upto FROM fine_tune_runs ORDER BY id DESC LIMIT 1
+        SELECT id, status, (label_snapshot ->> 'upto_import')::bigint AS upto FROM fine_tune_runs ORDER BY id DESC LIMIT 1
         """)
 
     /// The newest run's status and the newest label import it saw, if any run happened.
-    public func latestFineTune() throws -> (status: String, uptoImport: Int)? {
-        try query(Self.latestRun).first.map { (try $0.string("status"), try $0.int("upto")) }
+    public func latestFineTune() throws -> (id: Int, status: String, uptoImport: Int)? {
+        try query(Self.latestRun).first.map { (try $0.int("id"), try $0.string("status"), try $0.int("upto")) }
     }
 
     static let hoursSinceRun = Statement("finetune.hours_since", """

@@ -195,8 +195,9 @@ import Testing
         let producer = try setup.processOneMoreImage(daemon: daemon)
         #expect(producer == active.label, "\(producer ?? "nil") vs \(active.label)")
 
-        // The same labels do not start the same run again: the next one waits for new labels.
-        Thread.sleep(forTimeInterval: 3)
+        // The same labels do not start the same run again: the next one waits for new labels (the trigger says so
+        // once it has looked again after the run).
+        #expect(eventually(timeout: 60) { daemon.log.contains("fine-tuning waits for new labels") }, "\(daemon.log.suffix(2000))")
         #expect(try setup.db.query(Statement("ft.count", "SELECT count(*) AS n FROM fine_tune_runs")).first?.int("n") == 1)
         #expect(daemon.terminate() == 0)
     }

@@ -21,6 +21,15 @@ import Testing
         return watcher
     }
 
+    /// Waits until the watcher has handled every event before this call: inotify queues a watch's events in order,
+    /// so once a file closed now is reported, everything that happened earlier has been handled (a negative check
+    /// needs no sleep).
+    func drain(_ inbox: String, _ seen: Seen) -> Bool {
+        let marker = inbox + "/drain-\(UUID().uuidString).jpg"
+        FileManager.default.createFile(atPath: marker, contents: Data([0]))
+        return eventually(timeout: 5) { seen.count(marker) >= 1 }
+    }
+
     @Test func reportsClosedAndMovedInFilesAndNewSubdirectories() throws {
         let dir = TemporaryDirectory("w")
         let inbox = dir.file("inbox")
@@ -38,7 +47,7 @@ import Testing
         // Written in place: reported once, when closed.
         let fd = open(inbox + "/a.jpg", O_WRONLY | O_CREAT, 0o644)
         #expect(write(fd, [1, 2], 2) == 2)
-        Thread.sleep(forTimeInterval: 0.2)
+        #expect(drain(inbox, seen))
         #expect(seen.count(inbox + "/a.jpg") == 0, "reported before the writer closed it")
         #expect(write(fd, [3], 1) == 1)
         close(fd)
@@ -49,14 +58,13 @@ import Testing
         rename(inbox + "/b.jpg.part", inbox + "/b.jpg")
         #expect(eventually(timeout: 5) { seen.count(inbox + "/b.jpg") >= 1 })
 
-        // A directory created later is watched too.
+        // A directory created later is watched too, including a file that lands before its watch exists.
         try FileManager.default.createDirectory(atPath: inbox + "/new/deeper", withIntermediateDirectories: true)
-        Thread.sleep(forTimeInterval: 0.3)
         FileManager.default.createFile(atPath: inbox + "/new/deeper/c.jpg", contents: Data([5]))
         #expect(eventually(timeout: 5) { seen.count(inbox + "/new/deeper/c.jpg") >= 1 })
 
         FileManager.default.createFile(atPath: inbox + "/.hidden.jpg", contents: Data([6]))
-        Thread.sleep(forTimeInterval: 1.2)
+        #expect(drain(inbox, seen))
         #expect(!seen.paths.contains { $0.hasSuffix(".part") || $0.hasSuffix(".hidden.jpg") }, "\(seen.paths)")
     }
 

@@ -9,17 +9,22 @@ import Testing
 @Suite struct SchedulerTests {
     let dir = TemporaryDirectory("sch")
 
-    /// Counts how many items are inside a stage at once, optionally failing or sleeping.
+    /// Counts how many items are inside a stage at once, optionally failing or sleeping (simulated work), or holding
+    /// items until `holdUntil` of them are inside at once (then never again): saturation without timing.
     final class ProbeStage: Stage, @unchecked Sendable {
         let name: String
         let sleep: Double
         let behaviour: @Sendable (WorkItem) throws -> StageResult
         let current = LockedBox(0)
         let peak = LockedBox(0)
+        let holdUntil: Int
+        let together = NSCondition()
 
-        init(_ name: String, sleep: Double = 0, behaviour: @escaping @Sendable (WorkItem) throws -> StageResult = { _ in .next }) {
+        init(_ name: String, sleep: Double = 0, holdUntil: Int = 0,
+             behaviour: @escaping @Sendable (WorkItem) throws -> StageResult = { _ in .next }) {
             self.name = name
             self.sleep = sleep
+            self.holdUntil = holdUntil
             self.behaviour = behaviour
         }
 
@@ -27,6 +32,12 @@ import Testing
             let now = current.mutate { $0 += 1; return $0 }
             peak.mutate { $0 = max($0, now) }
             defer { current.mutate { $0 -= 1 } }
+            if holdUntil > 0 {
+                together.lock()
+                together.broadcast()
+                while peak.value < holdUntil { together.wait() }
+                together.unlock()
+            }
             if sleep > 0 { Thread.sleep(forTimeInterval: sleep) }
             return try behaviour(item)
         }
@@ -76,8 +87,10 @@ import Testing
 
     @Test func respectsStageConcurrencyAndTheInFlightBound() throws {
         let (db, _) = try setUp(files: 24)
-        let first = ProbeStage("first", sleep: 0.02)
-        let slow = ProbeStage("slow", sleep: 0.05)
+        let first = ProbeStage("first")
+        // Its first item waits for a second one to come in: the test fails (times out) unless the scheduler lets
+        // two items into this stage at once, and no timing can make it pass or fail by luck.
+        let slow = ProbeStage("slow", holdUntil: 2)
         let last = ProbeStage("last", behaviour: Self.record(db))
         let s = scheduler(db, [first, slow, last], maxInFlight: 5, concurrency: ["first": 3, "slow": 2, "last": 1])
         let peakInFlight = LockedBox(0)

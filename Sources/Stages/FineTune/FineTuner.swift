@@ -17,6 +17,8 @@ public final class FineTuner: BackgroundService, @unchecked Sendable {
     let logger: Logger
     private let lock = NSLock()
     private var stopping = false
+    /// The run whose labels the trigger last found used up (said once, not every look).
+    private var waitingAfterRun: Int?
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
 
@@ -82,7 +84,13 @@ public final class FineTuner: BackgroundService, @unchecked Sendable {
         guard counts.train >= settings.minNewImages || scheduled else { return }
         let all = try database.labelCounts(vocabularyID: vocabulary.id)
         // A run that failed or was rejected on these labels is not repeated: the next one waits for new labels.
-        if let last = try database.latestFineTune(), last.status != "promoted", last.uptoImport >= all.newestImport { return }
+        if let last = try database.latestFineTune(), last.status != "promoted", last.uptoImport >= all.newestImport {
+            if waitingAfterRun != last.id {
+                waitingAfterRun = last.id
+                logger.notice("fine-tuning waits for new labels", metadata: ["after_run": "\(last.id)", "status": "\(last.status)"])
+            }
+            return
+        }
         guard all.heldout >= 1 else {
             logger.info("fine-tuning waits for held-out labels to judge a candidate", metadata: ["train_images": "\(all.train)"])
             return
