@@ -121,4 +121,26 @@ import Testing
         let inbox = try db.query(Statement("hup.inbox", "SELECT inbox FROM images")).first?["inbox"]
         #expect(inbox == "second")
     }
+
+    /// A setting only a restart can apply (here the database URL, pointed at nothing) changed on SIGHUP: the reload
+    /// names it as needing a restart and the daemon keeps working with the running one.
+    @Test func sighupLogsARestartOnlySettingAndKeepsTheRunningOne() throws {
+        let setup = try HarnessSetup(url: try TestDatabase.fresh(), prefix: "hupr")
+        let config = try setup.config()
+        let daemon = try setup.start(config: config)
+        defer { daemon.terminate() }
+        #expect(eventually(timeout: 30) { daemon.log.contains("inbox watched") })
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        let moved = text.replacingOccurrences(of: "url = \"\(setup.url)\"", with: "url = \"host=/nonexistent dbname=nothing\"")
+        #expect(moved != text)
+        try moved.write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(eventually(timeout: 10) { daemon.log.contains("configuration reloaded") }, "\(daemon.log)")
+        let reload = daemon.log.split(separator: "\n").first { $0.contains("configuration reloaded") }.map(String.init) ?? ""
+        #expect(reload.contains("database.url"), "\(reload)")
+        FileManager.default.createFile(atPath: setup.inbox + "/after-hup.png", contents: TinyPNG.sample(seed: 77))
+        let db = Database(url: setup.url)
+        #expect(try eventually(timeout: 20) { try db.queueStatus().counts["done"] == 1 }, "\(daemon.log.suffix(2000))")
+    }
 }
+

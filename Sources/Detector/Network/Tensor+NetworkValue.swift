@@ -6,6 +6,13 @@ extension Tensor: NetworkValue {
 
     public static func parameter(_ value: Tensor, key: String, registry: ParameterRegistry?) -> Tensor { value }
 
+    public consuming func adding(_ other: Tensor, activation: Activation?) -> Tensor {
+        var sum = self
+        sum.add(other)
+        if let activation { activation.apply(to: &sum) }
+        return sum
+    }
+
     public func linear(_ weight: Tensor, _ bias: Tensor?, rows: Range<Int>?, activation: Activation?) -> Tensor {
         BLAS.linear(self, weight: weight, bias: bias, rows: rows, activation: activation)
     }

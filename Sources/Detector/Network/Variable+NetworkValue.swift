@@ -8,6 +8,11 @@ extension Variable: NetworkValue {
         registry?.register(value, key: key) ?? Variable(value)
     }
 
+    public consuming func adding(_ other: Variable, activation: Activation?) -> Variable {
+        let sum = self + other
+        return activation.map { sum.activated($0) } ?? sum
+    }
+
     public func linear(_ weight: Variable, _ bias: Variable?, rows: Range<Int>?, activation: Activation?) -> Variable {
         let y = linear(weight, bias, rows: rows)
         return activation.map { y.activated($0) } ?? y

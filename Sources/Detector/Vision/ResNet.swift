@@ -10,7 +10,7 @@ public struct ResNet<Value: NetworkValue> {
         func callAsFunction(_ x: Value) -> Value {
             var y = x
             for (i, conv) in convs.enumerated() { y = y.convolved(conv, activation: i < convs.count - 1 ? .relu : nil) }
-            return (y + (downsample.map { x.convolved($0, activation: nil) } ?? x)).activated(.relu)
+            return y.adding(downsample.map { x.convolved($0, activation: nil) } ?? x, activation: .relu)
         }
     }
 
