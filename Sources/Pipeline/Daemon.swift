@@ -3,8 +3,10 @@ import Foundation
 import Logging
 import Store
 
-/// The long-running daemon: store, migrations, inbox watcher, ingest, scheduler, signals, systemd notification.
-/// It knows nothing of models: the caller supplies the stages (or none, when no model is configured).
+/// The long-running daemon: a group of services (store, intake, fine-tuner and model switcher, HTTP, scheduler,
+/// store supervisor, watchdog) started in order and stopped in reverse within the shutdown budget; signals and
+/// systemd notification. It knows nothing of models: the caller supplies the stages (or none, when no model is
+/// configured) and any services beside the job queue.
 public final class Daemon: @unchecked Sendable {
     /// Builds the stages once the database is up. Returning nil means "no detector available": files are still
     /// ingested and queued, but nothing is claimed.
@@ -13,23 +15,23 @@ public final class Daemon: @unchecked Sendable {
     private var config: Config
     private let configPath: String?
     private let makeStages: StageFactory
-    /// Work beside the job queue (the fine-tuning stage), started after the stages and stopped before them.
-    public var makeServices: ((Database, Config) throws -> [any BackgroundService])?
-    private var services: [any BackgroundService] = []
+    /// Work beside the job queue (the fine-tuner, the model switcher), started after the stages are built and
+    /// stopped after the scheduler.
+    public var makeServices: ((Database, Config) throws -> [any DaemonService])?
     private var logger: Logger
     private let notifier = SystemdNotifier()
     private let signals = SignalWatcher()
     private let stopRequested = DispatchSemaphore(value: 0)
     private let reloadLock = NSLock()
 
+    private lazy var services = ServiceGroup(logger: logger)
     private var cluster: EmbeddedCluster?
     private var database: Database?
-    private var ingestor: Ingestor?
-    private var watcher: InboxWatcher?
-    private var labelIntake: LabelIntake?
+    private var intake: IntakeService?
     private var scheduler: Scheduler?
     private var supervisor: StoreSupervisor?
-    private var http: HTTPListener?
+    /// Whether the store service owns the database and cluster yet (before, a failed start stops the cluster itself).
+    private var storeRegistered = false
 
     public init(config: Config, configPath: String?, logger: Logger, makeStages: @escaping StageFactory) {
         self.config = config
@@ -119,9 +121,19 @@ public final class Daemon: @unchecked Sendable {
         DaemonMetrics.bootstrap()
         let database = try Self.openDatabase(config, logger: logger, cluster: &cluster, patience: 60)
         self.database = database
+        let cluster = self.cluster
+        try services.start(FixedService(name: "store", config: config, settings: {
+            ["database.url": "\($0.databaseURL ?? "embedded")", "state_directory": $0.stateDirectory]
+        }, stop: { _ in
+            database.close()
+            // A one-shot command (`pipelined status`) still using the cluster gets a moment to finish.
+            cluster?.stop(waitForOthers: 10)
+        }))
+        storeRegistered = true
+        intake = try services.start(IntakeService(database: database, config: config, logger: logger))
 
-        try startIntake(database)
         let owner = Self.workerIdentity()
+        var schedulerService: FixedService?
         if let stages = try makeStages(database, config) {
             // Which jobs were in flight, and the fatal signal, survive this process for the next one to read.
             let (journal, previous) = try CrashJournal.open(path: config.stateDirectory + "/inflight.journal", owner: owner)
@@ -134,25 +146,35 @@ public final class Daemon: @unchecked Sendable {
                 archiveRoot: config.archiveRoot, quarantineRoot: config.quarantineRoot, notifier: notifier,
                 logger: logger, journal: journal, previous: previous)
             self.scheduler = scheduler
+            // The stages are built with these: the detect stage's model, questions and strategy, the queue's bounds.
+            schedulerService = FixedService(name: "scheduler", config: config, settings: Self.stageSettings,
+                                            start: { scheduler.start() },
+                                            stop: { scheduler.shutdown(budget: max(0, $0.timeIntervalSinceNow)) })
             logger.info("daemon ready", metadata: [
                 "worker": "\(owner)", "stages": "\(stages.map(\.name))", "database": "\(config.databaseDescription)",
                 "inboxes": "\(config.effectiveInboxes.map(\.path).joined(separator: ", "))"])
         } else {
             logger.warning("no model configured: images are ingested and queued but not processed; set model.path in the config or PIPELINED_MODEL (model.path = \"none\" turns the default model off)")
         }
-        services = try makeServices?(database, config) ?? []
-        for service in services { service.start() }
+        for service in try makeServices?(database, config) ?? [] { try services.start(service) }
         try startHTTP(database)
-        // READY once the store and the watcher are up; the store supervisor's first watchdog ping follows it.
+        // READY once the store and the watcher are up; the watchdog's first ping follows it.
         notifier.ready(status: scheduler == nil ? "ingesting; no model configured, jobs stay queued" : "processing")
-        scheduler?.start()
+        if let schedulerService { try services.start(schedulerService) }
 
+        let supervisor = try services.start(StoreSupervisor(database: database, cluster: cluster, logger: logger))
+        self.supervisor = supervisor
         var heartbeat: (@Sendable () -> Date)?
         if let scheduler { heartbeat = { scheduler.heartbeat } }
-        let supervisor = StoreSupervisor(database: database, cluster: cluster, notifier: notifier,
-                                         heartbeat: heartbeat, logger: logger)
-        supervisor.start()
-        self.supervisor = supervisor
+        try services.start(Watchdog(notifier: notifier, storeHealthy: { supervisor.isHealthy }, heartbeat: heartbeat))
+    }
+
+    /// What the stages and the queue are built with, by configuration name: only a restart applies a change.
+    static func stageSettings(_ c: Config) -> [String: String] {
+        ["queue": "\([c.maxInFlight, Int(c.leaseSeconds * 1000), Int(c.claimPollInterval * 1000)])",
+         "queue.stages": "\(c.stageConcurrency.sorted { $0.key < $1.key })",
+         "model.path": c.modelPath ?? "", "model.prompts": "\(c.prompts ?? [])", "query": "\(c.query)", "limits": "\(c.limits)",
+         "inbox vocabularies": "\(c.effectiveInboxes.map { [$0.name, $0.vocabulary ?? "", $0.strategy ?? ""] })"]
     }
 
     /// The HTTP listener. A port someone else holds costs metrics and probes, not the processing of images: logged,
@@ -165,18 +187,18 @@ public final class Daemon: @unchecked Sendable {
                                 }, maxUploadBytes: config.limits.maxFileBytes, archiveRoot: config.archiveRoot,
                                 readiness: { [weak self] in self?.notReadyReasons() ?? ["stopping"] },
                                 metrics: { [weak self] in self?.scrapeMetrics() ?? "" })
-        do { try http.start() } catch HTTPListenerError.cannotListen(let listen, let reason) {
+        let service = FixedService(name: "http", config: config, settings: { ["http": "\($0.http)"] },
+                                   start: { try http.start() }, stop: { _ in http.stop() })
+        do { try services.start(service) } catch HTTPListenerError.cannotListen(let listen, let reason) {
             logger.error("http listener not started; the daemon runs without metrics and probes",
                          metadata: ["listen": "\(listen)", "reason": "\(reason)"])
-            return
         }
-        self.http = http
     }
 
     /// An upload: written into `<state>/uploads` (watched by nobody) under a hidden name with its sidecar, then
     /// ingested on the ingest thread's turn as a dropped file of the `upload` inbox would be.
     private func ingestUpload(_ bytes: Data, name: String, questions: String?, database: Database) throws -> UploadReceipt {
-        guard let ingestor else { throw UploadError("intake is not running") }
+        guard let ingestor = intake?.currentIngestor else { throw UploadError("intake is not running") }
         let directory = config.stateDirectory + "/uploads"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/.upload-\(UUID().uuidString)"
@@ -193,8 +215,8 @@ public final class Daemon: @unchecked Sendable {
     /// Why the daemon cannot do its work now (empty: ready): the store, the watcher, a model.
     private func notReadyReasons() -> [String] {
         var reasons: [String] = []
-        if supervisor?.isHealthy == false || database == nil { reasons.append("the database does not answer") }
-        if watcher == nil { reasons.append("the inboxes are not watched") }
+        if supervisor?.isUnreachable == true || database == nil { reasons.append("the database does not answer") }
+        if intake?.isWatching != true { reasons.append("the inboxes are not watched") }
         if scheduler == nil { reasons.append("no model is loaded: images are queued, not processed") }
         return reasons
     }
@@ -204,7 +226,7 @@ public final class Daemon: @unchecked Sendable {
     private func scrapeMetrics() -> String {
         var jobs: [String: Int] = [:]
         var model: String?
-        if supervisor?.isHealthy != false, let database {
+        if supervisor?.isUnreachable != true, let database {
             jobs = (try? database.queueStatus(failures: 0).counts) ?? [:]
             model = (try? database.activeModel())??.label
         }
@@ -213,41 +235,16 @@ public final class Daemon: @unchecked Sendable {
 
     /// Stops, in reverse order of starting, whatever has been started.
     private func stopEverything(budget: Double) {
-        http?.stop()
-        supervisor?.stop()
-        watcher?.stop()
-        ingestor?.stop()
-        labelIntake?.stop()
-        for service in services { service.stop() }
-        scheduler?.shutdown(budget: budget)
-        database?.close()
-        // A one-shot command (`pipelined status`) still using the cluster gets a moment to finish.
-        cluster?.stop(waitForOthers: 10)
-    }
-
-    private func startIntake(_ database: Database) throws {
-        let ingestor = Ingestor(database: database, inboxes: config.effectiveInboxes,
-                                ignoredSuffixes: config.ignoredSuffixes, archiveRoot: config.archiveRoot,
-                                maxAttempts: config.maxAttempts, emptyGrace: config.settleSeconds, logger: logger)
-        ingestor.start()
-        // Label files arrive through the same watcher (libinotifytools allows one per process) in their own inbox.
-        let labels = LabelIntake(importer: LabelImporter(database: database, settings: config.labels, archiveRoot: config.archiveRoot,
-                                                         quarantineRoot: config.quarantineRoot, logger: logger),
-                                 root: config.labelsInbox, logger: logger)
-        let watcher = InboxWatcher(inboxes: config.effectiveInboxes + [InboxConfig(name: "labels", path: config.labelsInbox)],
-                                   ignoredSuffixes: config.ignoredSuffixes,
-                                   settleSeconds: config.settleSeconds, scanInterval: config.scanInterval,
-                                   pollInterval: config.pollInterval, logger: logger) { [ingestor, labels] path in
-            if labels.owns(path) { labels.submit(path) } else { ingestor.submit(path) }
+        services.stopAll(budget: budget)
+        if !storeRegistered {
+            // The start failed before the store became a service (e.g. migrations after the cluster came up).
+            database?.close()
+            cluster?.stop(waitForOthers: 10)
         }
-        try watcher.start()
-        self.labelIntake = labels
-        self.ingestor = ingestor
-        self.watcher = watcher
     }
 
-    /// SIGHUP: re-read the config file. The log level, inboxes and scan settings take effect at once; database,
-    /// state directory and queue settings need a restart (a notice says so).
+    /// SIGHUP: re-read the config file. The log level and shutdown budget apply at once; each service applies what
+    /// it can change live (the intake: inboxes, scans, labels) and names the restart-only settings that changed.
     private func reload() {
         reloadLock.lock()
         defer { reloadLock.unlock() }
@@ -261,51 +258,11 @@ public final class Daemon: @unchecked Sendable {
             return
         }
         if let level = Logger.Level(rawValue: fresh.logLevel) { logger.logLevel = level }
-        var restartNeeded: [String] = []
-        if fresh.databaseURL != config.databaseURL { restartNeeded.append("database.url") }
-        if fresh.stateDirectory != config.stateDirectory { restartNeeded.append("state_directory") }
-        if fresh.maxInFlight != config.maxInFlight || fresh.leaseSeconds != config.leaseSeconds
-            || fresh.stageConcurrency != config.stageConcurrency || fresh.modelPath != config.modelPath {
-            restartNeeded.append("queue/stages/model")
-        }
-        if fresh.fineTune != config.fineTune || fresh.modelCheckInterval != config.modelCheckInterval { restartNeeded.append("finetune/model.check_interval_seconds") }
-        // The detect stage is built with these at start.
-        if fresh.query != config.query || fresh.prompts != config.prompts
-            || fresh.inboxes.map({ [$0.name, $0.vocabulary, $0.strategy] }) != config.inboxes.map({ [$0.name, $0.vocabulary, $0.strategy] }) {
-            restartNeeded.append("query/model.prompts/inbox vocabularies")
-        }
-        let intakeChanged = fresh.inboxes != config.inboxes || fresh.ignoredSuffixes != config.ignoredSuffixes
-            || fresh.settleSeconds != config.settleSeconds || fresh.scanInterval != config.scanInterval
-            || fresh.pollInterval != config.pollInterval || fresh.labels != config.labels
-        var applied = fresh
-        applied.databaseURL = config.databaseURL
-        applied.stateDirectory = config.stateDirectory
-        applied.maxInFlight = config.maxInFlight
-        applied.leaseSeconds = config.leaseSeconds
-        applied.stageConcurrency = config.stageConcurrency
-        applied.modelPath = config.modelPath
-        applied.fineTune = config.fineTune
-        applied.modelCheckInterval = config.modelCheckInterval
-        applied.query = config.query
-        applied.prompts = config.prompts
-        config = applied
-        if intakeChanged, let database {
-            watcher?.stop()
-            ingestor?.stop()
-            labelIntake?.stop()
-            do { try startIntake(database) } catch {
-                logger.error("cannot restart inbox watching with the new configuration", metadata: ["error": "\(error)"])
-            }
-        }
+        config.logLevel = fresh.logLevel
+        config.shutdownBudgetSeconds = fresh.shutdownBudgetSeconds
+        let restartNeeded = services.reload(fresh)
         logger.notice("configuration reloaded", metadata: [
-            "intake_restarted": "\(intakeChanged)",
             "needs_restart": "\(restartNeeded.isEmpty ? "none" : restartNeeded.joined(separator: ","))",
         ])
     }
-}
-
-/// Something the daemon runs beside the job queue, started once the stages are up and stopped at shutdown.
-public protocol BackgroundService: AnyObject, Sendable {
-    func start()
-    func stop()
 }

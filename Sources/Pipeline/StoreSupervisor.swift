@@ -2,42 +2,44 @@ import Foundation
 import Logging
 import Store
 
-/// Watches the store, repairs the embedded cluster, and feeds systemd's watchdog only while the daemon can work.
+/// Watches the store and repairs the embedded cluster.
 ///
 /// A killed postmaster would otherwise leave the daemon logging errors for ever while telling systemd all is well.
 /// The embedded cluster is restarted with backoff; an external server is only waited for (the pool reconnects).
-/// While the store is unreachable, or the claim loop has stopped turning, the watchdog goes unfed, so systemd
-/// restarts the daemon if recovery does not come within WatchdogSec.
-public final class StoreSupervisor: @unchecked Sendable {
+/// `Watchdog` feeds systemd only while the last check here reached the store.
+public final class StoreSupervisor: DaemonService, @unchecked Sendable {
+    public let name = "store supervisor"
     private let database: Database
     private let cluster: EmbeddedCluster?
-    private let notifier: SystemdNotifier
-    private let heartbeat: (@Sendable () -> Date)?
     private let interval: Double
     private let logger: Logger
 
     private let state = NSCondition()
     private var stopping = false
-    private var healthy = true
+    /// nil until the first check.
+    private var healthy: Bool?
     private let exited = DispatchSemaphore(value: 0)
     private var thread: Thread?
 
-    /// - Parameter heartbeat: when the claim loop last turned (nil: no scheduler runs).
-    public init(database: Database, cluster: EmbeddedCluster?, notifier: SystemdNotifier,
-                heartbeat: (@Sendable () -> Date)?, interval: Double = 2, logger: Logger) {
+    public init(database: Database, cluster: EmbeddedCluster?, interval: Double = 2, logger: Logger) {
         self.database = database
         self.cluster = cluster
-        self.notifier = notifier
-        self.heartbeat = heartbeat
-        self.interval = min(interval, notifier.watchdogInterval ?? interval)
+        self.interval = interval
         self.logger = logger
     }
 
-    /// Whether the last check reached the store.
+    /// Whether the last check reached the store (false before the first).
     public var isHealthy: Bool {
         state.lock()
         defer { state.unlock() }
-        return healthy
+        return healthy == true
+    }
+
+    /// Whether a check has found the store unreachable (false before the first).
+    public var isUnreachable: Bool {
+        state.lock()
+        defer { state.unlock() }
+        return healthy == false
     }
 
     public func start() {
@@ -47,7 +49,7 @@ public final class StoreSupervisor: @unchecked Sendable {
         thread.start()
     }
 
-    public func stop() {
+    public func stop(deadline: Date = .distantFuture) {
         state.lock()
         let running = thread != nil && !stopping
         stopping = true
@@ -85,12 +87,11 @@ public final class StoreSupervisor: @unchecked Sendable {
             state.lock()
             healthy = reachable
             state.unlock()
-            let turning = heartbeat.map { Date().timeIntervalSince($0()) < 1.5 * (notifier.watchdogInterval ?? 60) + 5 } ?? true
-            if reachable && turning { notifier.watchdog() }
-
             state.lock()
             if !stopping { _ = state.wait(until: Date().addingTimeInterval(interval)) }
             state.unlock()
         }
     }
+
+    public func reload(_ config: Config) -> [String] { [] }
 }

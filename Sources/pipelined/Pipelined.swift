@@ -133,6 +133,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let (config, logger) = try options.load()
+        let switcher = ModelSwitcherHandle()
         let daemon = Daemon(config: config, configPath: options.config, logger: logger) { database, config in
             var config = config
             if DefaultModel.isDisabled(config) { return nil }
@@ -173,13 +174,26 @@ struct Run: ParsableCommand {
                     ?? "prompts \(Config.defaultPrompts)"
                 logger.info("inbox questions", metadata: ["inbox": "\(inbox.name)", "asks": "\(asks)"])
             }
-            active.watch(every: config.modelCheckInterval)
+            switcher.active = active
             return StandardStages.make(database: database, config: config, slot: active.slot, prompts: config.prompts)
         }
         daemon.makeServices = { database, config in
-            guard config.fineTune.enabled, !DefaultModel.isDisabled(config) else { return [] }
-            return [FineTuner(database: database, settings: config.fineTune, labels: config.labels, stateDirectory: config.stateDirectory,
-                              archiveRoot: config.archiveRoot, logger: logger)]
+            var services: [any DaemonService] = []
+            if let active = switcher.active {
+                // Checks which version PostgreSQL calls active and swaps it in between jobs.
+                services.append(FixedService(name: "model switcher", config: config,
+                                             settings: { ["model.check_interval_seconds": "\($0.modelCheckInterval)"] },
+                                             start: { active.watch(every: config.modelCheckInterval) },
+                                             stop: { _ in active.stopWatching() }))
+            }
+            if config.fineTune.enabled, !DefaultModel.isDisabled(config) {
+                let tuner = FineTuner(database: database, settings: config.fineTune, labels: config.labels,
+                                      stateDirectory: config.stateDirectory, archiveRoot: config.archiveRoot, logger: logger)
+                services.append(FixedService(name: "fine-tuner", config: config,
+                                             settings: { ["finetune": "\($0.fineTune)", "labels": "\($0.labels)"] },
+                                             start: { tuner.start() }, stop: { _ in tuner.stop() }))
+            }
+            return services
         }
         do {
             throw ExitCode(try daemon.run())
@@ -190,6 +204,11 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// The active-model watcher the stage factory makes, handed to the model-switcher service started after it.
+final class ModelSwitcherHandle: @unchecked Sendable {
+    var active: ActiveModel?
 }
 
 struct Migrate: ParsableCommand {

@@ -7,13 +7,32 @@ import Testing
 
 /// systemd's watchdog is fed only while the daemon can work: the store answers and the claim loop turns.
 @Suite struct StoreSupervisorTests {
-    func supervise(_ url: String, heartbeat: (@Sendable () -> Date)? = nil) -> (StoreSupervisor, FakeSystemdSocket, TemporaryDirectory) {
+    /// The store supervisor and the watchdog as the daemon runs them; stop them with `stop`.
+    final class Supervised {
+        let supervisor: StoreSupervisor
+        let watchdog: Watchdog
+        init(_ supervisor: StoreSupervisor, _ watchdog: Watchdog) {
+            self.supervisor = supervisor
+            self.watchdog = watchdog
+        }
+        var isHealthy: Bool { supervisor.isHealthy }
+        func start() {
+            supervisor.start()
+            watchdog.start()
+        }
+        func stop() {
+            watchdog.stop()
+            supervisor.stop()
+        }
+    }
+
+    func supervise(_ url: String, heartbeat: (@Sendable () -> Date)? = nil) -> (Supervised, FakeSystemdSocket, TemporaryDirectory) {
         let dir = TemporaryDirectory("sup")
         let socket = FakeSystemdSocket(path: dir.file("notify"))
         let notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "400000"])
-        let supervisor = StoreSupervisor(database: Database(url: url), cluster: nil, notifier: notifier,
-                                         heartbeat: heartbeat, interval: 0.1, logger: Logger(label: "test"))
-        return (supervisor, socket, dir)
+        let supervisor = StoreSupervisor(database: Database(url: url), cluster: nil, interval: 0.1, logger: Logger(label: "test"))
+        let watchdog = Watchdog(notifier: notifier, storeHealthy: { supervisor.isHealthy }, heartbeat: heartbeat, interval: 0.1)
+        return (Supervised(supervisor, watchdog), socket, dir)
     }
 
     @Test func aReachableStoreFeedsTheWatchdog() throws {

@@ -9,7 +9,7 @@ import Store
 /// and the active model on the held-out labels, and promotes the candidate only if it passes the gate; a rejected
 /// candidate is kept with its metrics and the reason. A run is a row of `fine_tune_runs` with its checkpoint
 /// directory, so a daemon restarted mid-run resumes it.
-public final class FineTuner: BackgroundService, @unchecked Sendable {
+public final class FineTuner: @unchecked Sendable {
     let database: Database
     let settings: FineTuneSettings
     let labels: LabelSettings

@@ -50,9 +50,17 @@ public final class ActiveModel: @unchecked Sendable {
     public func watch(every interval: Double) {
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now() + interval, repeating: interval)
-        timer.setEventHandler { [self] in check() }   // the timer keeps the watcher alive for the daemon's life
+        timer.setEventHandler { [self] in check() }   // the timer keeps the watcher alive until `stopWatching`
         timer.resume()
         self.timer = timer
+    }
+
+    /// Stops the checks `watch` started (the daemon's model-switcher service stopping).
+    public func stopWatching() {
+        queue.sync {
+            timer?.cancel()
+            timer = nil
+        }
     }
 
     /// Looks at the active model now (tests, `SIGHUP`).
