@@ -133,7 +133,7 @@ public final class Daemon: @unchecked Sendable {
         intake = try services.start(IntakeService(database: database, config: config, logger: logger))
 
         let owner = Self.workerIdentity()
-        var schedulerService: FixedService?
+        var schedulerServices: [any DaemonService] = []
         if let stages = try makeStages(database, config) {
             // Which jobs were in flight, and the fatal signal, survive this process for the next one to read.
             let (journal, previous) = try CrashJournal.open(path: config.stateDirectory + "/inflight.journal", owner: owner)
@@ -146,10 +146,11 @@ public final class Daemon: @unchecked Sendable {
                 archiveRoot: config.archiveRoot, quarantineRoot: config.quarantineRoot, notifier: notifier,
                 logger: logger, journal: journal, previous: previous)
             self.scheduler = scheduler
-            // The stages are built with these: the detect stage's model, questions and strategy, the queue's bounds.
-            schedulerService = FixedService(name: "scheduler", config: config, settings: Self.stageSettings,
-                                            start: { scheduler.start() },
-                                            stop: { scheduler.shutdown(budget: max(0, $0.timeIntervalSinceNow)) })
+            // The stages and the queue are built with these (the detect stage's model, questions and strategy, the
+            // queue's bounds): a change is named on reload, applied at the next start. Stopped after the scheduler's
+            // services, it logs the run's totals.
+            schedulerServices = [FixedService(name: "stage settings", config: config, settings: Self.stageSettings,
+                                              stop: { _ in scheduler.logStopped() })] + scheduler.services
             logger.info("daemon ready", metadata: [
                 "worker": "\(owner)", "stages": "\(stages.map(\.name))", "database": "\(config.databaseDescription)",
                 "inboxes": "\(config.effectiveInboxes.map(\.path).joined(separator: ", "))"])
@@ -160,7 +161,7 @@ public final class Daemon: @unchecked Sendable {
         try startHTTP(database)
         // READY once the store and the watcher are up; the watchdog's first ping follows it.
         notifier.ready(status: scheduler == nil ? "ingesting; no model configured, jobs stay queued" : "processing")
-        if let schedulerService { try services.start(schedulerService) }
+        for service in schedulerServices { try services.start(service) }
 
         let supervisor = try services.start(StoreSupervisor(database: database, cluster: cluster, logger: logger))
         self.supervisor = supervisor
