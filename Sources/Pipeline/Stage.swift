@@ -35,10 +35,69 @@ public enum StageFailure: Error, CustomStringConvertible {
     }
 }
 
-/// A typed slot in a `WorkItem`, declared by the stage that fills it.
-public struct WorkKey<Value>: Sendable {
-    public let name: String
-    public init(_ name: String) { self.name = name }
+/// One step with a typed contract: it takes what the stage before it made (`Input`) and makes what the next one
+/// takes (`Output`). `StageChain` joins them so that the compiler checks every hand-over: a stage cannot run
+/// before the one that makes its input, and nothing is looked up by name at run time.
+public protocol TypedStage<Input, Output>: Sendable {
+    associatedtype Input
+    associatedtype Output
+    var name: String { get }
+    /// Throw `StageFailure.reject` for input that can never succeed; any other error is retried with backoff.
+    func run(_ input: Input, _ item: WorkItem) throws -> StageOutput<Output>
+}
+
+public enum StageOutput<Output> {
+    /// Hand this to the next stage.
+    case next(Output)
+    /// The stage stored the job's results and marked it done.
+    case completed
+    /// The job's lease was lost (another worker has it now); drop the item without touching the job.
+    case leaseLost
+}
+
+/// Stages joined in order, each taking the previous one's output; the first takes nothing but the claimed job.
+public struct StageChain<Last> {
+    public let stages: [any Stage]
+
+    /// A chain beginning with `first`.
+    public init<S: TypedStage>(_ first: S) where S.Input == Void, S.Output == Last {
+        stages = [Link(first)]
+    }
+
+    private init(stages: [any Stage]) { self.stages = stages }
+
+    /// The chain followed by `stage`, which takes this chain's last output.
+    public func then<S: TypedStage>(_ stage: S) -> StageChain<S.Output> where S.Input == Last {
+        StageChain<S.Output>(stages: stages + [Link(stage)])
+    }
+}
+
+/// A typed stage as the scheduler runs it: its input is what the chain's previous link left on the item, which the
+/// chain guarantees has the stage's `Input` type.
+private struct Link<S: TypedStage>: Stage {
+    let stage: S
+    init(_ stage: S) { self.stage = stage }
+    var name: String { stage.name }
+
+    func run(_ item: WorkItem) throws -> StageResult {
+        let input: S.Input
+        if S.Input.self == Void.self {
+            input = () as! S.Input
+        } else {
+            guard let carried = item.carried as? S.Input else {
+                throw SchedulerError.noInput(stage: stage.name)   // unreachable through StageChain
+            }
+            input = carried
+        }
+        item.carried = nil   // the input is released as soon as this stage no longer holds it
+        switch try stage.run(input, item) {
+        case let .next(output):
+            item.carried = output
+            return .next
+        case .completed: return .completed
+        case .leaseLost: return .leaseLost
+        }
+    }
 }
 
 /// The state of one job as it moves through the stages. Only one stage touches an item at a time.
@@ -66,7 +125,8 @@ public final class WorkItem: @unchecked Sendable {
     var isolated = false
     /// Its slot in the crash journal.
     var journalSlot: Int?
-    private var values: [String: Any] = [:]
+    /// What the last stage handed on, for the next (typed by `StageChain`, which alone reads and writes it).
+    var carried: Any?
 
     public init(job: ClaimedJob, owner: String, archiveFile: String) {
         self.job = job
@@ -75,11 +135,4 @@ public final class WorkItem: @unchecked Sendable {
         self.archiveFile = archiveFile
     }
 
-    public subscript<Value>(key: WorkKey<Value>) -> Value? {
-        get { values[key.name] as? Value }
-        set { values[key.name] = newValue }
-    }
-
-    /// Drops a value as soon as no later stage needs it (e.g. decoded pixels after detection).
-    public func remove<Value>(_ key: WorkKey<Value>) { values[key.name] = nil }
 }

@@ -3,7 +3,7 @@ import Foundation
 import Pipeline
 
 /// Archive bytes → upright RGB pixels. Unusable files are rejected, which quarantines them with the reason.
-public struct DecodeStage: Stage {
+public struct DecodeStage: TypedStage {
     public let name = "decode"
     private let decoder: ImageDecoder
 
@@ -11,7 +11,7 @@ public struct DecodeStage: Stage {
         decoder = ImageDecoder(limits: limits)
     }
 
-    public func run(_ item: WorkItem) throws -> StageResult {
+    public func run(_ input: Void, _ item: WorkItem) throws -> StageOutput<DecodedImage> {
         let image: RGBImage
         do {
             let data = try decoder.read(file: item.archiveFile)
@@ -29,8 +29,6 @@ public struct DecodeStage: Stage {
         } catch let error as DecodeError {
             throw StageFailure.reject(reason: error.description)
         }
-        item[WorkKeys.image] = image
-        item[WorkKeys.size] = (image.width, image.height)
-        return .next
+        return .next(DecodedImage(image: image))
     }
 }

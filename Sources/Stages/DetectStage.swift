@@ -9,7 +9,7 @@ import Store
 /// categories), else `Config.defaultPrompts`. The detector is not re-entrant: calls are
 /// serialised here whatever the stage's configured concurrency. The detector comes from a `ModelSlot`, read once per
 /// job: a model switch happens between jobs.
-public final class DetectStage: Stage, @unchecked Sendable {
+public final class DetectStage: TypedStage, @unchecked Sendable {
     public let name = "detect"
     private let slot: ModelSlot
     /// nil: none configured (the model's own vocabulary, else the default prompts).
@@ -41,10 +41,8 @@ public final class DetectStage: Stage, @unchecked Sendable {
         self.textStore = textStore
     }
 
-    public func run(_ item: WorkItem) throws -> StageResult {
-        guard let image = item[WorkKeys.image] else {
-            preconditionFailure("detect runs after decode")
-        }
+    public func run(_ input: DecodedImage, _ item: WorkItem) throws -> StageOutput<DetectedImage> {
+        let image = input.image
         // A sidecar's questions replace the inbox's (vocabulary or prompts) unless it asks for both.
         let sidecar = item.job.queries.flatMap(SidecarQueries.decode(stored:))
         var askDefaults = sidecar.map { $0.vocabulary } ?? true
@@ -55,6 +53,7 @@ public final class DetectStage: Stage, @unchecked Sendable {
         var detections: [Detection] = []
         var settings: [String: String] = [:]
         var passes = 0   // transformer passes asked of the model: one per prompt, caption or category
+        var asked: (id: Int, version: Int)?
         if let sidecar {
             settings["queries"] = "sidecar"
             settings["phrases"] = sidecar.phraseTexts.joined(separator: " | ")
@@ -96,7 +95,7 @@ public final class DetectStage: Stage, @unchecked Sendable {
             let answer = try vocabularyDetections(detector, image, stored: stored, query: query, job: item.job.jobID)
             detections += answer.detections
             passes += answer.passes
-            item[WorkKeys.vocabulary] = (stored.id, stored.version)
+            asked = (stored.id, stored.version)
             settings.merge(merge.description.merging(strategy.description) { $1 }.merging([
                 "vocabulary": "\(stored.name)@\(stored.version)", "template": resolver.templateName,
                 "categories": "\(categoryPrompts.count)", "vocabulary_passes": "\(answer.passes)",
@@ -114,12 +113,9 @@ public final class DetectStage: Stage, @unchecked Sendable {
         settings["detect_passes"] = "\(passes)"
         item.summary["detections"] = "\(detections.count)"
         item.summary["passes"] = "\(passes)"
-        item[WorkKeys.detections] = detections
-        item[WorkKeys.settings] = settings
-        item[WorkKeys.model] = detector.identity
-        // The pixels are the biggest thing a job holds; nothing after detection needs them.
-        item.remove(WorkKeys.image)
-        return .next
+        // The pixels, the biggest thing a job holds, are not handed on: freed when this returns.
+        return .next(DetectedImage(width: image.width, height: image.height, detections: detections, model: detector.identity,
+                                   settings: settings, vocabulary: asked))
     }
 
     /// The vocabulary asked, merged; progress logged every `progressInterval` seconds of a long job.

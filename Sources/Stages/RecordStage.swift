@@ -5,7 +5,7 @@ import Pipeline
 import Store
 
 /// Stores the detections, the provenance and the job's completion in one transaction (then the record's own time).
-public struct RecordStage: Stage {
+public struct RecordStage: TypedStage {
     public let name = "record"
     private let database: Database
     private let host: String
@@ -17,24 +17,21 @@ public struct RecordStage: Stage {
         self.logger = logger
     }
 
-    public func run(_ item: WorkItem) throws -> StageResult {
-        guard let size = item[WorkKeys.size], let model = item[WorkKeys.model],
-              let detections = item[WorkKeys.detections] else {
-            preconditionFailure("record runs after decode and detect")
-        }
-        let rows = detections.map { d in
+    public func run(_ input: DetectedImage, _ item: WorkItem) throws -> StageOutput<Never> {
+        let model = input.model
+        let rows = input.detections.map { d in
             DetectionRow(label: d.label, prompt: d.prompt, categoryID: d.categoryID, score: Double(d.score),
                          box: (Double(d.box.x0), Double(d.box.y0), Double(d.box.x1), Double(d.box.y1)))
         }
-        let vocabulary = item[WorkKeys.vocabulary]
+        let vocabulary = input.vocabulary
         let provenance = ProvenanceRow(
             modelVersion: "\(model.name)@\(model.version)", weightsSHA256: model.weightsSHA256,
             vocabularyID: vocabulary?.id, vocabularyVersion: vocabulary?.version,
             codeVersion: PipelinedVersion.string, host: host, timingsMS: item.timingsWithTotal,
-            settings: item[WorkKeys.settings] ?? [:])
+            settings: input.settings)
         let started = Date()
-        let stored = try database.recordResults(for: item.job, owner: item.owner, width: size.width,
-                                                height: size.height, detections: rows, provenance: provenance)
+        let stored = try database.recordResults(for: item.job, owner: item.owner, width: input.width,
+                                                height: input.height, detections: rows, provenance: provenance)
         guard stored else { return .leaseLost }
         // The record's own time and the total are known only once it committed: added to the provenance after.
         var timings = item.timingsWithTotal

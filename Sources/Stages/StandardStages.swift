@@ -17,11 +17,10 @@ public enum StandardStages {
         let merge = MergeSettings(topN: query.topN, scoreThreshold: Float(query.scoreThreshold),
                                   nmsIoU: query.nmsIoU.map(Float.init))
         let vocabularies = VocabularyResolver(database: database, inboxes: config.effectiveInboxes, query: query)
-        return [
-            DecodeStage(limits: limits),
-            DetectStage(slot: slot, prompts: prompts, vocabularies: vocabularies, merge: merge,
-                        textStore: TextFeatureDirectory(path: config.stateDirectory + "/text-cache")),
-            RecordStage(database: database),
-        ]
+        return StageChain(DecodeStage(limits: limits))
+            .then(DetectStage(slot: slot, prompts: prompts, vocabularies: vocabularies, merge: merge,
+                              textStore: TextFeatureDirectory(path: config.stateDirectory + "/text-cache")))
+            .then(RecordStage(database: database))
+            .stages
     }
 }

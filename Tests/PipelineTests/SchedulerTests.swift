@@ -150,4 +150,32 @@ import Testing
         let attempts = try db.query(Statement("t.a", "SELECT max(attempt) AS m FROM jobs WHERE state <> 'done'")).first
         #expect(try attempts?.int("m") == 0, "released jobs keep their attempt")
     }
+
+    /// Typed stages joined by `StageChain`: each gets exactly what the one before it handed on.
+    struct Measure: TypedStage {
+        let name = "measure"
+        func run(_ input: Void, _ item: WorkItem) throws -> StageOutput<Int> { .next(item.job.jobID * 10) }
+    }
+
+    struct Check: TypedStage {
+        let name = "check"
+        let seen: LockedBox<[Int: Int]>
+        let database: Database
+        func run(_ input: Int, _ item: WorkItem) throws -> StageOutput<Never> {
+            seen.mutate { $0[item.job.jobID] = input }
+            guard case .completed = try SchedulerTests.record(database)(item) else { return .leaseLost }
+            return .completed
+        }
+    }
+
+    @Test func aStageChainHandsEachStageWhatThePreviousOneMade() throws {
+        let (db, _) = try setUp(files: 3)
+        let seen = LockedBox<[Int: Int]>([:])
+        let s = scheduler(db, StageChain(Measure()).then(Check(seen: seen, database: db)).stages)
+        s.start()
+        #expect(eventually(timeout: 15) { (try? states(db))?["done"] == 3 })
+        s.shutdown(budget: 1)
+        #expect(seen.value.count == 3 && seen.value.allSatisfy { $0.value == $0.key * 10 }, "\(seen.value)")
+    }
 }
+

@@ -18,14 +18,14 @@ import Testing
     @Test func bytesThatStillMatchTheirHashAreDecoded() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: Self.png))
         let sha = Ingestor.sha256(data)
-        guard case .next = try DecodeStage(limits: DecodeLimits()).run(item(sha256: sha)) else {
+        guard case .next = try DecodeStage(limits: DecodeLimits()).run((), item(sha256: sha)) else {
             Issue.record("expected the next stage"); return
         }
     }
 
     @Test func bytesChangedAfterIngestAreRejected() {
         #expect {
-            _ = try DecodeStage(limits: DecodeLimits()).run(item(sha256: String(repeating: "ab", count: 32)))
+            _ = try DecodeStage(limits: DecodeLimits()).run((), item(sha256: String(repeating: "ab", count: 32)))
         } throws: { error in
             guard case let StageFailure.reject(reason) = error else { return false }
             return reason.contains("changed after ingest")

@@ -102,10 +102,12 @@ public final class Scheduler: @unchecked Sendable {
 
 public enum SchedulerError: Error, CustomStringConvertible {
     case noStageCompleted(lastStage: String)
+    case noInput(stage: String)
 
     public var description: String {
         switch self {
         case let .noStageCompleted(last): return "the last stage (\(last)) finished without recording results"
+        case let .noInput(stage): return "the \(stage) stage found no input from the stage before it"
         }
     }
 }
