@@ -317,7 +317,8 @@ public final class Ingestor: @unchecked Sendable {
             return (queries, nil, queries.json)
         } catch {
             let raw = String(decoding: data.prefix(4096), as: UTF8.self)
-            let evidence = JSONParam(["error": "\(error)", "raw": raw]).pgText
+            let json = try? JSONSerialization.data(withJSONObject: ["error": "\(error)", "raw": raw], options: [.sortedKeys])
+            let evidence = json.map { String(decoding: $0, as: UTF8.self) } ?? "null"
             return (nil, "\(error)", evidence)
         }
     }

@@ -16,7 +16,7 @@ public final class Database: @unchecked Sendable {
 
     /// Lends a connection to `body`. The connection goes back to the pool only if it is still healthy and not in a
     /// transaction left open by a failure.
-    public func withConnection<T>(_ body: (PGConnection) throws -> T) throws -> T {
+    func withConnection<T>(_ body: (PGConnection) throws -> T) throws -> T {
         let connection = try checkout()
         do {
             let value = try body(connection)
@@ -30,12 +30,12 @@ public final class Database: @unchecked Sendable {
 
     /// Shorthand for one statement on a pooled connection.
     @discardableResult
-    public func query(_ statement: Statement, _ params: [(any PGBindable)?] = []) throws -> [PGRow] {
+    func query(_ statement: Statement, _ params: [(any PGBindable)?] = []) throws -> [PGRow] {
         try withConnection { try $0.query(statement, params) }
     }
 
     /// Shorthand for a transaction on a pooled connection.
-    public func transaction<T>(_ body: (PGConnection) throws -> T) throws -> T {
+    func transaction<T>(_ body: (PGConnection) throws -> T) throws -> T {
         try withConnection { try $0.transaction(body) }
     }
 

@@ -5,12 +5,12 @@ import Foundation
 ///
 /// Every statement is prepared once per connection under its `Statement.name` and executed with parameters; no
 /// SQL is ever built from values.
-public final class PGConnection {
+final class PGConnection {
     private var conn: OpaquePointer?
     private var prepared: Set<String> = []
-    public let target: String
+    let target: String
 
-    public init(url: String) throws {
+    init(url: String) throws {
         target = PGConnection.redacted(url)
         conn = PQconnectdb(url)
         guard let conn, PQstatus(conn) == CONNECTION_OK else {
@@ -26,11 +26,11 @@ public final class PGConnection {
     deinit { PQfinish(conn) }
 
     /// False once the server went away; such a connection is discarded by the pool.
-    public var isHealthy: Bool { conn.map { PQstatus($0) == CONNECTION_OK } ?? false }
+    var isHealthy: Bool { conn.map { PQstatus($0) == CONNECTION_OK } ?? false }
 
     /// Runs a named statement with parameters and returns its rows.
     @discardableResult
-    public func query(_ statement: Statement, _ params: [(any PGBindable)?] = []) throws -> [PGRow] {
+    func query(_ statement: Statement, _ params: [(any PGBindable)?] = []) throws -> [PGRow] {
         let conn = try live(statement.name)
         if !prepared.contains(statement.name) {
             let result = PQprepare(conn, statement.name, statement.sql, 0, nil)
@@ -53,7 +53,7 @@ public final class PGConnection {
     }
 
     /// Runs a parameterless utility command (BEGIN, COMMIT, LISTEN …) that cannot be prepared.
-    public func command(_ sql: String, name: String) throws {
+    func command(_ sql: String, name: String) throws {
         let conn = try live(name)
         let result = PQexec(conn, sql)
         defer { PQclear(result) }
@@ -61,7 +61,7 @@ public final class PGConnection {
     }
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
-    public func transaction<T>(_ body: (PGConnection) throws -> T) throws -> T {
+    func transaction<T>(_ body: (PGConnection) throws -> T) throws -> T {
         try command("BEGIN", name: "transaction.begin")
         do {
             let value = try body(self)
@@ -74,7 +74,7 @@ public final class PGConnection {
     }
 
     /// Bulk-loads rows with `COPY table (columns) FROM STDIN` in text format.
-    public func copy(into table: String, columns: [String], rows: [[(any PGBindable)?]]) throws {
+    func copy(into table: String, columns: [String], rows: [[(any PGBindable)?]]) throws {
         // The data is sent as a C string: a NUL would cut it short mid-row.
         if rows.contains(where: { $0.contains { $0?.pgText.utf8.contains(0) ?? false } }) {
             throw StoreError.copy(table: table, message: "a value contains a NUL character, which PostgreSQL text cannot hold")

@@ -1,40 +1,40 @@
 import Foundation
 
 /// One row of a result, in text format, with typed accessors that fail with the statement and column named.
-public struct PGRow: Sendable {
-    public let statement: String
+struct PGRow: Sendable {
+    let statement: String
     let columns: [String: Int]
     let values: [String?]
 
-    public subscript(_ column: String) -> String? {
+    subscript(_ column: String) -> String? {
         guard let index = columns[column] else { return nil }
         return values[index]
     }
 
-    public func string(_ column: String) throws -> String {
+    func string(_ column: String) throws -> String {
         guard let value = self[column] else { throw StoreError.decode(statement: statement, column: column, value: nil) }
         return value
     }
 
-    public func int(_ column: String) throws -> Int {
+    func int(_ column: String) throws -> Int {
         let text = try string(column)
         guard let value = Int(text) else { throw StoreError.decode(statement: statement, column: column, value: text) }
         return value
     }
 
-    public func optionalInt(_ column: String) throws -> Int? {
+    func optionalInt(_ column: String) throws -> Int? {
         guard let text = self[column] else { return nil }
         guard let value = Int(text) else { throw StoreError.decode(statement: statement, column: column, value: text) }
         return value
     }
 
-    public func double(_ column: String) throws -> Double {
+    func double(_ column: String) throws -> Double {
         let text = try string(column)
         guard let value = Double(text) else { throw StoreError.decode(statement: statement, column: column, value: text) }
         return value
     }
 
-    public func bool(_ column: String) throws -> Bool {
+    func bool(_ column: String) throws -> Bool {
         let text = try string(column)
         switch text {
         case "t", "true": return true
@@ -44,7 +44,7 @@ public struct PGRow: Sendable {
     }
 
     /// A `timestamptz` rendered by the server with `extract(epoch from …)` as seconds.
-    public func date(_ column: String) throws -> Date {
+    func date(_ column: String) throws -> Date {
         Date(timeIntervalSince1970: try double(column))
     }
 }

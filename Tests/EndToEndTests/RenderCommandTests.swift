@@ -1,6 +1,6 @@
 import Foundation
 import Stages
-import Store
+@testable import Store
 import TestSupport
 import Testing
 

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import Pipeline
-import Store
+@testable import Store
 import TestSupport
 import Testing
 

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 @testable import Pipeline
-import Store
+@testable import Store
 import TestSupport
 import Testing
 

@@ -1,4 +1,4 @@
-import Store
+@testable import Store
 import TestSupport
 import Testing
 

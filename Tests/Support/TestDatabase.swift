@@ -1,5 +1,5 @@
 import Foundation
-import Store
+@testable import Store
 
 /// Throwaway databases on the PostgreSQL server the test command started (`PIPELINED_TEST_DATABASE_URL`).
 /// Each test gets its own database, so tests run in parallel without seeing each other's rows.
