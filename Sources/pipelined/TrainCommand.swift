@@ -22,9 +22,13 @@ struct Train: ParsableCommand {
     var quiet = false
 
     func run() throws {
+        LogSetup.bootstrap(level: .info)
         let c = try TrainingConfig.load(trainingConfig)
         let session = try TrainingSession(c, quiet: quiet)
         let manifest = try session.run()
+        for (k, v) in (manifest.metrics ?? [:]).sorted(by: { $0.key < $1.key }) where k != "training_seconds" {
+            print("\(k.padding(toLength: 9, withPad: " ", startingAt: 0)) \(String(format: "%.4f", v))")
+        }
         print("model written to \(c.output) (\(manifest.name)@\(manifest.version))")
         guard !noRegister, let url = databaseURL ?? ProcessInfo.processInfo.environment["PIPELINED_DATABASE_URL"] else { return }
         let database = Database(url: url)

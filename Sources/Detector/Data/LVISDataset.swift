@@ -23,6 +23,11 @@ public struct LVISDataset: Sendable {
     public var annotations: [LVISEvaluator.Annotation]
     /// Each image's file: `file_name`, else the last path component of LVIS v1's `coco_url`.
     public var fileNames: [Int: String] = [:]
+    /// Each image's size in pixels, where the file gives it (training scales boxes by it).
+    public var sizes: [Int: (width: Int, height: Int)] = [:]
+    /// Each image's `neg_category_ids` as the file lists them (a COCO file has none; `images` then holds the
+    /// evaluator's reading: every absent category negative).
+    public var listedNegatives: [Int: [Int]] = [:]
 
     /// Why an annotation or results file cannot be used.
     public enum Failure: Error, CustomStringConvertible {
@@ -69,18 +74,22 @@ public struct LVISDataset: Sendable {
             let area = (a["area"] as? NSNumber)?.doubleValue ?? b[2] * b[3]
             return LVISEvaluator.Annotation(id: id, imageID: image, categoryID: cat, bbox: (b[0], b[1], b[2], b[3]), area: area)
         }
-        var names: [Int: String] = [:]
+        var names: [Int: String] = [:], sizes: [Int: (width: Int, height: Int)] = [:], listed: [Int: [Int]] = [:]
         images = try rawImages.map { i in
             guard let id = i["id"] as? Int else { throw Failure.malformed(path, "an image lacks its id") }
             if let name = i["file_name"] as? String ?? (i["coco_url"] as? String).map({ URL(fileURLWithPath: $0).lastPathComponent }) {
                 names[id] = name
             }
+            if let w = i["width"] as? Int, let h = i["height"] as? Int { sizes[id] = (w, h) }
+            if let negatives = i["neg_category_ids"] as? [Int] { listed[id] = negatives }
             let negatives = (i["neg_category_ids"] as? [Int]).map(Set.init)
                 ?? allCategories.subtracting(positives[id] ?? [])
             return LVISEvaluator.Image(id: id, negativeCategories: negatives,
                                        notExhaustiveCategories: Set(i["not_exhaustive_category_ids"] as? [Int] ?? []))
         }
         fileNames = names
+        self.sizes = sizes
+        listedNegatives = listed
     }
 
     /// The dataset cut down to some of its images (their annotations only; categories unchanged).

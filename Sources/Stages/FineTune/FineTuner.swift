@@ -132,6 +132,7 @@ public final class FineTuner: @unchecked Sendable {
             let session = try TrainingSession(config, quiet: true)
             session.shouldStop = { [weak self] in self?.isStopping ?? true }
             session.featureWorkers = 1
+            session.logger = logger
             session.onCheckpoint = { [database, logger] done, total in
                 try? database.fineTuneProgress(id: run.id, stepsDone: done)
                 logger.info("fine-tuning progress", metadata: ["run": "\(run.id)", "step": "\(done)/\(total)"])

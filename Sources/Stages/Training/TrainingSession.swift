@@ -1,5 +1,6 @@
 import Detector
 import Foundation
+import Logging
 import Store
 
 /// One training run: data, frozen features, the loop, checkpoints, evaluation and the saved model.
@@ -7,14 +8,18 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
     let c: TrainingConfig
     let config: MDETRConfig
     let quiet: Bool
+    /// What the run says (resuming, its size, progress without a terminal); the daemon's fine-tuning passes its own.
+    public var logger = Logger(label: "pipelined.train")
     let backboneFile: String, textDirectory: String
     let backboneWeights: any WeightSource, textWeights: any WeightSource
     let tokenizer: WordPieceTokenizer
     let backbone: any Backbone
-    var images: [(id: Int, file: String, width: Int, height: Int)] = []
-    var records: [TrainingRecord] = []
-    /// Caption-only images' records (DetCLIPv2 data): phrases, no boxes.
-    var captionRecords: [TrainingRecord] = []
+    /// The records (set by `loadData`).
+    var data: TrainingData?
+    var images: [(id: Int, file: String, width: Int, height: Int)] { data?.images ?? [] }
+    var records: [TrainingRecord] { data?.records ?? [] }
+    var captionRecords: [TrainingRecord] { data?.captionRecords ?? [] }
+    var recordFactors: [Double] { data?.recordFactors ?? [] }
     /// Asked after every step, feature image and evaluation image; true ends the run with `TrainingSession.Stopped`
     /// (a daemon shutting down) — during training at a fresh checkpoint — so a rerun resumes where it stopped. Without
     /// the checks in precomputing and evaluation a shutdown would wait minutes for them, past systemd's stop timeout.
@@ -25,8 +30,6 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
     /// Threads computing the frozen features before the first step (nil: one per core). The daemon's fine-tuning
     /// uses 1, its own low-priority thread.
     public var featureWorkers: Int?
-    /// Each record's repeat factor (`sampling = "repeat_factor"`); 1 for negatives, grounding and uniform sampling.
-    var recordFactors: [Double] = []
     var featureCache: [Int: Tensor] = [:]
     var captionFeatureCache: [Int: Tensor] = [:]
 
@@ -50,165 +53,14 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
 
     // MARK: - Data
 
-    /// LVIS records as MDETR builds them: per image, one record per positive category with all its boxes and up to
-    /// `negatives_per_image` with none; plus grounding captions when given.
+    /// Reads the training data (`TrainingData`).
     func loadData() throws {
-        let json = try readJSON(c.train)
-        guard let rawImages = json["images"] as? [[String: Any]], let rawCategories = json["categories"] as? [[String: Any]] else {
-            throw TrainingError("\(c.train) is not an LVIS/COCO file (images, categories)")
-        }
-        let names = Dictionary(uniqueKeysWithValues: rawCategories.compactMap { cat -> (Int, String)? in
-            guard let id = cat["id"] as? Int, let name = cat["name"] as? String else { return nil }
-            return (id, PromptTemplate.cleanName.prompt(name: name, definition: nil))
-        })
-        var index: [Int: Int] = [:]
-        var negatives: [Int: [Int]] = [:]
-        for image in rawImages {
-            guard let id = image["id"] as? Int, let file = image["file_name"] as? String,
-                  let w = image["width"] as? Int, let h = image["height"] as? Int else { continue }
-            index[id] = images.count
-            images.append((id, file, w, h))
-            negatives[id] = image["neg_category_ids"] as? [Int] ?? []
-        }
-        var boxes: [Int: [Int: [[Float]]]] = [:]   // image → category → boxes
-        for a in json["annotations"] as? [[String: Any]] ?? [] {
-            guard let imageID = a["image_id"] as? Int, let cat = a["category_id"] as? Int, let i = index[imageID],
-                  let b = (a["bbox"] as? [NSNumber])?.map(\.floatValue), b.count == 4 else { continue }
-            boxes[imageID, default: [:]][cat, default: []].append(relativeBox(b, image: i))
-        }
-        // Few-shot runs: MDETR's class-balanced subset of the images, and LVIS repeat factors for rare categories.
-        var subset: Set<Int>?
-        var categoryFactors: [Int: Double] = [:]
-        if c.subsetFraction < 1 || c.sampling == "repeat_factor" {
-            let dataset = try LVISDataset(path: c.train)
-            if c.subsetFraction < 1 { subset = FewShot.classBalancedSubset(dataset, fraction: c.subsetFraction) }
-            if c.sampling == "repeat_factor" { categoryFactors = FewShot.repeatFactors(dataset, images: subset, threshold: c.repeatThreshold) }
-        }
-        var rng = SplitMix64(seed: UInt64(c.seed))
-        for image in images where subset?.contains(image.id) ?? true {
-            let i = index[image.id]!
-            for (cat, bs) in (boxes[image.id] ?? [:]).sorted(by: { $0.key < $1.key }) {
-                guard let caption = names[cat] else { continue }
-                let span = [0..<caption.unicodeScalars.count]
-                records.append(TrainingRecord(image: i, caption: caption, boxes: bs, spans: bs.map { _ in span }))
-                recordFactors.append(categoryFactors[cat] ?? 1)
-            }
-            var negs = negatives[image.id] ?? []
-            rng.shuffle(&negs)
-            for cat in negs.prefix(c.negativesPerImage < 0 ? negs.count : c.negativesPerImage) {
-                guard let caption = names[cat] else { continue }
-                records.append(TrainingRecord(image: i, caption: caption, boxes: [], spans: []))
-                recordFactors.append(1)
-            }
-            for _ in 0..<c.packedPerImage {
-                guard let record = packedRecord(image: i, boxes: boxes[image.id] ?? [:], negatives: negatives[image.id] ?? [],
-                                                    names: names, rng: &rng) else { continue }
-                records.append(record)
-                recordFactors.append(1)
-            }
-        }
-        if let grounding = c.grounding { try loadGrounding(grounding, index: index) }
-    }
-
-    /// Token cost of each category's name in a packed caption (`packedRecord`'s budget estimate).
-    private var packedCosts: [Int: Int] = [:]
-
-    /// A GLIP-style record: the image's positive categories among others (its verified negatives first, then any
-    /// other category — the synthetic benchmark labels its images exhaustively; a federated dataset's unverified
-    /// categories may be present unlabelled) in one shuffled caption filling `packed_tokens`, each positive's boxes
-    /// grounded on its name's span. nil when the positives alone do not fit one caption.
-    func packedRecord(image i: Int, boxes: [Int: [[Float]]], negatives: [Int], names: [Int: String],
-                      rng: inout SplitMix64) -> TrainingRecord? {
-        let budget = c.packedTokens > 0 ? min(c.packedTokens, config.maxTokens) : config.maxTokens
-        if packedCosts.isEmpty {
-            packedCosts = names.mapValues { max(1, tokenizer.encode(" " + $0.trimmingCharacters(in: .whitespaces) + ".").ids.count - 2) }
-        }
-        let positives = boxes.keys.filter { names[$0] != nil }.sorted()
-        guard !positives.isEmpty else { return nil }
-        let positiveSet = Set(positives)
-        var verified = negatives.filter { names[$0] != nil && !positiveSet.contains($0) }
-        var others = names.keys.sorted().filter { !positiveSet.contains($0) && !verified.contains($0) }
-        rng.shuffle(&verified)
-        rng.shuffle(&others)
-        var chosen: [Int] = [], total = 2
-        for cat in positives + verified + others {
-            let cost = packedCosts[cat] ?? 1
-            if total + cost > budget, !positiveSet.contains(cat) { break }
-            total += cost
-            chosen.append(cat)
-        }
-        rng.shuffle(&chosen)
-        // A name that cannot be packed (empty, or longer than the budget) costs the image its packed record only.
-        guard let packs = try? PromptPacker.pack(chosen.map { CategoryPrompt(categoryID: $0, prompt: names[$0]!) },
-                                                 tokenizer: tokenizer, maxTokens: budget),
-              let pack = packs.first, !pack.solo, positives.allSatisfy({ p in pack.categories.contains { $0.categoryID == p } })
-        else { return nil }
-        var recordBoxes: [[Float]] = [], spans: [[Range<Int>]] = []
-        for (j, category) in pack.categories.enumerated() {
-            for box in boxes[category.categoryID] ?? [] {
-                recordBoxes.append(box)
-                spans.append([pack.spans[j]])
-            }
-        }
-        return TrainingRecord(image: i, caption: pack.caption, boxes: recordBoxes, spans: spans)
-    }
-
-    /// MDETR-style grounding entries (captions with `tokens_positive` spans) of images in the training set.
-    func loadGrounding(_ path: String, index: [Int: Int]) throws {
-        let json = try readJSON(path)
-        var byEntry: [Int: [(box: [Float], span: [Range<Int>])]] = [:]
-        var entries: [Int: (image: Int, caption: String)] = [:]
-        var captionOnlyImages: [Int: Int] = [:]
-        for e in json["images"] as? [[String: Any]] ?? [] {
-            guard let id = e["id"] as? Int, let original = e["original_img_id"] as? Int, let caption = e["caption"] as? String else { continue }
-            if (e["dataset_name"] as? String) == "caption_only" {
-                // Not in the LVIS file: the image is known from the grounding entry; its phrases train alignment.
-                guard let file = e["file_name"] as? String, let w = e["width"] as? Int, let h = e["height"] as? Int,
-                      let phrases = e["tokens_positive_eval"] as? [[[Int]]] else { continue }
-                let i = captionOnlyImages[original] ?? {
-                    images.append((original, file, w, h))
-                    return images.count - 1
-                }()
-                captionOnlyImages[original] = i
-                captionRecords.append(TrainingRecord(image: i, caption: caption, boxes: [],
-                                                     spans: phrases.map { $0.filter { $0.count == 2 }.map { $0[0]..<$0[1] } },
-                                                     kind: .captionOnly))
-                continue
-            }
-            guard let i = index[original] else { continue }
-            entries[id] = (i, caption)
-        }
-        for a in json["annotations"] as? [[String: Any]] ?? [] {
-            guard let id = a["image_id"] as? Int, let entry = entries[id], let b = (a["bbox"] as? [NSNumber])?.map(\.floatValue),
-                  b.count == 4, let spans = a["tokens_positive"] as? [[Int]] else { continue }
-            byEntry[id, default: []].append((relativeBox(b, image: entry.image),
-                                             spans.filter { $0.count == 2 }.map { $0[0]..<$0[1] }))
-        }
-        for (id, entry) in entries.sorted(by: { $0.key < $1.key }) {
-            guard let boxes = byEntry[id], !boxes.isEmpty else { continue }
-            records.append(TrainingRecord(image: entry.image, caption: entry.caption, boxes: boxes.map(\.box), spans: boxes.map(\.span),
-                                          kind: .grounding))
-            recordFactors.append(1)
-        }
-    }
-
-    /// An LVIS/COCO box (x, y, w, h in pixels) as MDETR's target: (cx, cy, w, h) relative to the image.
-    func relativeBox(_ b: [Float], image i: Int) -> [Float] {
-        let (w, h) = (Float(images[i].width), Float(images[i].height))
-        return [(b[0] + b[2] / 2) / w, (b[1] + b[3] / 2) / h, b[2] / w, b[3] / h]
+        data = try TrainingData(c, tokenizer: tokenizer, maxTokens: config.maxTokens)
     }
 
     /// Weights this run owns merged with the pretrained backbone and text encoder, under the official keys.
     func withPretrained(_ own: any WeightSource) throws -> MergedWeights {
         try MergedWeights([("", own), ("backbone.0.body.", backboneWeights), ("transformer.text_encoder.", textWeights)])
-    }
-
-    func readJSON(_ path: String) throws -> [String: Any] {
-        guard let data = FileManager.default.contents(atPath: path),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw TrainingError("cannot read \(path) as a JSON object")
-        }
-        return json
     }
 
     /// The frozen backbone's output for image i at the training size (computed once); caption-only images at the
@@ -291,7 +143,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         if FileManager.default.fileExists(atPath: checkpoints + "/state.json") {
             own = try SafeTensors(path: checkpoints + "/weights.safetensors")
             state = try JSONDecoder().decode(TrainingState.self, from: Data(contentsOf: URL(fileURLWithPath: checkpoints + "/state.json")))
-            print("resuming from \(checkpoints): epoch \(state.epoch), step \(state.step)")
+            logger.notice("resuming from \(checkpoints): epoch \(state.epoch), step \(state.step)")
         } else if let initFrom = c.initFrom {
             own = try SafeTensors(path: initFrom + "/model.safetensors")
         } else {
@@ -332,8 +184,8 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         let captionBatch = c.captionBatch ?? 2 * c.batch
         let captionBatches = captionRecords.count / captionBatch
         let captionEvery = captionBatches > 0 ? max(1, stepsPerEpoch / captionBatches) : 0
-        print("\(records.count) records + \(captionRecords.count) caption-only from \(images.count) images, \(stepsPerEpoch) steps per epoch, \(totalSteps) steps; "
-              + "\(model.trainableParameters.reduce(0) { $0 + $1.1.value.count }) trainable parameters")
+        let trainable = model.trainableParameters.reduce(0) { $0 + $1.1.value.count }
+        logger.info("\(records.count) records + \(captionRecords.count) caption-only from \(images.count) images, \(stepsPerEpoch) steps per epoch, \(totalSteps) steps; \(trainable) trainable parameters")
         let progress = ProgressBar(total: totalSteps, label: "train", enabled: !quiet)
         progress.advance(by: state.step)
         let started = Date()
@@ -364,7 +216,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
                 progress.advance(detail: line)
                 // Without a terminal (logs, CI) a line every 50 steps instead of the bar.
                 if !progress.isVisible && !quiet && state.step % 50 == 0 {
-                    FileHandle.standardOutput.write(Data("step \(state.step)/\(totalSteps) epoch \(state.epoch): \(line)\n".utf8))
+                    logger.info("step \(state.step)/\(totalSteps) epoch \(state.epoch): \(line)")
                 }
                 if captionEvery > 0 && b % captionEvery == captionEvery - 1 {
                     let k = (b / captionEvery) % captionBatches
@@ -398,7 +250,6 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
                 metrics["AP_shortlist\(Self.measuredShortlistK)"] = shortlist["AP"]
                 packedPrompts = (metrics["AP"] ?? 0) - (shortlist["AP"] ?? 0) <= 0.01
             }
-            for (k, v) in metrics.sorted(by: { $0.key < $1.key }) { print("\(k.padding(toLength: 9, withPad: " ", startingAt: 0)) \(String(format: "%.4f", v))") }
         }
         metrics["training_seconds"] = state.trainingSeconds
         return try saveModel(finalWeights, metrics: metrics, packedPrompts: packedPrompts)
