@@ -4,7 +4,7 @@ import Logging
 import Store
 
 /// One training run: data, frozen features, the loop, checkpoints, evaluation and the saved model.
-public final class TrainingSession: @unchecked Sendable {  // workers only read it (precomputeFeatures)
+public final class TrainingSession: @unchecked Sendable {
     let c: TrainingConfig
     let config: MDETRConfig
     let quiet: Bool
@@ -30,8 +30,8 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
     /// Threads computing the frozen features before the first step (nil: one per core). The daemon's fine-tuning
     /// uses 1, its own low-priority thread.
     public var featureWorkers: Int?
-    var featureCache: [Int: Tensor] = [:]
-    var captionFeatureCache: [Int: Tensor] = [:]
+    /// The frozen backbone's outputs (set by `run` once the data is read).
+    var featureCache: FeatureCache?
 
     public init(_ c: TrainingConfig, quiet: Bool) throws {
         self.c = c
@@ -63,72 +63,6 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         try MergedWeights([("", own), ("backbone.0.body.", backboneWeights), ("transformer.text_encoder.", textWeights)])
     }
 
-    /// The frozen backbone's output for image i at the training size (computed once); caption-only images at the
-    /// smaller caption size.
-    func features(_ i: Int) -> Tensor { features(i, size: c.imageSize, maxSize: c.imageMax, cache: &featureCache) }
-
-    func captionFeatures(_ i: Int) -> Tensor {
-        let size = c.captionImageSize ?? c.imageSize * 3 / 4
-        return features(i, size: size, maxSize: c.imageMax * size / c.imageSize, cache: &captionFeatureCache)
-    }
-
-    func features(_ i: Int, size: Int, maxSize: Int, cache: inout [Int: Tensor]) -> Tensor {
-        if let hit = cache[i] { return hit }
-        // Every image is decoded before the first step (`precomputeFeatures`), so this cannot fail here.
-        guard let f = try? computeFeatures(i, size: size, maxSize: maxSize) else { preconditionFailure("image \(i) was not precomputed") }
-        cache[i] = f
-        return f
-    }
-
-    func computeFeatures(_ i: Int, size: Int, maxSize: Int) throws -> Tensor {
-        let path = URL(fileURLWithPath: c.images).appendingPathComponent(images[i].file).path
-        let image: RGBImage
-        do { image = try ImageDecoder().decode(file: path) } catch {
-            throw TrainingError("training image \(path) (image id \(images[i].id)) cannot be used: \(error)")
-        }
-        let (w, h) = Preprocessing.evalSize(width: image.width, height: image.height, size: size, maxSize: maxSize)
-        let input = Preprocessing.tensor(PillowResize.bilinear(image, width: w, height: h), normalization: .symmetric)
-        return backbone(input)
-    }
-
-    /// Root mean square of the cached backbone output over (up to) 64 training images.
-    func featureRMS() -> Float {
-        var sum = 0.0, count = 0
-        for (_, f) in featureCache.sorted(by: { $0.key < $1.key }).prefix(64) {
-            for v in f.data { sum += Double(v * v) }
-            count += f.data.count
-        }
-        return count > 0 ? Float((sum / Double(count)).squareRoot()) : 1
-    }
-
-    /// Every training image's features before the first step, one image per core (each image's kernels on its own
-    /// thread), instead of one at a time inside the first epoch. A missing or unreadable image stops the run here,
-    /// naming the file, before any training time is spent.
-    func precomputeFeatures() throws {
-        let captionSize = c.captionImageSize ?? c.imageSize * 3 / 4
-        let jobs = Array(Set(records.map(\.image))).sorted().map { ($0, c.imageSize, c.imageMax, false) }
-            + Array(Set(captionRecords.map(\.image))).sorted().map { ($0, captionSize, c.imageMax * captionSize / c.imageSize, true) }
-        let progress = ProgressBar(total: jobs.count, label: "features", enabled: !quiet)
-        let results = LockedResults<Tensor>(count: jobs.count)
-        let workers = featureWorkers ?? BLASThreads.workers
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            BLASThreads.serially {
-                for k in stride(from: worker, to: jobs.count, by: workers) {
-                    if shouldStop() { break }
-                    let (i, size, maxSize, _) = jobs[k]
-                    results.set(k, Result { try computeFeatures(i, size: size, maxSize: maxSize) })
-                    progress.advance()
-                }
-            }
-        }
-        progress.finish()
-        if shouldStop() { throw Stopped() }
-        for (k, job) in jobs.enumerated() {
-            let f = try results.values(at: k)
-            if job.3 { captionFeatureCache[job.0] = f } else { featureCache[job.0] = f }
-        }
-    }
-
     // MARK: - The run
 
     public func run() throws -> ModelPackage.Manifest {
@@ -136,7 +70,10 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
         guard !records.isEmpty else { throw TrainingError("\(c.train) yields no training records") }
         let checkpoints = c.checkpointDirectory ?? c.output + ".checkpoint"
         try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
-        try precomputeFeatures()
+        let features = FeatureCache(c, images: images, backbone: backbone)
+        featureCache = features
+        try features.precompute(records: records, captionRecords: captionRecords, workers: featureWorkers ?? BLASThreads.workers,
+                                progress: !quiet, shouldStop: shouldStop)
         // Start: the checkpoint if one exists, else the init model, else fresh weights; pretrained parts merged in.
         let own: any WeightSource
         var state = TrainingState()
@@ -148,7 +85,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
             own = try SafeTensors(path: initFrom + "/model.safetensors")
         } else {
             own = InMemoryWeights(TrainableMDETR.freshWeights(config: config, backboneChannels: backbone.outChannels, seed: UInt64(c.seed),
-                                                              featureScale: featureRMS()))
+                                                              featureScale: features.rms()))
         }
         let merged = try withPretrained(own)
         let trainBackbone = c.lrBackbone > 0, trainText = c.lrTextEncoder > 0
@@ -159,7 +96,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
             return true
         }
         model.dropout = Float(c.dropout)
-        let trainer = Trainer(model: model, tokenizer: tokenizer, features: { [unowned self] in self.features($0) },
+        let trainer = Trainer(model: model, tokenizer: tokenizer, features: { features.features($0) },
                               learningRates: (Float(c.lr), Float(c.lrBackbone), Float(c.lrTextEncoder)),
                               emaDecay: c.ema ? Float(c.emaDecay) : nil)
         trainer.clipNorm = Float(c.clip)
@@ -221,7 +158,7 @@ public final class TrainingSession: @unchecked Sendable {  // workers only read 
                 if captionEvery > 0 && b % captionEvery == captionEvery - 1 {
                     let k = (b / captionEvery) % captionBatches
                     let chunk = captionOrder[(k * captionBatch)..<((k + 1) * captionBatch)].map { captionRecords[$0] }
-                    if let loss = trainer.alignmentStep(chunk, features: { [unowned self] in self.captionFeatures($0) }) {
+                    if let loss = trainer.alignmentStep(chunk, features: { features.captionFeatures($0) }) {
                         average["loss_word_region"] = (average["loss_word_region"] ?? loss) * 0.9 + loss * 0.1
                     }
                 }
