@@ -76,10 +76,10 @@ public final class TrainingSession: @unchecked Sendable {
                                 progress: !quiet, shouldStop: shouldStop)
         // Start: the checkpoint if one exists, else the init model, else fresh weights; pretrained parts merged in.
         let own: any WeightSource
-        var state = TrainingState()
-        if FileManager.default.fileExists(atPath: checkpoints + "/state.json") {
-            own = try SafeTensors(path: checkpoints + "/weights.safetensors")
-            state = try JSONDecoder().decode(TrainingState.self, from: Data(contentsOf: URL(fileURLWithPath: checkpoints + "/state.json")))
+        let checkpoint = TrainingCheckpoint(directory: checkpoints)
+        var state = TrainingCheckpoint.State()
+        if let saved = try checkpoint.load() {
+            (own, state) = saved
             logger.notice("resuming from \(checkpoints): epoch \(state.epoch), step \(state.step)")
         } else if let initFrom = c.initFrom {
             own = try SafeTensors(path: initFrom + "/model.safetensors")
@@ -102,14 +102,7 @@ public final class TrainingSession: @unchecked Sendable {
         trainer.clipNorm = Float(c.clip)
         trainer.criterion.weightEncoderAlign = Float(c.encoderAlignment)
         model.projectsImageTokens = c.encoderAlignment > 0
-        if let ema = trainer.ema, FileManager.default.fileExists(atPath: checkpoints + "/ema.safetensors") {
-            let saved = try SafeTensors(path: checkpoints + "/ema.safetensors")
-            for key in saved.keys { ema.restore(key, try saved.tensor(key)) }
-        }
-        if FileManager.default.fileExists(atPath: checkpoints + "/moments.safetensors") {
-            try trainer.optimizer.restoreMoments(SafeTensors(path: checkpoints + "/moments.safetensors"), step: state.step,
-                                                 parameters: model.trainableParameters)
-        }
+        try checkpoint.restore(trainer, model: model, step: state.step)
         var sizing = SplitMix64(seed: 0)
         let factors = c.sampling == "repeat_factor" ? recordFactors : nil
         let stepsPerEpoch = Self.batches(records, size: c.batch, rng: &sizing, factors: factors).count
@@ -166,7 +159,7 @@ public final class TrainingSession: @unchecked Sendable {
                 if state.step % c.checkpointEvery == 0 || state.step == totalSteps || stop {
                     // Training time survives resumes: what earlier runs spent plus this run's so far.
                     state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started)
-                    try saveCheckpoint(checkpoints, model: model, trainer: trainer, state: state)
+                    try checkpoint.save(model: model, trainer: trainer, state: state)
                     onCheckpoint(state.step, totalSteps)
                 }
                 if stop { throw Stopped() }
@@ -175,7 +168,7 @@ public final class TrainingSession: @unchecked Sendable {
         }
         progress.finish()
         state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started)
-        let finalWeights = trainedTensors(model, ema: trainer.ema)
+        let finalWeights = TrainingCheckpoint.trainedTensors(model, ema: trainer.ema)
         var metrics: [String: Double] = [:]
         var packedPrompts: Bool?
         if let val = c.val {
@@ -211,35 +204,6 @@ public final class TrainingSession: @unchecked Sendable {
     static func fitted(_ batches: [[Int]], to count: Int) -> [[Int]] {
         guard !batches.isEmpty else { return [] }
         return (0..<count).map { batches[$0 % batches.count] }
-    }
-
-    struct TrainingState: Codable {
-        var epoch = 0, step = 0
-        var trainingSeconds = 0.0
-        var stepAtStart: Int?
-    }
-
-    /// The tensors this run trains (not the pretrained parts), EMA values when EMA is on.
-    func trainedTensors(_ model: TrainableMDETR, ema: ExponentialMovingAverage?) -> [(String, Tensor)] {
-        model.parameters.keys.sorted().filter { !$0.hasPrefix("backbone.") && !$0.hasPrefix("transformer.text_encoder.") }
-            .map { ($0, ema?.shadow[$0] ?? model.parameters[$0]!.value) }
-    }
-
-    func saveCheckpoint(_ dir: String, model: TrainableMDETR, trainer: Trainer, state: TrainingState) throws {
-        // Write then rename, so an interrupted save leaves the previous checkpoint intact.
-        let raw = model.parameters.keys.sorted().filter { !$0.hasPrefix("backbone.") && !$0.hasPrefix("transformer.text_encoder.") }
-            .map { ($0, model.parameters[$0]!.value) }
-        try SafeTensors.write(raw, metadata: ["format": "pt"], to: dir + "/weights.safetensors.tmp")
-        if let ema = trainer.ema {
-            try SafeTensors.write(trainedTensors(model, ema: ema), metadata: ["format": "pt"], to: dir + "/ema.safetensors.tmp")
-        }
-        try SafeTensors.write(trainer.optimizer.momentTensors(model.trainableParameters), metadata: ["format": "pt"],
-                              to: dir + "/moments.safetensors.tmp")
-        try JSONEncoder().encode(state).write(to: URL(fileURLWithPath: dir + "/state.json.tmp"))
-        for f in ["weights.safetensors", "ema.safetensors", "moments.safetensors", "state.json"]
-        where FileManager.default.fileExists(atPath: dir + "/" + f + ".tmp") {
-            _ = rename(dir + "/" + f + ".tmp", dir + "/" + f)
-        }
     }
 
     /// LVIS metrics of the starting model (`model.init`) on the validation file, for comparing a fine-tuned
