@@ -14,12 +14,10 @@ public final class StoreSupervisor: DaemonService, @unchecked Sendable {
     private let interval: Double
     private let logger: Logger
 
-    private let state = NSCondition()
-    private var stopping = false
+    private let state = NSLock()
     /// nil until the first check.
     private var healthy: Bool?
-    private let exited = DispatchSemaphore(value: 0)
-    private var thread: Thread?
+    private let thread = ServiceThread(name: "pipelined.store-supervisor")
 
     public init(database: Database, cluster: EmbeddedCluster?, interval: Double = 2, logger: Logger) {
         self.database = database
@@ -42,31 +40,14 @@ public final class StoreSupervisor: DaemonService, @unchecked Sendable {
         return healthy == false
     }
 
-    public func start() {
-        let thread = Thread { [self] in loop() }
-        thread.name = "pipelined.store-supervisor"
-        self.thread = thread
-        thread.start()
-    }
+    public func start() { thread.start { [self] in loop() } }
 
-    public func stop(deadline: Date = .distantFuture) {
-        state.lock()
-        let running = thread != nil && !stopping
-        stopping = true
-        state.broadcast()
-        state.unlock()
-        if running { exited.wait() }
-    }
+    public func stop(deadline: Date = .distantFuture) { thread.stop() }
 
     private func loop() {
-        defer { exited.signal() }
         var failures = 0
         var nextRestart = Date()
-        while true {
-            state.lock()
-            if stopping { state.unlock(); return }
-            state.unlock()
-
+        repeat {
             var reachable = true
             do { try database.ping() } catch { reachable = false }
             if reachable {
@@ -87,10 +68,7 @@ public final class StoreSupervisor: DaemonService, @unchecked Sendable {
             state.lock()
             healthy = reachable
             state.unlock()
-            state.lock()
-            if !stopping { _ = state.wait(until: Date().addingTimeInterval(interval)) }
-            state.unlock()
-        }
+        } while thread.pause(until: Date().addingTimeInterval(interval))
     }
 
     public func reload(_ config: Config) -> [String] { [] }

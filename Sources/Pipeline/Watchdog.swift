@@ -10,10 +10,7 @@ public final class Watchdog: DaemonService, @unchecked Sendable {
     private let heartbeat: (@Sendable () -> Date)?
     private let interval: Double
 
-    private let state = NSCondition()
-    private var stopping = false
-    private let exited = DispatchSemaphore(value: 0)
-    private var thread: Thread?
+    private let thread = ServiceThread(name: "pipelined.watchdog")
 
     /// - Parameter heartbeat: when the claim loop last turned (nil: no scheduler runs).
     public init(notifier: SystemdNotifier, storeHealthy: @escaping @Sendable () -> Bool,
@@ -24,35 +21,16 @@ public final class Watchdog: DaemonService, @unchecked Sendable {
         self.interval = min(interval, notifier.watchdogInterval ?? interval)
     }
 
-    public func start() {
-        let thread = Thread { [self] in loop() }
-        thread.name = "pipelined.watchdog"
-        self.thread = thread
-        thread.start()
-    }
+    public func start() { thread.start { [self] in loop() } }
 
-    public func stop(deadline: Date = .distantFuture) {
-        state.lock()
-        let running = thread != nil && !stopping
-        stopping = true
-        state.broadcast()
-        state.unlock()
-        if running { exited.wait() }
-    }
+    public func stop(deadline: Date = .distantFuture) { thread.stop() }
 
     public func reload(_ config: Config) -> [String] { [] }
 
     private func loop() {
-        defer { exited.signal() }
-        while true {
-            state.lock()
-            if stopping { state.unlock(); return }
-            state.unlock()
+        repeat {
             let turning = heartbeat.map { Date().timeIntervalSince($0()) < 1.5 * (notifier.watchdogInterval ?? 60) + 5 } ?? true
             if storeHealthy() && turning { notifier.watchdog() }
-            state.lock()
-            if !stopping { _ = state.wait(until: Date().addingTimeInterval(interval)) }
-            state.unlock()
-        }
+        } while thread.pause(until: Date().addingTimeInterval(interval))
     }
 }

@@ -20,10 +20,9 @@ final class JobClaimer: DaemonService, @unchecked Sendable {
     private let logger: Logger
 
     private let state = NSLock()
-    private var stopping = false
     private var lastLoop = Date()
-    private var thread: Thread?
-    private let exited = DispatchSemaphore(value: 0)
+    private let claiming = ServiceThread(name: "pipelined.claim")
+    private let listening = ServiceThread(name: "pipelined.listen")
 
     init(database: Database, listenerURL: String, settings: Scheduler.Settings, jobs: InFlightJobs, lanes: StageLanes,
          keeper: LeaseKeeper, journal: CrashJournal?, archiveRoot: String, watchdogInterval: Double?, logger: Logger) {
@@ -46,43 +45,25 @@ final class JobClaimer: DaemonService, @unchecked Sendable {
         return lastLoop
     }
 
-    private var isStopping: Bool {
-        state.lock()
-        defer { state.unlock() }
-        return stopping
-    }
-
     func start() {
-        let claim = Thread { [self] in claimLoop() }
-        claim.name = "pipelined.claim"
-        thread = claim
-        claim.start()
-        let listen = Thread { [self] in listenLoop() }
-        listen.name = "pipelined.listen"
-        listen.start()
+        claiming.start { [self] in claimLoop() }
+        listening.start { [self] in listenLoop() }
     }
 
-    /// Stops claiming (the listen loop ends within its one-second wait).
+    /// Stops claiming, then listening (which ends within its one-second wait).
     func stop(deadline: Date) {
-        state.lock()
-        let running = thread != nil && !stopping
-        stopping = true
-        state.unlock()
-        jobs.wake()
-        if running { exited.wait() }
+        claiming.stop(wake: { jobs.wake() })
+        listening.stop()
     }
 
     func reload(_ config: Config) -> [String] { [] }
 
     private func claimLoop() {
-        defer { exited.signal() }
         var failures = 0
-        while true {
+        while !claiming.isStopping {
             state.lock()
             lastLoop = Date()
-            let done = stopping
             state.unlock()
-            if done { return }
             var claimedAll = false
             if keeper.isRecovered {
                 let (held, isolated) = jobs.snapshot
@@ -109,18 +90,18 @@ final class JobClaimer: DaemonService, @unchecked Sendable {
             }
             if claimedAll { continue }
             let pause = failures > 0 ? min(30, Double(failures) * 2) : settings.claimPollInterval
-            jobs.sleep(upTo: min(pause, watchdogInterval ?? pause)) { isStopping }
+            jobs.sleep(upTo: min(pause, watchdogInterval ?? pause)) { claiming.isStopping }
         }
     }
 
     /// Waits for NOTIFY on the jobs channel; a notification only shortens the claim loop's sleep.
     private func listenLoop() {
         let listener = Listener(url: listenerURL, channels: [Database.jobsChannel])
-        while !isStopping {
+        while !listening.isStopping {
             do {
                 if !(try listener.wait(timeout: 1)).isEmpty { jobs.wake() }
             } catch {
-                Thread.sleep(forTimeInterval: 2)
+                listening.pause(until: Date().addingTimeInterval(2))
             }
         }
     }

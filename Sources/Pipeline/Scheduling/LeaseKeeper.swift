@@ -16,14 +16,12 @@ final class LeaseKeeper: DaemonService, @unchecked Sendable {
     private let leaseSeconds: Double
     private let logger: Logger
 
-    private let state = NSCondition()
-    private var stopping = false
+    private let state = NSLock()
     private var recovered = false
     /// What previous processes on this state directory left in the journal, until it has been dealt with.
     private var pendingRecovery: [CrashJournal.Record]
     private var recoveryFailures = 0
-    private var thread: Thread?
-    private let exited = DispatchSemaphore(value: 0)
+    private let thread = ServiceThread(name: "pipelined.leases")
 
     init(database: Database, jobs: InFlightJobs, recovery: CrashRecovery, journal: CrashJournal?, previous: [CrashJournal.Record],
          owner: String, leaseSeconds: Double, logger: Logger) {
@@ -44,33 +42,17 @@ final class LeaseKeeper: DaemonService, @unchecked Sendable {
         return recovered
     }
 
-    func start() {
-        let thread = Thread { [self] in loop() }
-        thread.name = "pipelined.leases"
-        self.thread = thread
-        thread.start()
-    }
+    func start() { thread.start { [self] in loop() } }
 
-    func stop(deadline: Date) {
-        state.lock()
-        let running = thread != nil && !stopping
-        stopping = true
-        state.broadcast()
-        state.unlock()
-        if running { exited.wait() }
-    }
+    func stop(deadline: Date) { thread.stop() }
 
     func reload(_ config: Config) -> [String] { [] }
 
     private func loop() {
-        defer { exited.signal() }
         var nextRescue = Date(), nextExtend = Date().addingTimeInterval(leaseSeconds / 3)
         var failures = 0
-        while true {
-            state.lock()
-            if stopping { state.unlock(); return }
-            let done = recovered
-            state.unlock()
+        repeat {
+            let done = isRecovered
             do {
                 if !done {
                     try recover()
@@ -97,11 +79,7 @@ final class LeaseKeeper: DaemonService, @unchecked Sendable {
                 failures += 1
                 logger.error("cannot rescue or extend leases; retrying", metadata: ["error": "\(error)", "failures": "\(failures)"])
             }
-            let next = failures > 0 ? Date().addingTimeInterval(min(30, Double(failures) * 2)) : min(nextRescue, nextExtend)
-            state.lock()
-            if !stopping { _ = state.wait(until: next) }
-            state.unlock()
-        }
+        } while thread.pause(until: failures > 0 ? Date().addingTimeInterval(min(30, Double(failures) * 2)) : min(nextRescue, nextExtend))
     }
 
     /// Attributes the previous processes' deaths. Should that keep failing (the quarantine folder full or not
