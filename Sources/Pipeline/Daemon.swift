@@ -175,7 +175,8 @@ public final class Daemon: @unchecked Sendable {
         ["queue": "\([c.maxInFlight, Int(c.leaseSeconds * 1000), Int(c.claimPollInterval * 1000)])",
          "queue.stages": "\(c.stageConcurrency.sorted { $0.key < $1.key })",
          "model.path": c.modelPath ?? "", "model.prompts": "\(c.prompts ?? [])", "query": "\(c.query)", "limits": "\(c.limits)",
-         "inbox vocabularies": "\(c.effectiveInboxes.map { [$0.name, $0.vocabulary ?? "", $0.strategy ?? ""] })"]
+         // An inbox added without a vocabulary is the intake's, applied live: only inboxes that ask one count here.
+         "inbox vocabularies": "\(c.effectiveInboxes.filter { $0.vocabulary != nil || $0.strategy != nil }.map { [$0.name, $0.vocabulary ?? "", $0.strategy ?? ""] })"]
     }
 
     /// The HTTP listener. A port someone else holds costs metrics and probes, not the processing of images: logged,

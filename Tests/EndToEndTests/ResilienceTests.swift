@@ -115,6 +115,7 @@ import Testing
             """).write(toFile: config, atomically: true, encoding: .utf8)
         daemon.signal(SIGHUP)
         #expect(eventually(timeout: 10) { daemon.log.contains("configuration reloaded") }, "\(daemon.log)")
+        #expect(daemon.log.contains("needs_restart=none"), "adding a plain inbox needs no restart: \(daemon.log.suffix(1500))")
         FileManager.default.createFile(atPath: second + "/late.png", contents: TinyPNG.sample(seed: 4242))
         let db = Database(url: setup.url)
         #expect(try eventually(timeout: 20) { try db.queueStatus().counts["done"] == 1 }, "\(daemon.log.suffix(2000))")
