@@ -53,26 +53,23 @@ extension Database {
         FROM categories c WHERE c.vocabulary_id = $1::bigint ORDER BY c.id
         """)
 
-    /// One split of a vocabulary's labels (imports up to `uptoImport`) as an LVIS v1 file: image ids and category
-    /// ids are the database's, `file_name` is the image's path in the archive. A category's frequency bucket is the
-    /// vocabulary's (from LVIS) or, without one, LVIS's rule applied to the labelled training images.
-    public func exportLabels(vocabularyID: Int, split: String, uptoImport: Int) throws -> [String: Any] {
-        let images = try query(Self.exportImages, [vocabularyID, split, uptoImport]).map { r -> [String: Any] in
-            ["id": try r.int("id"), "file_name": try r.string("archive_path"), "width": try r.int("width"),
-             "height": try r.int("height"), "neg_category_ids": Self.intArray(r["negatives"]),
-             "not_exhaustive_category_ids": Self.intArray(r["not_exhaustive"])]
+    /// One split of a vocabulary's labels up to an import, as typed rows (the fine-tuning run's data).
+    public func exportLabels(vocabularyID: Int, split: String, uptoImport: Int) throws -> LabelExport {
+        let images = try query(Self.exportImages, [vocabularyID, split, uptoImport]).map { r in
+            LabelExport.Image(id: try r.int("id"), archivePath: try r.string("archive_path"), width: try r.int("width"),
+                              height: try r.int("height"), negativeCategoryIDs: Self.intArray(r["negatives"]),
+                              notExhaustiveCategoryIDs: Self.intArray(r["not_exhaustive"]))
         }
-        let annotations = try query(Self.exportAnnotations, [vocabularyID, split, uptoImport]).map { r -> [String: Any] in
-            let box = [try r.double("x"), try r.double("y"), try r.double("w"), try r.double("h")]
-            return ["id": try r.int("id"), "image_id": try r.int("image_id"), "category_id": try r.int("category_id"),
-                    "bbox": box, "area": box[2] * box[3], "iscrowd": 0]
+        let annotations = try query(Self.exportAnnotations, [vocabularyID, split, uptoImport]).map { r in
+            LabelExport.Annotation(id: try r.int("id"), imageID: try r.int("image_id"), categoryID: try r.int("category_id"),
+                                   box: (try r.double("x"), try r.double("y"), try r.double("w"), try r.double("h")))
         }
-        let categories = try query(Self.exportCategories, [vocabularyID]).map { r -> [String: Any] in
+        let categories = try query(Self.exportCategories, [vocabularyID]).map { r in
             let n = try r.int("labelled_images")
-            return ["id": try r.int("id"), "name": try r.string("name"),
-                    "frequency": r["frequency"] ?? (n < 10 ? "r" : n < 100 ? "c" : "f"), "image_count": n]
+            return LabelExport.Category(id: try r.int("id"), name: try r.string("name"),
+                                        frequency: r["frequency"] ?? (n < 10 ? "r" : n < 100 ? "c" : "f"), imageCount: n)
         }
-        return ["images": images, "annotations": annotations, "categories": categories]
+        return LabelExport(images: images, annotations: annotations, categories: categories)
     }
 
     static let insertRun = Statement("finetune.insert_run", """
@@ -128,4 +125,32 @@ extension Database {
     public func finishFineTune(id: Int, status: String, candidateModelID: Int?, metricsJSON: String, reason: String) throws {
         try query(Self.finishRun, [id, status, candidateModelID, metricsJSON, reason])
     }
+}
+
+/// A split of labels as the database holds them: images by their archive path, boxes in pixels (x, y, w, h), the
+/// vocabulary's categories with LVIS frequency groups (by labelled-image count where none is stored).
+public struct LabelExport: Sendable {
+    public struct Image: Sendable {
+        public var id: Int
+        public var archivePath: String
+        public var width: Int, height: Int
+        public var negativeCategoryIDs: [Int]
+        public var notExhaustiveCategoryIDs: [Int]
+    }
+
+    public struct Annotation: Sendable {
+        public var id: Int, imageID: Int, categoryID: Int
+        public var box: (x: Double, y: Double, w: Double, h: Double)
+    }
+
+    public struct Category: Sendable {
+        public var id: Int
+        public var name: String
+        public var frequency: String
+        public var imageCount: Int
+    }
+
+    public var images: [Image]
+    public var annotations: [Annotation]
+    public var categories: [Category]
 }

@@ -74,12 +74,12 @@ import Testing
         #expect(counts.train + counts.heldout == 3 && counts.newestImport == outcome.importID)
         #expect(try db.labelCounts(vocabularyID: vocabulary.id, afterImport: outcome.importID).train == 0)
         let exported = try ["train", "heldout"].map { try db.exportLabels(vocabularyID: vocabulary.id, split: $0, uptoImport: outcome.importID) }
-        let images = exported.flatMap { $0["images"] as? [[String: Any]] ?? [] }
-        #expect(images.count == 3 && images.allSatisfy { ($0["file_name"] as? String)?.hasPrefix("x/") == true && $0["width"] as? Int == 40 })
-        #expect(exported.flatMap { $0["annotations"] as? [[String: Any]] ?? [] }.count == 3, "category boxes only, not the grounding span")
-        let categories = exported[0]["categories"] as? [[String: Any]] ?? []
-        #expect(categories.map { $0["name"] as? String } == ["red star", "blue ring", "green cube"])
-        #expect(categories.allSatisfy { $0["frequency"] as? String == "r" })   // by LVIS's rule on so few labels
+        let images = exported.flatMap(\.images)
+        #expect(images.count == 3 && images.allSatisfy { $0.archivePath.hasPrefix("x/") && $0.width == 40 })
+        #expect(exported.flatMap(\.annotations).count == 3, "category boxes only, not the grounding span")
+        let categories = exported[0].categories
+        #expect(categories.map(\.name) == ["red star", "blue ring", "green cube"])
+        #expect(categories.allSatisfy { $0.frequency == "r" })   // by LVIS's rule on so few labels
         // The same image labelled again in the same vocabulary is a duplicate: refused, nothing added.
         let again = try importer(db).importFile(try drop("again.json", """
             {\(Self.categories), "images": [{"id": 1, "file_name": "c.png"}, {"id": 2, "file_name": "b.png", "neg_category_ids": [3]}],

@@ -43,11 +43,39 @@ public struct LVISDataset: Sendable {
     }
 
     /// A dataset built in memory (labels from the database, tests).
-    public init(images: [LVISEvaluator.Image], categories: [Category], annotations: [LVISEvaluator.Annotation], fileNames: [Int: String] = [:]) {
+    public init(images: [LVISEvaluator.Image], categories: [Category], annotations: [LVISEvaluator.Annotation], fileNames: [Int: String] = [:],
+                sizes: [Int: (width: Int, height: Int)] = [:], listedNegatives: [Int: [Int]] = [:]) {
         self.images = images
         self.categories = categories
         self.annotations = annotations
         self.fileNames = fileNames
+        self.sizes = sizes
+        self.listedNegatives = listedNegatives
+    }
+
+    /// The dataset as an LVIS file (what a fine-tuning run learned from, kept next to its checkpoint).
+    public func jsonData() throws -> Data {
+        let imageObjects: [[String: Any]] = images.map { i in
+            var o: [String: Any] = ["id": i.id, "neg_category_ids": listedNegatives[i.id] ?? i.negativeCategories.sorted(),
+                                    "not_exhaustive_category_ids": i.notExhaustiveCategories.sorted()]
+            if let name = fileNames[i.id] { o["file_name"] = name }
+            if let size = sizes[i.id] { (o["width"], o["height"]) = (size.width, size.height) }
+            return o
+        }
+        let annotationObjects: [[String: Any]] = annotations.map { a in
+            ["id": a.id, "image_id": a.imageID, "category_id": a.categoryID, "bbox": [a.bbox.x, a.bbox.y, a.bbox.w, a.bbox.h],
+             "area": a.area, "iscrowd": 0]
+        }
+        let categoryObjects: [[String: Any]] = categories.map { c in
+            var o: [String: Any] = ["id": c.id, "name": c.name]
+            if let f = c.frequency { o["frequency"] = f }
+            if let n = c.image_count { o["image_count"] = n }
+            if let s = c.synonyms { o["synonyms"] = s }
+            if let d = c.def { o["def"] = d }
+            return o
+        }
+        return try JSONSerialization.data(withJSONObject: ["images": imageObjects, "annotations": annotationObjects,
+                                                           "categories": categoryObjects], options: [.sortedKeys])
     }
 
     public init(path: String) throws {

@@ -122,10 +122,14 @@ public final class FineTuner: @unchecked Sendable {
                 throw TrainingError("vocabulary \(snapshot.vocabulary) is gone")
             }
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            // The label snapshot as LVIS files: what the run learned from stays readable next to its checkpoint.
-            for split in ["train", "heldout"] where !FileManager.default.fileExists(atPath: directory + "/\(split).json") {
-                let json = try database.exportLabels(vocabularyID: vocabulary.id, split: split, uptoImport: snapshot.uptoImport)
-                try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: directory + "/\(split).json"))
+            // The run learns from the labels as the database has them up to its import, built in memory; the LVIS
+            // files beside its checkpoint are the audit trail of what it learned from.
+            var splits: [String: LVISDataset] = [:]
+            for split in ["train", "heldout"] {
+                let dataset = LVISDataset(try database.exportLabels(vocabularyID: vocabulary.id, split: split, uptoImport: snapshot.uptoImport))
+                splits[split] = dataset
+                let audit = directory + "/\(split).json"
+                if !FileManager.default.fileExists(atPath: audit) { try dataset.jsonData().write(to: URL(fileURLWithPath: audit)) }
             }
             let config = try settings.trainingConfig(parent: parentPath, runDirectory: directory, archiveRoot: archiveRoot,
                                                      name: parent.name, runID: run.id)
@@ -133,6 +137,7 @@ public final class FineTuner: @unchecked Sendable {
             session.shouldStop = { [weak self] in self?.isStopping ?? true }
             session.featureWorkers = 1
             session.logger = logger
+            session.datasets = (splits["train"]!, splits["heldout"])
             session.onCheckpoint = { [database, logger] done, total in
                 try? database.fineTuneProgress(id: run.id, stepsDone: done)
                 logger.info("fine-tuning progress", metadata: ["run": "\(run.id)", "step": "\(done)/\(total)"])

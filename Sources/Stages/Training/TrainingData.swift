@@ -1,7 +1,7 @@
 import Detector
 import Foundation
 
-/// A run's training records, built from an LVIS/COCO file (`LVISDataset`, the one reader of that format) as MDETR
+/// A run's training records, built from an LVIS/COCO dataset (`LVISDataset`: a file, or labels from the database) as MDETR
 /// builds them — per image, one record per positive category with all its boxes and up to `negatives_per_image` with
 /// none, optionally GLIP-style packed records — plus grounding captions and caption-only images when given.
 struct TrainingData {
@@ -15,11 +15,10 @@ struct TrainingData {
     let tokenizer: any Tokenizer
     let maxTokens: Int
 
-    init(_ c: TrainingConfig, tokenizer: any Tokenizer, maxTokens: Int) throws {
+    init(_ c: TrainingConfig, dataset: LVISDataset, tokenizer: any Tokenizer, maxTokens: Int) throws {
         self.c = c
         self.tokenizer = tokenizer
         self.maxTokens = maxTokens
-        let dataset = try LVISDataset(path: c.train)
         let names = Dictionary(uniqueKeysWithValues: dataset.categories.map {
             ($0.id, PromptTemplate.cleanName.prompt(name: $0.name, definition: nil))
         })

@@ -14,6 +14,9 @@ public final class TrainingSession: @unchecked Sendable {
     let backboneWeights: any WeightSource, textWeights: any WeightSource
     let tokenizer: WordPieceTokenizer
     let backbone: any Backbone
+    /// Labels given in memory (the daemon's fine-tuning builds them from the database) instead of the config's
+    /// `data.train` / `data.val` files.
+    public var datasets: (train: LVISDataset, validation: LVISDataset?)?
     /// The records (set by `loadData`).
     var data: TrainingData?
     var images: [(id: Int, file: String, width: Int, height: Int)] { data?.images ?? [] }
@@ -53,9 +56,16 @@ public final class TrainingSession: @unchecked Sendable {
 
     // MARK: - Data
 
-    /// Reads the training data (`TrainingData`).
+    /// Reads the training data (`TrainingData`): `datasets.train` when given, else the `data.train` file.
     func loadData() throws {
-        data = try TrainingData(c, tokenizer: tokenizer, maxTokens: config.maxTokens)
+        data = try TrainingData(c, dataset: try datasets?.train ?? LVISDataset(path: c.train), tokenizer: tokenizer,
+                                maxTokens: config.maxTokens)
+    }
+
+    /// The validation labels: `datasets.validation` when given, else the `data.val` file, if any.
+    func validationDataset() throws -> LVISDataset? {
+        if let given = datasets { return given.validation }
+        return try c.val.map { try LVISDataset(path: $0) }
     }
 
     /// Weights this run owns merged with the pretrained backbone and text encoder, under the official keys.
@@ -171,7 +181,7 @@ public final class TrainingSession: @unchecked Sendable {
         let finalWeights = TrainingCheckpoint.trainedTensors(model, ema: trainer.ema)
         var metrics: [String: Double] = [:]
         var packedPrompts: Bool?
-        if let val = c.val {
+        if let val = try validationDataset() {
             metrics = try evaluate(val, weights: finalWeights)
             // A model trained (or descended from one trained) on packed captions is measured on them too: `auto`
             // asks it by shortlist only if the shortlist stays within one AP point of the exact protocol.
@@ -209,7 +219,7 @@ public final class TrainingSession: @unchecked Sendable {
     /// LVIS metrics of the starting model (`model.init`) on the validation file, for comparing a fine-tuned
     /// candidate with its parent on the same images.
     public func evaluateInitialModel() throws -> [String: Double] {
-        guard let initFrom = c.initFrom, let val = c.val else { throw TrainingError("no model.init or data.val to evaluate") }
+        guard let initFrom = c.initFrom, let val = try validationDataset() else { throw TrainingError("no model.init or data.val to evaluate") }
         let own = try SafeTensors(path: initFrom + "/model.safetensors")
         return try evaluate(val, weights: try own.keys.sorted().map { ($0, try own.tensor($0)) })
     }
@@ -224,9 +234,8 @@ public final class TrainingSession: @unchecked Sendable {
 
     /// LVIS metrics of the trained weights on the first `val_images` images of the validation file, the vocabulary
     /// asked by `strategy`.
-    func evaluate(_ path: String, weights: [(String, Tensor)], strategy: QueryStrategy = .exact) throws -> [String: Double] {
+    func evaluate(_ dataset: LVISDataset, weights: [(String, Tensor)], strategy: QueryStrategy = .exact) throws -> [String: Double] {
         let detector = try inferenceDetector(weights)
-        let dataset = try LVISDataset(path: path)
         let vocabulary = dataset.categories.map { CategoryPrompt(categoryID: $0.id, prompt: PromptTemplate.cleanName.prompt(name: $0.name, definition: nil)) }
         let selected = Array(dataset.images.prefix(c.valImages))
         var results: [LVISEvaluator.Result] = []
