@@ -172,7 +172,7 @@ public final class Daemon: @unchecked Sendable {
 
     /// What the stages and the queue are built with, by configuration name: only a restart applies a change.
     static func stageSettings(_ c: Config) -> [String: String] {
-        ["queue": "\([c.maxInFlight, Int(c.leaseSeconds * 1000), Int(c.claimPollInterval * 1000)])",
+        ["queue": "\(c.maxInFlight) \(c.leaseSeconds) \(c.claimPollInterval)",
          "queue.stages": "\(c.stageConcurrency.sorted { $0.key < $1.key })",
          "model.path": c.modelPath ?? "", "model.prompts": "\(c.prompts ?? [])", "query": "\(c.query)", "limits": "\(c.limits)",
          // An inbox added without a vocabulary is the intake's, applied live: only inboxes that ask one count here.

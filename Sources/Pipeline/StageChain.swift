@@ -45,14 +45,9 @@ private struct Link<S: TypedStage>: Stage {
     var name: String { stage.name }
 
     func run(_ item: WorkItem) throws -> StageResult {
-        let input: S.Input
-        if S.Input.self == Void.self {
-            input = () as! S.Input
-        } else {
-            guard let carried = item.carried as? S.Input else {
-                throw SchedulerError.noInput(stage: stage.name)   // unreachable through StageChain
-            }
-            input = carried
+        // The first link takes nothing (`Void`); every other one what its predecessor left.
+        guard let input = (item.carried ?? ()) as? S.Input else {
+            throw SchedulerError.noInput(stage: stage.name)   // unreachable through StageChain
         }
         item.carried = nil   // the input is released as soon as this stage no longer holds it
         switch try stage.run(input, item) {
