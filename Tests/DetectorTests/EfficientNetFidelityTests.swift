@@ -63,9 +63,7 @@ import Testing
 /// (i+1)-th draw): the same bits as `formula` in tools/make_detector_fixtures.py.
 enum FormulaWeights {
     static func tensor(_ key: String, shape: [Int], offset: Double, scale: Double) -> Tensor {
-        var seed: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in key.utf8 { seed = (seed ^ UInt64(b)) &* 0x100_0000_01B3 }
-        var rng = SplitMix64(seed: seed)
+        var rng = SplitMix64(seed: PreprocessingTests.fnv1a(Array(key.utf8)))
         let n = shape.reduce(1, *)
         let data = (0..<n).map { _ in Float(offset + scale * (2 * Double(rng.next() >> 40) * 0x1p-24 - 1)) }
         return Tensor(shape: shape, data: data)

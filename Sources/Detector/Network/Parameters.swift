@@ -71,11 +71,4 @@ public final class ParameterRegistry {
         parameters[key] = v
         return v
     }
-
-    /// A tensor kept with the parameters that never trains (frozen batch-norm statistics, buffers).
-    func registerConstant(_ value: Tensor, key: String) -> Variable {
-        let v = Variable(value, requiresGrad: false, name: key)
-        parameters[key] = v
-        return v
-    }
 }

@@ -31,10 +31,11 @@ final class FreshParameters {
     }
 
     func make(_ key: String, shape: [Int]) -> Tensor {
-        let module = key.split(separator: ".").dropLast().joined(separator: "."), leaf = key.split(separator: ".").last ?? ""
+        let parts = key.split(separator: ".")
+        let module = parts.dropLast().joined(separator: "."), leaf = parts.last ?? ""
+        let owner = parts.dropLast().last ?? ""   // the module's own name: norm1, LayerNorm, layer_norm …
         let t: Tensor
-        if module.hasSuffix("norm") || module.hasSuffix("norm1") || module.hasSuffix("norm2") || module.hasSuffix("norm3")
-            || module.hasSuffix("norm4") || module.hasSuffix("LayerNorm") || module.hasSuffix("layer_norm") {
+        if owner.hasPrefix("norm") || owner == "LayerNorm" || owner == "layer_norm" {
             t = leaf == "weight" ? Tensor(repeating: 1, shape: shape) : Tensor(zeros: shape)
         } else if leaf == "in_proj_bias" || (module.hasSuffix("out_proj") && leaf == "bias") {
             t = Tensor(zeros: shape)

@@ -124,20 +124,20 @@ public final class FineTuner: @unchecked Sendable {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             // The run learns from the labels as the database has them up to its import, built in memory; the LVIS
             // files beside its checkpoint are the audit trail of what it learned from.
-            var splits: [String: LVISDataset] = [:]
-            for split in ["train", "heldout"] {
+            func labels(_ split: String) throws -> LVISDataset {
                 let dataset = LVISDataset(try database.exportLabels(vocabularyID: vocabulary.id, split: split, uptoImport: snapshot.uptoImport))
-                splits[split] = dataset
                 let audit = directory + "/\(split).json"
                 if !FileManager.default.fileExists(atPath: audit) { try dataset.jsonData().write(to: URL(fileURLWithPath: audit)) }
+                return dataset
             }
+            let train = try labels("train"), heldout = try labels("heldout")
             let config = try settings.trainingConfig(parent: parentPath, runDirectory: directory, archiveRoot: archiveRoot,
                                                      name: parent.name, runID: run.id)
             let session = try TrainingSession(config, quiet: true)
             session.shouldStop = { [weak self] in self?.isStopping ?? true }
             session.featureWorkers = 1
             session.logger = logger
-            session.datasets = (splits["train"]!, splits["heldout"])
+            session.datasets = (train, heldout)
             session.onCheckpoint = { [database, logger] done, total in
                 try? database.fineTuneProgress(id: run.id, stepsDone: done)
                 logger.info("fine-tuning progress", metadata: ["run": "\(run.id)", "step": "\(done)/\(total)"])

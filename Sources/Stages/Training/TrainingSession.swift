@@ -33,8 +33,6 @@ public final class TrainingSession: @unchecked Sendable {
     /// Threads computing the frozen features before the first step (nil: one per core). The daemon's fine-tuning
     /// uses 1, its own low-priority thread.
     public var featureWorkers: Int?
-    /// The frozen backbone's outputs (set by `run` once the data is read).
-    var featureCache: FeatureCache?
 
     public init(_ c: TrainingConfig, quiet: Bool) throws {
         self.c = c
@@ -81,7 +79,6 @@ public final class TrainingSession: @unchecked Sendable {
         let checkpoints = c.checkpointDirectory ?? c.output + ".checkpoint"
         try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
         let features = FeatureCache(c, images: images, backbone: backbone)
-        featureCache = features
         try features.precompute(records: records, captionRecords: captionRecords, workers: featureWorkers ?? BLASThreads.workers,
                                 progress: !quiet, shouldStop: shouldStop)
         // Start: the checkpoint if one exists, else the init model, else fresh weights; pretrained parts merged in.
