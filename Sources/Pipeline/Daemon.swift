@@ -15,6 +15,7 @@ public final class Daemon: @unchecked Sendable {
     private var config: Config
     private let configPath: String?
     private let makeStages: StageFactory
+    private let makeLabelImporter: LabelImporterFactory
     /// Work beside the job queue (the fine-tuner, the model switcher), started after the stages are built and
     /// stopped after the scheduler.
     public var makeServices: ((Database, Config) throws -> [any DaemonService])?
@@ -33,7 +34,9 @@ public final class Daemon: @unchecked Sendable {
     /// Whether the store service owns the database and cluster yet (before, a failed start stops the cluster itself).
     private var storeRegistered = false
 
-    public init(config: Config, configPath: String?, logger: Logger, makeStages: @escaping StageFactory) {
+    public init(config: Config, configPath: String?, logger: Logger, labels makeLabelImporter: @escaping LabelImporterFactory,
+                makeStages: @escaping StageFactory) {
+        self.makeLabelImporter = makeLabelImporter
         self.config = config
         self.configPath = configPath
         self.logger = logger
@@ -130,7 +133,7 @@ public final class Daemon: @unchecked Sendable {
             cluster?.stop(waitForOthers: 10)
         }))
         storeRegistered = true
-        intake = try services.start(IntakeService(database: database, config: config, logger: logger))
+        intake = try services.start(IntakeService(database: database, config: config, logger: logger, makeImporter: makeLabelImporter))
 
         let owner = Self.workerIdentity()
         var schedulerServices: [any DaemonService] = []

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pipeline
+import Stages
 import Store
 
 /// `pipelined labels import|list`: the labels inbox's import from the command line, and its log.

@@ -134,7 +134,7 @@ struct Run: ParsableCommand {
     func run() throws {
         let (config, logger) = try options.load()
         let switcher = ModelSwitcherHandle()
-        let daemon = Daemon(config: config, configPath: options.config, logger: logger) { database, config in
+        let daemon = Daemon(config: config, configPath: options.config, logger: logger, labels: LabelImporter.daemonFactory) { database, config in
             var config = config
             if DefaultModel.isDisabled(config) { return nil }
             if config.modelPath == nil, let directory = DefaultModel.directory {

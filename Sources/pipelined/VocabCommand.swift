@@ -28,15 +28,13 @@ struct VocabCommand: ParsableCommand {
             }
             var categories: [VocabularyCategory]
             var source = "text"
-            if let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-                guard let raw = json["categories"] else { throw ValidationError("\(path) has no 'categories'") }
+            if data.first(where: { !Set(" \t\r\n".utf8).contains($0) }) == UInt8(ascii: "{") {
+                // The categories of an LVIS/COCO file (a whole annotation file works too), read as training reads it.
                 let decoded: [LVISDataset.Category]
-                do {
-                    decoded = try JSONDecoder().decode([LVISDataset.Category].self,
-                                                       from: JSONSerialization.data(withJSONObject: raw))
-                } catch {
-                    throw ValidationError("\(path): categories need an integer id and a name (\(error))")
+                do { decoded = try LVISDataset(json: data).categories } catch {
+                    throw ValidationError("\(path) is not a valid LVIS/COCO file: \(error)")
                 }
+                guard !decoded.isEmpty else { throw ValidationError("\(path) has no 'categories'") }
                 source = decoded.contains { $0.frequency != nil } ? "lvis" : "coco"
                 for c in decoded where c.frequency.map({ !["r", "c", "f"].contains($0) }) ?? false {
                     throw ValidationError("\(path): category \(c.name) has frequency '\(c.frequency!)', expected r, c or f")

@@ -75,6 +75,28 @@ import Testing
         let metrics = Dictionary(uniqueKeysWithValues: dataset.evaluator.evaluate(perfect))
         #expect(abs(metrics["AP"]! - 1) < 1e-9, "\(metrics)")
         #expect(Set(dataset.categories.compactMap(\.frequency)).isSubset(of: ["r", "c", "f"]))
+
+        // The grounding file reads back through the same type: one entry per caption, every box on its phrase's span.
+        let groundingPath = dir.appendingPathComponent("grounding.json").path
+        try bench.groundingJSON(.train, records: records).write(to: URL(fileURLWithPath: groundingPath))
+        let grounding = try LVISDataset(path: groundingPath)
+        #expect(grounding.images.count == records.reduce(0) { $0 + $1.captions.count })
+        #expect(grounding.images.allSatisfy { grounding.captions[$0.id] != nil && grounding.originalImageIDs[$0.id] != nil })
+        let boxes = records.filter { !$0.plan.captionOnly }.reduce(0) { n, r in
+            n + r.captions.reduce(0) { $0 + $1.phrases.reduce(0) { $0 + $1.annotations.count } }
+        }
+        #expect(grounding.groundings.count == boxes && grounding.annotations.isEmpty)
+        for g in grounding.groundings.prefix(50) {
+            let caption = Array(grounding.captions[g.imageID]!.unicodeScalars)
+            #expect(g.spans.allSatisfy { $0.upperBound <= caption.count } && g.categoryID == nil)
+        }
+    }
+
+    /// The real LVIS v1 vocabulary reads as a dataset with categories only (how `pipelined vocab import` takes it).
+    @Test func readsTheLVISVocabulary() throws {
+        let lvis = try LVISDataset(json: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("lvis_v1_categories.json"))))
+        #expect(lvis.categories.count == 1203 && lvis.images.isEmpty)
+        #expect(lvis.categories.allSatisfy { $0.frequency != nil && $0.def != nil && !($0.synonyms ?? []).isEmpty })
     }
 
     @Test func shapesAreDistinct() {

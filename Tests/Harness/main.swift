@@ -98,7 +98,7 @@ do {
     LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
     let logger = Logger(label: "pipelined-harness")
     let detector = DoubleDetector(mode: mode, delay: delay, runLog: runLog, crashWidth: crashWidth)
-    let daemon = Daemon(config: config, configPath: configPath, logger: logger) { database, config in
+    let daemon = Daemon(config: config, configPath: configPath, logger: logger, labels: LabelImporter.daemonFactory) { database, config in
         StandardStages.make(database: database, config: config, detector: detector, prompts: ["image"])
     }
     exit(try daemon.run())

@@ -29,6 +29,33 @@ public struct LVISDataset: Sendable {
     /// evaluator's reading: every absent category negative).
     public var listedNegatives: [Int: [Int]] = [:]
 
+    // Grounding and label-file fields (MDETR's grounding files; pipelined's labels inbox).
+    /// The file's top-level `"vocabulary"` (a labels file's way to name the vocabulary its categories belong to).
+    public var vocabulary: String?
+    /// Images named by content (`"sha256"`, lowercase hex).
+    public var sha256s: [Int: String] = [:]
+    /// Each image's (or grounding entry's) `caption`.
+    public var captions: [Int: String] = [:]
+    /// MDETR grounding entries: the image an entry's caption describes (`original_img_id`), where the caption comes
+    /// from (`dataset_name`; "caption_only" for captions without boxes) and its phrases (`tokens_positive_eval`).
+    public var originalImageIDs: [Int: Int] = [:]
+    public var datasetNames: [Int: String] = [:]
+    public var phrases: [Int: [[Range<Int>]]] = [:]
+    /// Boxes grounded on spans of their image's caption (`tokens_positive`).
+    public var groundings: [Grounding] = []
+    /// Where each annotation (by id) stood in the file's list, for messages that point into the file.
+    public var annotationPositions: [Int: Int] = [:]
+
+    /// A box that refers to character spans of its image's caption (Unicode scalars, end exclusive, as Python's str
+    /// and MDETR's `tokens_positive` count), and to a category when the file also gives one it defines.
+    public struct Grounding: Sendable {
+        public var position: Int
+        public var imageID: Int
+        public var categoryID: Int?
+        public var spans: [Range<Int>]
+        public var bbox: (x: Double, y: Double, w: Double, h: Double)
+    }
+
     /// Why an annotation or results file cannot be used.
     public enum Failure: Error, CustomStringConvertible {
         case unreadable(String, String)
@@ -60,11 +87,19 @@ public struct LVISDataset: Sendable {
                                     "not_exhaustive_category_ids": i.notExhaustiveCategories.sorted()]
             if let name = fileNames[i.id] { o["file_name"] = name }
             if let size = sizes[i.id] { (o["width"], o["height"]) = (size.width, size.height) }
+            if let sha = sha256s[i.id] { o["sha256"] = sha }
+            if let caption = captions[i.id] { o["caption"] = caption }
             return o
         }
-        let annotationObjects: [[String: Any]] = annotations.map { a in
+        var annotationObjects: [[String: Any]] = annotations.map { a in
             ["id": a.id, "image_id": a.imageID, "category_id": a.categoryID, "bbox": [a.bbox.x, a.bbox.y, a.bbox.w, a.bbox.h],
              "area": a.area, "iscrowd": 0]
+        }
+        var nextID = (annotations.map(\.id).max() ?? 0) + 1
+        for g in groundings where g.categoryID == nil {
+            annotationObjects.append(["id": nextID, "image_id": g.imageID, "bbox": [g.bbox.x, g.bbox.y, g.bbox.w, g.bbox.h],
+                                      "tokens_positive": g.spans.map { [$0.lowerBound, $0.upperBound] }])
+            nextID += 1
         }
         let categoryObjects: [[String: Any]] = categories.map { c in
             var o: [String: Any] = ["id": c.id, "name": c.name]
@@ -74,50 +109,14 @@ public struct LVISDataset: Sendable {
             if let d = c.def { o["def"] = d }
             return o
         }
-        return try JSONSerialization.data(withJSONObject: ["images": imageObjects, "annotations": annotationObjects,
-                                                           "categories": categoryObjects], options: [.sortedKeys])
+        var root: [String: Any] = ["images": imageObjects, "annotations": annotationObjects, "categories": categoryObjects]
+        if let vocabulary { root["vocabulary"] = vocabulary }
+        return try JSONSerialization.data(withJSONObject: root, options: [.sortedKeys])
     }
 
     public init(path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else { throw Failure.unreadable(path, "no such file") }
-        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw Failure.malformed(path, "not a JSON object")
-        }
-        guard let rawImages = json["images"] as? [[String: Any]], let rawCats = json["categories"] as? [[String: Any]] else {
-            throw Failure.malformed(path, "missing 'images' or 'categories'")
-        }
-        let catData = try JSONSerialization.data(withJSONObject: rawCats)
-        do { categories = try JSONDecoder().decode([Category].self, from: catData) } catch {
-            throw Failure.malformed(path, "categories: \(error)")
-        }
-        let allCategories = Set(categories.map(\.id))
-        let rawAnnotations = json["annotations"] as? [[String: Any]] ?? []
-        var positives: [Int: Set<Int>] = [:]
-        annotations = try rawAnnotations.map { a in
-            guard let id = a["id"] as? Int, let image = a["image_id"] as? Int, let cat = a["category_id"] as? Int,
-                  let b = (a["bbox"] as? [NSNumber])?.map(\.doubleValue), b.count == 4 else {
-                throw Failure.malformed(path, "an annotation lacks id, image_id, category_id or a 4-number bbox")
-            }
-            positives[image, default: []].insert(cat)
-            let area = (a["area"] as? NSNumber)?.doubleValue ?? b[2] * b[3]
-            return LVISEvaluator.Annotation(id: id, imageID: image, categoryID: cat, bbox: (b[0], b[1], b[2], b[3]), area: area)
-        }
-        var names: [Int: String] = [:], sizes: [Int: (width: Int, height: Int)] = [:], listed: [Int: [Int]] = [:]
-        images = try rawImages.map { i in
-            guard let id = i["id"] as? Int else { throw Failure.malformed(path, "an image lacks its id") }
-            if let name = i["file_name"] as? String ?? (i["coco_url"] as? String).map({ URL(fileURLWithPath: $0).lastPathComponent }) {
-                names[id] = name
-            }
-            if let w = i["width"] as? Int, let h = i["height"] as? Int { sizes[id] = (w, h) }
-            if let negatives = i["neg_category_ids"] as? [Int] { listed[id] = negatives }
-            let negatives = (i["neg_category_ids"] as? [Int]).map(Set.init)
-                ?? allCategories.subtracting(positives[id] ?? [])
-            return LVISEvaluator.Image(id: id, negativeCategories: negatives,
-                                       notExhaustiveCategories: Set(i["not_exhaustive_category_ids"] as? [Int] ?? []))
-        }
-        fileNames = names
-        self.sizes = sizes
-        listedNegatives = listed
+        do { try self.init(json: data) } catch { throw Failure.malformed(path, error.description) }
     }
 
     /// The dataset cut down to some of its images (their annotations only; categories unchanged).

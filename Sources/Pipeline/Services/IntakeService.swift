@@ -10,14 +10,16 @@ final class IntakeService: DaemonService, @unchecked Sendable {
     let name = "intake"
     private let database: Database
     private let logger: Logger
+    private let makeImporter: LabelImporterFactory
     private let lock = NSLock()
     private var config: Config
     private var ingestor: Ingestor?
     private var watcher: InboxWatcher?
     private var labels: LabelIntake?
 
-    init(database: Database, config: Config, logger: Logger) {
+    init(database: Database, config: Config, logger: Logger, makeImporter: @escaping LabelImporterFactory) {
         self.database = database
+        self.makeImporter = makeImporter
         self.config = config
         self.logger = logger
     }
@@ -46,9 +48,7 @@ final class IntakeService: DaemonService, @unchecked Sendable {
                                 ignoredSuffixes: config.ignoredSuffixes, archiveRoot: config.archiveRoot,
                                 maxAttempts: config.maxAttempts, emptyGrace: config.settleSeconds, logger: logger)
         ingestor.start()
-        let labels = LabelIntake(importer: LabelImporter(database: database, settings: config.labels, archiveRoot: config.archiveRoot,
-                                                         quarantineRoot: config.quarantineRoot, logger: logger),
-                                 root: config.labelsInbox, logger: logger)
+        let labels = LabelIntake(importer: makeImporter(database, config, logger), root: config.labelsInbox, logger: logger)
         let watcher = InboxWatcher(inboxes: config.effectiveInboxes + [InboxConfig(name: "labels", path: config.labelsInbox)],
                                    ignoredSuffixes: config.ignoredSuffixes,
                                    settleSeconds: config.settleSeconds, scanInterval: config.scanInterval,

@@ -109,36 +109,34 @@ struct TrainingData {
         return TrainingRecord(image: i, caption: pack.caption, boxes: recordBoxes, spans: spans)
     }
 
-    /// MDETR-style grounding entries (captions with `tokens_positive` spans) of images in the training set.
+    /// MDETR-style grounding entries (captions with `tokens_positive` spans) of images in the training set, read as
+    /// every LVIS/COCO file is (`LVISDataset`): each entry is an "image" naming the image it describes
+    /// (`original_img_id`).
     mutating func loadGrounding(_ path: String, index: [Int: Int]) throws {
-        let json = try readJSON(path)
-        var byEntry: [Int: [(box: [Float], span: [Range<Int>])]] = [:]
+        let file = try LVISDataset(path: path)
         var entries: [Int: (image: Int, caption: String)] = [:]
         var captionOnlyImages: [Int: Int] = [:]
-        for e in json["images"] as? [[String: Any]] ?? [] {
-            guard let id = e["id"] as? Int, let original = e["original_img_id"] as? Int, let caption = e["caption"] as? String else { continue }
-            if (e["dataset_name"] as? String) == "caption_only" {
+        for entry in file.images {
+            guard let original = file.originalImageIDs[entry.id], let caption = file.captions[entry.id] else { continue }
+            if file.datasetNames[entry.id] == "caption_only" {
                 // Not in the LVIS file: the image is known from the grounding entry; its phrases train alignment.
-                guard let file = e["file_name"] as? String, let w = e["width"] as? Int, let h = e["height"] as? Int,
-                      let phrases = e["tokens_positive_eval"] as? [[[Int]]] else { continue }
+                guard let name = file.fileNames[entry.id], let size = file.sizes[entry.id], let phrases = file.phrases[entry.id] else { continue }
                 let i = captionOnlyImages[original] ?? {
-                    images.append((original, file, w, h))
+                    images.append((original, name, size.width, size.height))
                     return images.count - 1
                 }()
                 captionOnlyImages[original] = i
-                captionRecords.append(TrainingRecord(image: i, caption: caption, boxes: [],
-                                                     spans: phrases.map { $0.filter { $0.count == 2 }.map { $0[0]..<$0[1] } },
-                                                     kind: .captionOnly))
+                captionRecords.append(TrainingRecord(image: i, caption: caption, boxes: [], spans: phrases, kind: .captionOnly))
                 continue
             }
             guard let i = index[original] else { continue }
-            entries[id] = (i, caption)
+            entries[entry.id] = (i, caption)
         }
-        for a in json["annotations"] as? [[String: Any]] ?? [] {
-            guard let id = a["image_id"] as? Int, let entry = entries[id], let b = (a["bbox"] as? [NSNumber])?.map(\.floatValue),
-                  b.count == 4, let spans = a["tokens_positive"] as? [[Int]] else { continue }
-            byEntry[id, default: []].append((relativeBox(b, image: entry.image),
-                                             spans.filter { $0.count == 2 }.map { $0[0]..<$0[1] }))
+        var byEntry: [Int: [(box: [Float], span: [Range<Int>])]] = [:]
+        for g in file.groundings {
+            guard let entry = entries[g.imageID] else { continue }
+            byEntry[g.imageID, default: []].append((relativeBox([Float(g.bbox.x), Float(g.bbox.y), Float(g.bbox.w), Float(g.bbox.h)],
+                                                                image: entry.image), g.spans))
         }
         for (id, entry) in entries.sorted(by: { $0.key < $1.key }) {
             guard let boxes = byEntry[id], !boxes.isEmpty else { continue }
@@ -152,13 +150,5 @@ struct TrainingData {
     func relativeBox(_ b: [Float], image i: Int) -> [Float] {
         let (w, h) = (Float(images[i].width), Float(images[i].height))
         return [(b[0] + b[2] / 2) / w, (b[1] + b[3] / 2) / h, b[2] / w, b[3] / h]
-    }
-
-    func readJSON(_ path: String) throws -> [String: Any] {
-        guard let data = FileManager.default.contents(atPath: path),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw TrainingError("cannot read \(path) as a JSON object")
-        }
-        return json
     }
 }

@@ -1,9 +1,11 @@
 import Crypto
+import Detector
 import Foundation
 import Logging
+import Pipeline
 import Store
 
-/// Takes a labels file whole or not at all. The file is parsed (`LabelFile`), checked against the database — every
+/// Takes a labels file whole or not at all. The file is read as an `LVISDataset` and checked on its own (`validate`), then against the database — every
 /// image known and decoded, every box inside it, every category in the vocabulary, no image labelled twice in one
 /// vocabulary — and stored in one transaction. Either way the attempt is a row of `label_imports`; the file leaves
 /// the labels inbox for `archive/labels/` (imported) or `quarantine/labels/` (rejected, the evidence the row points to).
@@ -39,7 +41,7 @@ public final class LabelImporter: @unchecked Sendable {
         // The size is checked before reading: a huge file is refused, not loaded.
         var info = stat()
         guard stat(path, &info) == 0 else { throw LabelError.unreadable("\(path): \(String(cString: strerror(errno)))") }
-        let tooLarge = Int(info.st_size) > LabelFile.maxBytes
+        let tooLarge = Int(info.st_size) > Self.maxBytes
         guard let data = tooLarge ? Data() : FileManager.default.contents(atPath: path) else {
             throw LabelError.unreadable("\(path): \(String(cString: strerror(errno)))")
         }
@@ -52,7 +54,7 @@ public final class LabelImporter: @unchecked Sendable {
                 throw LabelError.invalid("labels files are LVIS/COCO JSON named *.json; this one is not")
             }
             guard !tooLarge else {
-                throw LabelError.invalid("the file is \(info.st_size) bytes, over the limit of \(LabelFile.maxBytes)")
+                throw LabelError.invalid("the file is \(info.st_size) bytes, over the limit of \(Self.maxBytes)")
             }
             let (vocabularyID, vocabularyName, sets) = try resolve(data)
             do {
@@ -84,52 +86,55 @@ public final class LabelImporter: @unchecked Sendable {
 
     /// The file's label sets as rows, or the first reason it cannot be taken.
     func resolve(_ data: Data) throws -> (vocabularyID: Int, vocabulary: String, sets: [LabelSetRow]) {
-        let file = try LabelFile.parse(data)
+        let file = try Self.validate(data)
         let vocabularyName = file.vocabulary ?? settings.vocabulary
         guard let vocabulary = try database.latestVocabulary(name: vocabularyName) else {
             throw LabelError.unknownVocabulary("\"\(vocabularyName)\" does not exist (import it with `pipelined vocab import`, or name another with \"vocabulary\")")
         }
         var categoryRows: [Int: Int] = [:]   // the file's id → categories.id
         let byName = Dictionary(vocabulary.categories.map { ($0.name, $0.id!) }, uniquingKeysWith: { a, _ in a })
-        for (id, name) in file.categories.sorted(by: { $0.key < $1.key }) {
-            guard let row = byName[name] else {
-                throw LabelError.unknownCategory("\"\(name)\" is not in vocabulary \(vocabulary.name) v\(vocabulary.version)")
+        for category in file.categories.sorted(by: { $0.id < $1.id }) {
+            guard let row = byName[category.name] else {
+                throw LabelError.unknownCategory("\"\(category.name)\" is not in vocabulary \(vocabulary.name) v\(vocabulary.version)")
             }
-            categoryRows[id] = row
+            categoryRows[category.id] = row
         }
-        let targets = try database.labelTargets(names: file.images.compactMap { $0.sha256 == nil ? $0.fileName : nil },
-                                                sha256s: file.images.compactMap(\.sha256))
+        let targets = try database.labelTargets(names: file.images.compactMap { file.sha256s[$0.id] == nil ? file.fileNames[$0.id] : nil },
+                                                sha256s: file.images.compactMap { file.sha256s[$0.id] })
+        let boxes = Dictionary(grouping: Self.boxes(of: file), by: \.imageID)
         var seenImages = Set<Int>()
         var sets: [LabelSetRow] = []
-        // An image with no box and no negative category says nothing (LVIS files have such images); it is not
-        // stored, so it stays free to be labelled later.
-        let boxed = Set(file.annotations.map(\.imageID))
-        for image in file.images where boxed.contains(image.id) || !image.negativeCategories.isEmpty {
-            guard let target = targets[image.key] else {
-                throw LabelError.unknownImage("\(image.key) has not arrived in any inbox (name it as it arrived, relative to its inbox, or by sha256)")
+        for image in file.images {
+            // An image with no box and no negative category says nothing (LVIS files have such images); it is not
+            // stored, so it stays free to be labelled later.
+            let negatives = file.listedNegatives[image.id] ?? []
+            guard boxes[image.id] != nil || !negatives.isEmpty else { continue }
+            let key = Self.key(of: image.id, in: file) ?? "?"
+            guard let target = targets[key] else {
+                throw LabelError.unknownImage("\(key) has not arrived in any inbox (name it as it arrived, relative to its inbox, or by sha256)")
             }
-            guard target.status != "quarantined" else { throw LabelError.unknownImage("\(image.key) was quarantined: it is not an image the daemon can use") }
+            guard target.status != "quarantined" else { throw LabelError.unknownImage("\(key) was quarantined: it is not an image the daemon can use") }
             guard let width = target.width, let height = target.height else {
-                throw LabelError.notReady("image \(image.key) is not decoded yet, so its boxes cannot be checked; drop the file again once it is processed")
+                throw LabelError.notReady("image \(key) is not decoded yet, so its boxes cannot be checked; drop the file again once it is processed")
             }
-            if let w = image.width, let h = image.height, w != width || h != height {
-                throw LabelError.invalid("image \(image.key) is \(width)×\(height), but the file says \(w)×\(h)")
+            if let size = file.sizes[image.id], size.width != width || size.height != height {
+                throw LabelError.invalid("image \(key) is \(width)×\(height), but the file says \(size.width)×\(size.height)")
             }
-            guard seenImages.insert(target.imageID).inserted else { throw LabelError.duplicate("\(image.key) is the same image as another entry of the file") }
+            guard seenImages.insert(target.imageID).inserted else { throw LabelError.duplicate("\(key) is the same image as another entry of the file") }
             guard !target.labelledIn.contains(vocabulary.id) else {
-                throw LabelError.duplicate("image \(image.key) already has labels in vocabulary \(vocabulary.name)")
+                throw LabelError.duplicate("image \(key) already has labels in vocabulary \(vocabulary.name)")
             }
-            var boxes: [LabelSetRow.Box] = []
-            for a in file.annotations where a.imageID == image.id {
-                let b = a.bbox
-                guard b[0] + b[2] <= Double(width) + 0.5, b[1] + b[3] <= Double(height) + 0.5 else {
-                    throw LabelError.outside("annotations[\(a.index)].bbox \(b) ends outside image \(image.key) (\(width)×\(height))")
+            var rows: [LabelSetRow.Box] = []
+            for box in boxes[image.id] ?? [] {
+                let b = box.bbox
+                guard b.x + b.w <= Double(width) + 0.5, b.y + b.h <= Double(height) + 0.5 else {
+                    throw LabelError.outside("annotations[\(box.position)].bbox \(box.numbers) ends outside image \(key) (\(width)×\(height))")
                 }
-                boxes.append(.init(categoryID: a.categoryID.map { categoryRows[$0]! }, spans: a.spans, x: b[0], y: b[1], w: b[2], h: b[3]))
+                rows.append(.init(categoryID: box.categoryID.flatMap { categoryRows[$0] }, spans: box.spans, x: b.x, y: b.y, w: b.w, h: b.h))
             }
-            sets.append(LabelSetRow(imageID: target.imageID, negativeIDs: image.negativeCategories.map { categoryRows[$0]! },
-                                    notExhaustiveIDs: image.notExhaustiveCategories.map { categoryRows[$0]! },
-                                    caption: image.caption, split: settings.split(sha256: target.sha256), boxes: boxes))
+            sets.append(LabelSetRow(imageID: target.imageID, negativeIDs: negatives.compactMap { categoryRows[$0] },
+                                    notExhaustiveIDs: image.notExhaustiveCategories.sorted().compactMap { categoryRows[$0] },
+                                    caption: file.captions[image.id], split: settings.split(sha256: target.sha256), boxes: rows))
         }
         return (vocabulary.id, vocabulary.name, sets)
     }
@@ -151,20 +156,12 @@ public final class LabelImporter: @unchecked Sendable {
     }
 }
 
-/// Where labels come from and how they are split.
-public struct LabelSettings: Sendable, Equatable {
-    /// The labels inbox; nil: `<state>/labels`.
-    public var inbox: String?
-    /// Vocabulary a file's categories are looked up in when it names none.
-    public var vocabulary = "default-model"
-    /// Share of labelled images kept out of training to judge candidates (decided per image, by its content hash, so
-    /// an image never changes side).
-    public var heldoutFraction = 0.2
+extension LabelImporter: LabelFileImporter {
+    public func importLabels(at path: String, source: String) throws { try importFile(path, source: source) }
 
-    public init() {}
-
-    public func split(sha256: String) -> String {
-        let bucket = Double(UInt32(sha256.prefix(8), radix: 16) ?? 0) / Double(UInt32.max)
-        return bucket < heldoutFraction ? "heldout" : "train"
+    /// The daemon's importer: the labels settings, archive and quarantine of its configuration.
+    public static let daemonFactory: LabelImporterFactory = { database, config, logger in
+        LabelImporter(database: database, settings: config.labels, archiveRoot: config.archiveRoot,
+                      quarantineRoot: config.quarantineRoot, logger: logger)
     }
 }

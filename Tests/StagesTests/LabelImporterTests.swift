@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Pipeline
+import Stages
 @testable import Store
 import TestSupport
 import Testing

@@ -1,9 +1,12 @@
+import Detector
 import Foundation
+import Pipeline
+@testable import Stages
 import Testing
-@testable import Pipeline
 
-/// What a labels file can be refused for on its own, before the database is asked.
-@Suite struct LabelFileTests {
+/// What a labels file can be refused for on its own, before the database is asked: the LVIS/COCO reader's checks
+/// (`LVISDataset(json:)`) and the labels inbox's own rules (`LabelImporter.validate`).
+@Suite struct LabelRulesTests {
     static let good = """
         {"categories": [{"id": 1, "name": "red star"}, {"id": 2, "name": "blue ring"}, {"id": 3, "name": "green cube"}],
          "images": [{"id": 10, "file_name": "a.png", "width": 40, "height": 30, "neg_category_ids": [3],
@@ -16,13 +19,22 @@ import Testing
         """
 
     @Test func parsesCategoriesImagesBoxesAndSpans() throws {
-        let file = try LabelFile.parse(Data(Self.good.utf8))
-        #expect(file.categories == [1: "red star", 2: "blue ring", 3: "green cube"])
-        #expect(file.images.map(\.key) == ["a.png", "b.png"])
-        #expect(file.images[0].negativeCategories == [3] && file.images[0].notExhaustiveCategories == [2])
-        #expect(file.annotations.count == 3)
-        #expect(file.annotations[1].bbox == [20.5, 3, 5, 5])
-        #expect(file.annotations[2].spans == [2..<10] && file.annotations[2].categoryID == nil)
+        let file = try LabelImporter.validate(Data(Self.good.utf8))
+        #expect(file.categories.map(\.id) == [1, 2, 3] && file.categories.map(\.name) == ["red star", "blue ring", "green cube"])
+        #expect(file.images.map { LabelImporter.key(of: $0.id, in: file) } == ["a.png", "b.png"])
+        #expect(file.listedNegatives[10] == [3] && file.images[0].notExhaustiveCategories == [2])
+        #expect(file.listedNegatives[11] == nil && file.images[1].negativeCategories == [1, 2, 3], "COCO reading: all absent are negative")
+        #expect(file.sizes[10]! == (40, 30) && file.captions[11] == "a red star left of a blue ring")
+        let boxes = LabelImporter.boxes(of: file)
+        #expect(boxes.map(\.position) == [0, 1, 2])
+        #expect(boxes[1].numbers == [20.5, 3, 5, 5] && boxes[1].categoryID == 2)
+        #expect(boxes[2].spans == [2..<10] && boxes[2].categoryID == nil)
+    }
+
+    /// Ids a file leaves out are made up after its own, so the evaluator can still tell boxes apart.
+    @Test func annotationsWithoutIDsGetFreshOnes() throws {
+        let file = try LVISDataset(json: Data(#"{"categories": [{"id": 1, "name": "x"}], "images": [{"id": 1, "file_name": "a"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}, {"id": 4, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]}]}"#.utf8))
+        #expect(file.annotations.map(\.id) == [5, 4] && file.annotationPositions == [5: 0, 4: 1])
     }
 
     /// Each case: a broken file and a word its reason must contain.
@@ -32,6 +44,7 @@ import Testing
         ("not an object", "[1, 2]", "not a JSON object"),
         ("no images", #"{"annotations": []}"#, "no \"images\""),
         ("images empty", #"{"images": []}"#, "nothing to label"),
+        ("no images at all", #"{"categories": [{"id": 1, "name": "x"}]}"#, "nothing to label"),
         ("images not a list", #"{"images": {"id": 1}}"#, "not a list"),
         ("image not object", #"{"images": [5]}"#, "images[0] is not an object"),
         ("image without id", #"{"images": [{"file_name": "a.png"}]}"#, "has no id"),
@@ -84,7 +97,7 @@ import Testing
     func refusesABrokenFileWithAReason(_ index: Int) {
         let (name, text, word) = Self.broken[index]
         #expect {
-            _ = try LabelFile.parse(Data(text.utf8))
+            _ = try LabelImporter.validate(Data(text.utf8))
         } throws: { error in
             let reason = "\(error)"
             let ok = error is LabelError && reason.contains(word)
@@ -97,7 +110,7 @@ import Testing
         var bytes = Data(#"{"images": [{"id": 1, "file_name": "a"#.utf8)
         bytes.append(contentsOf: [0xC3, 0x28, 0xFF])
         bytes.append(contentsOf: Data(#""}]}"#.utf8))
-        #expect(throws: LabelError.self) { _ = try LabelFile.parse(bytes) }
+        #expect(throws: LabelError.self) { _ = try LabelImporter.validate(bytes) }
     }
 
     @Test func splitIsDecidedByContentAndKeepsTheFraction() {
