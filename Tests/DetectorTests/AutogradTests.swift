@@ -234,4 +234,36 @@ import Testing
         #expect(after < before)
         #expect(criterion.encoderAlignment(outputs(Variable(image), Variable(tokens)), .init(boxes: [], positiveMap: Tensor(zeros: [0, 256]))) == nil)
     }
+
+    /// The pyramid and dense-head ops (DetCLIPv2): group norm, nearest upsampling (doubling and an odd ratio),
+    /// deformable convolution (input, offsets, weight, bias; samples inside, straddling and beyond the border) and
+    /// the learned scale.
+    @Test func pyramidOps() {
+        var r = Rand(state: 17)
+        let x = r.tensor([4, 5, 6], scale: 2, offset: 0.3)
+        check("groupNorm", [x, r.tensor([4], offset: 1), r.tensor([4])]) { $0[0].groupNorm($0[1], $0[2], groups: 2, eps: 1e-5) }
+        check("upsample ×2", [x]) { $0[0].upsampledNearest(height: 10, width: 12) }
+        check("upsample 5→7", [x]) { $0[0].upsampledNearest(height: 7, width: 13) }
+        // Offsets up to ±2.5 pixels: some taps leave the 5×6 image, some straddle its edge. Kept off whole numbers
+        // (where bilinear sampling has a kink that finite differences cannot see through).
+        var offsets = r.tensor([18, 5, 6], scale: 2.5)
+        for i in offsets.data.indices where abs(offsets.data[i] - offsets.data[i].rounded()) < 0.01 { offsets.data[i] += 0.05 }
+        check("deformable conv", [x, offsets, r.tensor([3, 4, 3, 3], scale: 0.5), r.tensor([3])], h: 1e-3, tolerance: 3e-2) {
+            $0[0].deformableConv2d(offsets: $0[1], weight: $0[2], bias: $0[3], padding: 1)
+        }
+        check("deformable conv, stride 2", [x, r.tensor([18, 3, 3], scale: 0.4, offset: 0.2), r.tensor([2, 4, 3, 3])]) {
+            $0[0].deformableConv2d(offsets: $0[1], weight: $0[2], bias: nil, stride: 2, padding: 1)
+        }
+        check("scaled", [x, r.tensor([1], offset: 1)]) { $0[0].scaled(by: $0[1]) }
+        // Zero offsets are an ordinary convolution.
+        let w = r.tensor([3, 4, 3, 3]), b = r.tensor([3])
+        let plain = Variable(x).conv2d(Variable(w), Variable(b), padding: .symmetric(1)).value
+        let deformed = x.deformableConvolved(offsets: Tensor(zeros: [18, 5, 6]), weight: w, bias: b, padding: 1)
+        #expect(zip(plain.data, deformed.data).allSatisfy { abs($0 - $1) < 1e-5 })
+        // A NaN or infinite offset reads zero instead of trapping or spreading.
+        var hostile = Tensor(zeros: [18, 5, 6])
+        hostile.data[0] = .nan; hostile.data[1] = .infinity; hostile.data[40] = -.greatestFiniteMagnitude
+        let safe = x.deformableConvolved(offsets: hostile, weight: w, bias: b, padding: 1)
+        #expect(safe.data.allSatisfy { $0.isFinite })
+    }
 }
