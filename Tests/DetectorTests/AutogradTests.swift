@@ -254,7 +254,7 @@ import Testing
         check("deformable conv, stride 2", [x, r.tensor([18, 3, 3], scale: 0.4, offset: 0.2), r.tensor([2, 4, 3, 3])]) {
             $0[0].deformableConv2d(offsets: $0[1], weight: $0[2], bias: nil, stride: 2, padding: 1)
         }
-        check("scaled", [x, r.tensor([1], offset: 1)]) { $0[0].scaled(by: $0[1]) }
+        check("scaled", [x, r.tensor([1], offset: 1), r.tensor([1])]) { $0[0].scaled(by: $0[1], shift: $0[2]) }
         // Zero offsets are an ordinary convolution.
         let w = r.tensor([3, 4, 3, 3]), b = r.tensor([3])
         let plain = Variable(x).conv2d(Variable(w), Variable(b), padding: .symmetric(1)).value

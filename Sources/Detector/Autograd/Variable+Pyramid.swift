@@ -94,17 +94,19 @@ extension Variable {
         }
     }
 
-    /// self · s for a one-element s (a learned per-level scale).
-    public func scaled(by s: Variable) -> Variable {
-        precondition(s.value.count == 1, "scaled(by:) takes a scalar, got \(s.shape)")
-        let factor = s.value.data[0]
-        return Variable(Tensor(shape: shape, data: value.data.map { $0 * factor }), parents: [self, s]) { [self] g in
+    /// self · s + t for one-element s and t (a learned per-level scale; a logit temperature and bias).
+    public func scaled(by s: Variable, shift t: Variable? = nil) -> Variable {
+        precondition(s.value.count == 1 && (t?.value.count ?? 1) == 1, "scaled(by:shift:) takes scalars, got \(s.shape), \(t?.shape ?? [])")
+        let factor = s.value.data[0], offset = t?.value.data[0] ?? 0
+        let parents = [self, s] + (t.map { [$0] } ?? [])
+        return Variable(Tensor(shape: shape, data: value.data.map { $0 * factor + offset }), parents: parents) { [self] g in
             if requiresGrad { accumulate(Tensor(shape: shape, data: g.data.map { $0 * factor })) }
             if s.requiresGrad {
                 var sum: Float = 0
                 for i in g.data.indices { sum += g.data[i] * value.data[i] }
                 s.accumulate(Tensor(shape: s.shape, data: [sum]))
             }
+            if let t, t.requiresGrad { t.accumulate(Tensor(shape: t.shape, data: [g.data.reduce(0, +)])) }
         }
     }
 }

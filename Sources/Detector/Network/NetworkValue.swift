@@ -47,6 +47,15 @@ public protocol NetworkValue {
     func convolved(_ convolution: Convolution, activation: Activation?) -> Self
     /// `nn.MaxPool2d` (k×k, stride, symmetric padding that never wins).
     func maxPooled(kernel: Int, stride: Int, padding: Int) -> Self
+
+    /// `nn.GroupNorm(groups, C)` over (C, H, W), then `activation`.
+    func groupNorm(_ weight: Self, _ bias: Self, groups: Int, eps: Float, activation: Activation?) -> Self
+    /// (C, H, W) → (C, Ho, Wo) as `F.interpolate(size=(Ho, Wo), mode="nearest")`.
+    func upsampledNearest(height: Int, width: Int) -> Self
+    /// torchvision's `deform_conv2d`: (C, H, W) with `offsets` (2·k·k, Ho, Wo), weight (O, C, k, k) → (O, Ho, Wo).
+    func deformableConvolved(offsets: Self, weight: Self, bias: Self?, stride: Int, padding: Int) -> Self
+    /// self · scale + shift, both one element (a level's learned scale, a logit's temperature and bias).
+    func scaled(by scale: Self, shift: Self?) -> Self
 }
 
 /// Dropout for a training forward: the probability and the random stream every dropped tensor draws from.

@@ -71,4 +71,15 @@ extension Tensor: NetworkValue {
     public func maxPooled(kernel: Int, stride: Int, padding: Int) -> Tensor {
         maxPool2D(self, kernel: kernel, stride: stride, padding: padding)
     }
+
+    public func groupNorm(_ weight: Tensor, _ bias: Tensor, groups: Int, eps: Float, activation: Activation?) -> Tensor {
+        groupNormalized(weight: weight, bias: bias, groups: groups, eps: eps, activation: activation)
+    }
+
+    public func scaled(by scale: Tensor, shift: Tensor?) -> Tensor {
+        let (s, t) = (scale.data[0], shift?.data[0] ?? 0)
+        var y = self
+        y.data.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] = p[i] * s + t } }
+        return y
+    }
 }

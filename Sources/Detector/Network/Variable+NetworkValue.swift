@@ -72,4 +72,13 @@ extension Variable: NetworkValue {
     public func maxPooled(kernel: Int, stride: Int, padding: Int) -> Variable {
         maxPool2d(kernel: kernel, stride: stride, padding: padding)
     }
+
+    public func groupNorm(_ weight: Variable, _ bias: Variable, groups: Int, eps: Float, activation: Activation?) -> Variable {
+        let y = groupNorm(weight, bias, groups: groups, eps: eps)
+        return activation.map { y.activated($0) } ?? y
+    }
+
+    public func deformableConvolved(offsets: Variable, weight: Variable, bias: Variable?, stride: Int, padding: Int) -> Variable {
+        deformableConv2d(offsets: offsets, weight: weight, bias: bias, stride: stride, padding: padding)
+    }
 }

@@ -39,6 +39,9 @@ public struct EfficientNet: Backbone {
     let stem: Conv2D
     let blocks: [Block]
     public let outChannels: Int
+    /// The last blocks of the stages that end at strides 8, 16 and 32 (stages 2, 4 and 6), and their widths.
+    let pyramidTaps: [Int]
+    public let pyramidChannels: [Int]
 
     public init(weights w: WeightScope, bnEps: Float = 1e-5) throws {
         let stemShape = w.shape("conv_stem.weight")
@@ -47,6 +50,7 @@ public struct EfficientNet: Backbone {
         stem = w.conv("conv_stem", in: 3, out: stemOut, kernel: 3, stride: 2, padding: .tfSame, batchNorm: "bn1", eps: bnEps)
         var channels = stemOut
         var blocks: [Block] = []
+        var taps: [Int] = [], tapChannels: [Int] = []
         for stage in 0..<7 {
             var b = 0
             while w.has("blocks.\(stage).\(b).conv_dw.weight") {
@@ -76,15 +80,29 @@ public struct EfficientNet: Backbone {
                 channels = out
                 b += 1
             }
+            if [2, 4, 6].contains(stage), b > 0 { taps.append(blocks.count - 1); tapChannels.append(channels) }
         }
         guard !blocks.isEmpty else { throw WeightsError.missingConfig("no EfficientNet blocks under \(w.prefix)") }
+        guard taps.count == 3 else { throw WeightsError.missingConfig("EfficientNet under \(w.prefix) lacks stage 2, 4 or 6") }
         self.blocks = blocks
         outChannels = channels
+        pyramidTaps = taps
+        pyramidChannels = tapChannels
     }
 
     public func callAsFunction(_ image: Tensor) -> Tensor {
         var x = stem(image, activation: .silu)
         for block in blocks { x = block(x) }
         return x
+    }
+
+    public func pyramid(_ image: Tensor) -> [Tensor] {
+        var x = stem(image, activation: .silu)
+        var levels: [Tensor] = []
+        for (i, block) in blocks.enumerated() {
+            x = block(x)
+            if pyramidTaps.contains(i) { levels.append(x) }
+        }
+        return levels
     }
 }

@@ -55,4 +55,18 @@ public struct EfficientNetLite: Backbone {
         for block in blocks { x = block(x) }
         return x
     }
+
+    /// Blocks after which the map is at stride 8, 16 and 32 for the last time.
+    static let pyramidTaps = [4, 10, 15]
+    public var pyramidChannels: [Int] { Self.pyramidTaps.map { Self.layout[$0].1 } }
+
+    public func pyramid(_ image: Tensor) -> [Tensor] {
+        var x = stem(image, activation: .relu6)
+        var levels: [Tensor] = []
+        for (i, block) in blocks.enumerated() {
+            x = block(x)
+            if Self.pyramidTaps.contains(i) { levels.append(x) }
+        }
+        return levels
+    }
 }

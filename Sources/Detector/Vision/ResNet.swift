@@ -17,6 +17,8 @@ public struct ResNet<Value: NetworkValue> {
     let stem: Value.Convolution      // 7×7/2
     let layers: [[Block]]
     public let outChannels: Int
+    /// Widths of layer2, layer3 and layer4 (strides 8, 16, 32).
+    public let pyramidChannels: [Int]
 
     /// The layout (blocks per stage, widths, basic or bottleneck) is read from the weights, so ResNet-18/34/50/101 and
     /// narrower test networks with the same structure all load.
@@ -26,6 +28,7 @@ public struct ResNet<Value: NetworkValue> {
         stem = w.conv("conv1", in: 3, out: stemShape[0], kernel: 7, stride: 2, padding: .symmetric(3), batchNorm: "bn1")
         var inChannels = stemShape[0]
         var layers: [[Block]] = []
+        var widths: [Int] = []
         for stage in 0..<4 {
             var blocks: [Block] = []
             var b = 0
@@ -58,9 +61,11 @@ public struct ResNet<Value: NetworkValue> {
             }
             guard !blocks.isEmpty else { throw WeightsError.missingConfig("\(w.scope.key("layer\(stage + 1)")) has no blocks") }
             layers.append(blocks)
+            widths.append(inChannels)
         }
         self.layers = layers
         outChannels = inChannels
+        pyramidChannels = Array(widths.dropFirst())
     }
 
     /// A normalized image (3, H, W) → (C, ⌈H/32⌉, ⌈W/32⌉).
@@ -68,6 +73,17 @@ public struct ResNet<Value: NetworkValue> {
         var x = image.convolved(stem, activation: .relu).maxPooled(kernel: 3, stride: 2, padding: 1)
         for stage in layers { for block in stage { x = block(x) } }
         return x
+    }
+
+    /// The outputs of layer2, layer3 and layer4.
+    public func pyramid(_ image: Value) -> [Value] {
+        var x = image.convolved(stem, activation: .relu).maxPooled(kernel: 3, stride: 2, padding: 1)
+        var levels: [Value] = []
+        for (i, stage) in layers.enumerated() {
+            for block in stage { x = block(x) }
+            if i > 0 { levels.append(x) }
+        }
+        return levels
     }
 }
 

@@ -1,0 +1,41 @@
+/// DetCLIPv2 after the backbone and the text encoder, defined once for inference (`Tensor`) and training
+/// (`Variable`): the feature pyramid, the region head, the concept projection and the region·concept scores.
+///
+/// Concepts (DetCLIPv2's concept enrichment: "name, definition") are encoded by the text encoder, mean-pooled over
+/// their tokens and projected here to d_align; regions and concepts meet only in `logits`, so a vocabulary of any
+/// size costs one image pass and one matrix product.
+/// Keys: `neck.*` (FeaturePyramid), `bbox_head.*` (RegionHead), `concept_projection.{weight,bias}`, `logit_scale`,
+/// `logit_bias`.
+public struct DetCLIPNetwork<Value: NetworkValue> {
+    public let config: DetCLIPConfig
+    let neck: FeaturePyramid<Value>
+    let head: RegionHead<Value>
+    let conceptProjection: Linear<Value>
+    let logitScale: Value, logitBias: Value
+
+    public init(weights w: Parameters<Value>, config c: DetCLIPConfig) {
+        config = c
+        neck = FeaturePyramid(weights: w.scope("neck"), inChannels: c.backboneChannels, channels: c.channels, levels: c.levels)
+        head = RegionHead(weights: w.scope("bbox_head"), config: c)
+        conceptProjection = w.linear("concept_projection", in: c.text.hidden, out: c.alignDim)
+        logitScale = w("logit_scale", shape: [1])
+        logitBias = w("logit_bias", shape: [1])
+    }
+
+    /// C3, C4, C5 from the backbone → each level's predictions, finest first.
+    public func levels(_ features: [Value]) -> [RegionHead<Value>.Level] {
+        neck(features).enumerated().map { head($1, level: $0) }
+    }
+
+    /// Pooled text features (K, text hidden) → unit concept embeddings (K, d_align).
+    public func concepts(_ pooled: Value) -> Value {
+        conceptProjection(pooled).l2NormalizedRows()
+    }
+
+    /// Regions (N, d_align) against unit concepts (K, d_align): cosine · scale + bias, (N, K) logits.
+    public func logits(regions: Value, concepts: Value) -> Value {
+        regions.l2NormalizedRows().linear(concepts, nil).scaled(by: logitScale, shift: logitBias)
+    }
+}
+
+extension DetCLIPNetwork: Sendable where Value == Tensor {}
