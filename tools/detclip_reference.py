@@ -3,7 +3,7 @@
 fixture the Swift tests read.
 
 Dev-time only (torch, torchvision, safetensors):
-    python3 tools/detclip_reference.py            # writes Tests/DetectorTests/Fixtures/detclip/{weights,io}.safetensors
+    python3 tools/detclip_reference.py   # writes Tests/DetectorTests/Fixtures/detclip{,_training}/{weights,io}.safetensors
 
 DetCLIPv2's code is not public; this is the network as the paper describes it (ATSS with FPN, the classification
 branch turned into region embeddings, a light deformable convolution whose offsets come from the regression branch,
@@ -162,5 +162,184 @@ def fixture(out_dir):
     print("wrote", out_dir, "loss", float(loss.detach()))
 
 
+# ---- Training: ATSS assignment, DetCLIPv2's objectives, a 10-step trajectory ----------------------------------------
+
+def locations(sizes, strides):
+    """Each location's centre ((j + ½)·s, (i + ½)·s) and stride, finest level first, row-major."""
+    out = []
+    for (h, w), s in zip(sizes, strides):
+        for i in range(h):
+            for j in range(w):
+                out.append(((j + 0.5) * s, (i + 0.5) * s, float(s)))
+    return out
+
+
+def box_iou(a, b):
+    w, h = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def atss_assign(locs, ranges, boxes, topk=9, anchor_scale=8.0):
+    """mmdetection's ATSSAssigner on one anchor per location (a square of 8 strides): per box the topk nearest
+    locations of each level, IoU ≥ mean + std (unbiased) and centre inside the box; ties to the larger IoU."""
+    owner, owner_iou = [-1] * len(locs), [-1.0] * len(locs)
+    for g, box in enumerate(boxes):
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        cand = []
+        for r in ranges:
+            cand += sorted(r, key=lambda n: ((locs[n][0] - cx) ** 2 + (locs[n][1] - cy) ** 2, n))[:topk]
+        ious = []
+        for n in cand:
+            x, y, s = locs[n]
+            half = anchor_scale * s / 2
+            ious.append(box_iou((x - half, y - half, x + half, y + half), box))
+        t = torch.tensor(ious, dtype=torch.float64)
+        threshold = float(t.mean() + (t.std() if len(ious) > 1 else 0))
+        for n, v in zip(cand, ious):
+            x, y, _ = locs[n]
+            if v >= threshold and min(x - box[0], y - box[1], box[2] - x, box[3] - y) > 0.01 and v > owner_iou[n]:
+                owner[n], owner_iou[n] = g, v
+    return owner
+
+
+def giou(a, b):
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    iw = (torch.minimum(a[:, 2], b[:, 2]) - torch.maximum(a[:, 0], b[:, 0])).clamp(min=0)
+    ih = (torch.minimum(a[:, 3], b[:, 3]) - torch.maximum(a[:, 1], b[:, 1])).clamp(min=0)
+    inter = iw * ih
+    union = area_a + area_b - inter
+    cw = (torch.maximum(a[:, 2], b[:, 2]) - torch.minimum(a[:, 0], b[:, 0])).clamp(min=0)
+    ch = (torch.maximum(a[:, 3], b[:, 3]) - torch.minimum(a[:, 1], b[:, 1])).clamp(min=0)
+    hull = cw * ch
+    return inter / union - (hull - union) / hull
+
+
+def detection_terms(levels, logits, strides, boxes, concepts):
+    """One image's unnormalized L_align (torchvision's sigmoid_focal_loss, α 0.25, γ 2), L_reg (1 − GIoU weighted by
+    the centerness target) and L_center (BCE), its positives and its centerness-target sum."""
+    from torchvision.ops import sigmoid_focal_loss
+    sizes = [tuple(d.shape[2:]) for _, d, _ in levels]
+    locs = locations(sizes, strides)
+    ranges, start = [], 0
+    for h, w in sizes:
+        ranges.append(range(start, start + h * w))
+        start += h * w
+    owner = atss_assign(locs, ranges, boxes)
+    labels = torch.zeros_like(logits)
+    pos = [n for n, g in enumerate(owner) if g >= 0]
+    for n in pos:
+        labels[n, concepts[owner[n]]] = 1
+    align = sigmoid_focal_loss(logits, labels, alpha=0.25, gamma=2, reduction="sum")
+    if not pos:
+        return align, None, None, 0, 0.0
+    dist = torch.cat([d[0].reshape(4, -1).t() for _, d, _ in levels])[pos]
+    signs = torch.tensor([[-locs[n][2], -locs[n][2], locs[n][2], locs[n][2]] for n in pos], dtype=dist.dtype)
+    centers = torch.tensor([[locs[n][0], locs[n][1], locs[n][0], locs[n][1]] for n in pos], dtype=dist.dtype)
+    gt = torch.tensor([boxes[owner[n]] for n in pos], dtype=dist.dtype)
+    weights = []
+    for n in pos:
+        x, y, s = locs[n]
+        b = boxes[owner[n]]
+        l, t, r, bt = (x - b[0]) / s, (y - b[1]) / s, (b[2] - x) / s, (b[3] - y) / s
+        weights.append(math.sqrt(max(min(l, r) / max(l, r), 0) * max(min(t, bt) / max(t, bt), 0)))
+    w = torch.tensor(weights, dtype=dist.dtype)
+    reg = ((1 - giou(dist * signs + centers, gt)) * w).sum()
+    ctr = torch.cat([c[0].reshape(-1) for _, _, c in levels])[pos]
+    center = F.binary_cross_entropy_with_logits(ctr, w, reduction="sum")
+    return align, reg, center, len(pos), float(w.sum())
+
+
+def detection_loss(net, batch, pooled, strides):
+    concepts = net.concepts(pooled)
+    terms = []
+    for feats, boxes, cats in batch:
+        levels = net.levels([f[None] for f in feats])
+        logits = net.logits(torch.cat([r[0] for r, _, _ in levels]), concepts)
+        terms.append(detection_terms(levels, logits, strides, boxes, cats))
+    positives = max(1, sum(t[3] for t in terms))
+    weight_sum = max(1e-6, sum(t[4] for t in terms))
+    loss = sum(t[0] for t in terms) / positives
+    regs = [t[1] for t in terms if t[1] is not None]
+    if regs:
+        loss = loss + 2 * sum(regs) / weight_sum + sum(t[2] for t in terms if t[2] is not None) / positives
+    return loss
+
+
+def alignment_loss(net, batch, pooled, strides, proposals=100, nms_iou=0.5, tau=0.07):
+    """DetCLIPv2's word-region contrastive loss on proposals chosen by objectness (best cosine to any phrase of the
+    batch), NMS and top-k; each phrase takes its best region; captions against images, InfoNCE text → image."""
+    phrases = net.concepts(pooled)
+    items = []
+    for feats, rows in batch:
+        levels = net.levels([f[None] for f in feats])
+        regions = F.normalize(torch.cat([r[0] for r, _, _ in levels]), dim=-1)
+        with torch.no_grad():
+            objectness = (regions @ phrases.t()).max(dim=1).values.tolist()
+            boxes = []
+            for (_, d, _), s in zip(levels, strides):
+                h, w = d.shape[2:]
+                for i in range(h):
+                    for j in range(w):
+                        x, y = (j + 0.5) * s, (i + 0.5) * s
+                        boxes.append((x - float(d[0, 0, i, j]) * s, y - float(d[0, 1, i, j]) * s,
+                                      x + float(d[0, 2, i, j]) * s, y + float(d[0, 3, i, j]) * s))
+            order = sorted(range(len(boxes)), key=lambda n: (-objectness[n], n))[:max(proposals * 10, 1000)]
+            kept = []
+            for n in order:
+                if len(kept) >= proposals:
+                    break
+                if all(box_iou(boxes[k], boxes[n]) <= nms_iou for k in kept):
+                    kept.append(n)
+        items.append((regions[kept], F.normalize(phrases[rows], dim=-1)))
+    rows = []
+    for p, _ in [(it[1], None) for it in items]:
+        rows.append(torch.stack([(p @ regions.t()).max(dim=1).values.mean() for regions, _ in items]) / tau)
+    logp = torch.log_softmax(torch.stack(rows), dim=1)
+    return -logp.diagonal().mean()
+
+
+def trajectory(out_dir, steps=10, lr=1e-3):
+    """Ten AdamW steps (clip 10, weight decay 1e-4) alternating a detection batch of two images and an image–text
+    batch of three, from random weights; the loss before each step."""
+    from safetensors.torch import save_file
+    gen = torch.Generator().manual_seed(4514)
+    in_channels, text_dim, strides = [16, 24, 32], 24, [8, 16, 32, 64, 128]
+    net = DetCLIPNetwork(in_channels, text_dim, channels=32, levels=5, stacked=2, groups=8, align_dim=16).double()
+    randomize(net, gen)
+    state = {k: v.detach().float().contiguous() for k, v in net.state_dict().items()}
+    shapes = [[(20, 27), (10, 14), (5, 7)], [(16, 21), (8, 11), (4, 6)], [(12, 12), (6, 6), (3, 3)]]
+    images = [[torch.randn(c, h, w, generator=gen, dtype=torch.float64) for c, (h, w) in zip(in_channels, s)] for s in shapes]
+    # Boxes in input pixels (stride-8 maps of 20×27 and 16×21 cover 160×216 and 128×168 pixels).
+    detection = [(images[0], [[10.0, 20.0, 90.0, 70.0], [100.0, 40.0, 200.0, 150.0]], [0, 2]),
+                 (images[1], [[30.0, 30.0, 60.0, 100.0], [5.0, 80.0, 120.0, 125.0]], [1, 0])]
+    concepts = torch.randn(4, text_dim, generator=gen, dtype=torch.float64)
+    captions = [(images[0], [0, 1]), (images[1], [2, 3]), (images[2], [4])]
+    phrases = torch.randn(5, text_dim, generator=gen, dtype=torch.float64)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    losses = []
+    for step in range(steps):
+        opt.zero_grad()
+        loss = detection_loss(net, detection, concepts, strides) if step % 2 == 0 else alignment_loss(net, captions, phrases, strides)
+        losses.append(loss.item())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 10)
+        opt.step()
+    io = {"concepts": concepts, "phrases": phrases, "losses": torch.tensor(losses)}
+    for k, feats in enumerate(images):
+        for name, f in zip(("c3", "c4", "c5"), feats):
+            io[f"image{k}.{name}"] = f
+    os.makedirs(out_dir, exist_ok=True)
+    save_file(state, os.path.join(out_dir, "weights.safetensors"))
+    save_file({k: v.float().contiguous() for k, v in io.items()}, os.path.join(out_dir, "io.safetensors"))
+    print("wrote", out_dir, "losses", [round(x, 5) for x in losses])
+
+
 if __name__ == "__main__":
-    fixture(os.path.join(os.path.dirname(__file__), "..", "Tests", "DetectorTests", "Fixtures", "detclip"))
+    fixtures = os.path.join(os.path.dirname(__file__), "..", "Tests", "DetectorTests", "Fixtures")
+    fixture(os.path.join(fixtures, "detclip"))
+    trajectory(os.path.join(fixtures, "detclip_training"))

@@ -9,6 +9,24 @@ public struct Box: Sendable, Equatable {
         self.x1 = x1
         self.y1 = y1
     }
+
+    /// Intersection over union (0 when they do not overlap or either has no area).
+    public func iou(_ b: Box) -> Float {
+        let w = min(x1, b.x1) - max(x0, b.x0), h = min(y1, b.y1) - max(y0, b.y0)
+        guard w > 0, h > 0 else { return 0 }
+        let inter = w * h, union = (x1 - x0) * (y1 - y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter
+        return union > 0 ? inter / union : 0
+    }
+
+    /// Greedy non-maximum suppression: of `order` (best first), the indices kept — each overlapping no better kept
+    /// box by more than `threshold`.
+    public static func suppress(_ boxes: [Box], order: [Int], threshold: Float, limit: Int = .max) -> [Int] {
+        var kept: [Int] = []
+        for i in order where kept.count < limit {
+            if !kept.contains(where: { boxes[$0].iou(boxes[i]) > threshold }) { kept.append(i) }
+        }
+        return kept
+    }
 }
 
 /// One thing found: where, how sure, and which words of which prompt it answers.

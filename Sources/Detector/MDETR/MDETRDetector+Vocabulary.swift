@@ -180,24 +180,13 @@ extension MDETRDetector {
             for d in detections { byCategory[d.categoryID, default: []].append(d) }
             kept = []
             for categoryID in byCategory.keys.sorted() {
-                var survivors: [CategoryDetection] = []
-                for d in byCategory[categoryID]!.sorted(by: { $0.score > $1.score })
-                where !survivors.contains(where: { iou($0.box, d.box) > threshold }) {
-                    survivors.append(d)
-                }
-                kept += survivors
+                let group = byCategory[categoryID]!.sorted(by: { $0.score > $1.score })
+                kept += Box.suppress(group.map(\.box), order: Array(group.indices), threshold: threshold).map { group[$0] }
             }
         }
         let ordered = kept.enumerated().sorted { a, b in
             a.element.score != b.element.score ? a.element.score > b.element.score : a.offset < b.offset
         }.map(\.element)
         return settings.topN > 0 ? Array(ordered.prefix(settings.topN)) : ordered
-    }
-
-    static func iou(_ a: Box, _ b: Box) -> Float {
-        let w = min(a.x1, b.x1) - max(a.x0, b.x0), h = min(a.y1, b.y1) - max(a.y0, b.y0)
-        guard w > 0, h > 0 else { return 0 }
-        let inter = w * h
-        return inter / ((a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter)
     }
 }

@@ -17,9 +17,12 @@ public final class AdamW {
     public var groups: [Group]
     public var beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8
     public var weightDecay: Float
+    /// Updates made (the learning-rate schedule and the weight average count these).
     public private(set) var step = 0
-    /// First and second moments per parameter (by identity), created at the first step.
-    var moments: [ObjectIdentifier: (m: [Float], v: [Float])] = [:]
+    /// First and second moments per parameter (by identity), created at its first update, and how many updates it
+    /// has had: as `torch.optim.AdamW`, each parameter's bias correction counts its own updates, so a parameter that
+    /// gets no gradient in some steps (a box head during image–text batches) is not corrected as if it had.
+    var moments: [ObjectIdentifier: (m: [Float], v: [Float], updates: Int)] = [:]
 
     public init(groups: [Group], weightDecay: Float = 1e-4) {
         self.groups = groups
@@ -57,15 +60,16 @@ public final class AdamW {
     /// One update of every parameter that has a gradient; gradients are then cleared.
     public func update() {
         step += 1
-        let c1 = 1 - pow(beta1, Float(step)), c2 = 1 - pow(beta2, Float(step))
         for group in groups {
             let lr = group.learningRate
-            let stepSize = lr / c1, root2 = c2.squareRoot()
             for p in group.parameters {
                 guard let grad = p.grad else { continue }
                 let key = ObjectIdentifier(p)
-                var (m, v) = moments.removeValue(forKey: key)
-                    ?? ([Float](repeating: 0, count: grad.count), [Float](repeating: 0, count: grad.count))
+                var (m, v, updates) = moments.removeValue(forKey: key)
+                    ?? ([Float](repeating: 0, count: grad.count), [Float](repeating: 0, count: grad.count), 0)
+                updates += 1
+                let c1 = 1 - pow(beta1, Float(updates)), c2 = 1 - pow(beta2, Float(updates))
+                let stepSize = lr / c1, root2 = c2.squareRoot()
                 let decay = 1 - lr * weightDecay
                 let (b1, b2, eps) = (beta1, beta2, eps)
                 // Raw buffers: element access through the class property would check exclusivity and uniqueness
@@ -87,7 +91,7 @@ public final class AdamW {
                     }
                 }
                 p.value.data = value
-                moments[key] = (m, v)
+                moments[key] = (m, v, updates)
                 p.grad = nil
             }
         }
@@ -97,19 +101,23 @@ public final class AdamW {
         for g in groups { for p in g.parameters { p.grad = nil } }
     }
 
-    /// The moments as named tensors (`m.KEY`, `v.KEY`), for checkpoints.
+    /// The moments as named tensors (`m.KEY`, `v.KEY`, and `t.KEY` the parameter's update count), for checkpoints.
     public func momentTensors(_ parameters: [(String, Variable)]) -> [(String, Tensor)] {
         parameters.flatMap { name, p -> [(String, Tensor)] in
-            guard let (m, v) = moments[ObjectIdentifier(p)] else { return [] }
-            return [("m." + name, Tensor(shape: p.shape, data: m)), ("v." + name, Tensor(shape: p.shape, data: v))]
+            guard let (m, v, updates) = moments[ObjectIdentifier(p)] else { return [] }
+            return [("m." + name, Tensor(shape: p.shape, data: m)), ("v." + name, Tensor(shape: p.shape, data: v)),
+                    ("t." + name, Tensor(shape: [1], data: [Float(updates)]))]
         }
     }
 
-    /// Restores moments written by `momentTensors` and the step count they belong to.
+    /// Restores moments written by `momentTensors` and the step count they belong to (a checkpoint without update
+    /// counts, written before they were kept, gives every parameter the step count).
     public func restoreMoments(_ source: any WeightSource, step: Int, parameters: [(String, Variable)]) throws {
         let keys = Set(source.keys)
         for (name, p) in parameters where keys.contains("m." + name) && keys.contains("v." + name) {
-            moments[ObjectIdentifier(p)] = (try source.tensor("m." + name).data, try source.tensor("v." + name).data)
+            var updates = step
+            if keys.contains("t." + name), let t = try source.tensor("t." + name).data.first, t.isFinite, t >= 0, t < 1e9 { updates = Int(t) }
+            moments[ObjectIdentifier(p)] = (try source.tensor("m." + name).data, try source.tensor("v." + name).data, updates)
         }
         self.step = step
     }

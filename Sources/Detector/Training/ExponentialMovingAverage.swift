@@ -6,13 +6,13 @@ public final class ExponentialMovingAverage {
     public let decay: Float
     public private(set) var shadow: [String: Tensor]
 
-    public init(_ model: TrainableMDETR, decay: Float = 0.9998) {
+    public init(_ model: any TrainableNetwork, decay: Float = 0.9998) {
         self.decay = decay
         shadow = model.parameters.mapValues(\.value)
     }
 
     /// `updates`: how many updates came before this one (the optimizer's step count, so a resumed run continues).
-    public func update(from model: TrainableMDETR, updates: Int) {
+    public func update(from model: any TrainableNetwork, updates: Int) {
         let decay = min(self.decay, Float(1 + updates) / Float(10 + updates))
         for (key, p) in model.parameters where p.requiresGrad {
             guard var s = shadow.removeValue(forKey: key) else { continue }

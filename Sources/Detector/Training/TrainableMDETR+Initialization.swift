@@ -10,27 +10,34 @@ extension TrainableMDETR {
     /// tokens start at the size of the sine position code added to them (an unnormalised backbone, Lite0's last
     /// block has RMS ≈ 2.4, would otherwise drown the positions the attention must learn from).
     public static func freshWeights(config c: MDETRConfig, backboneChannels: Int, seed: UInt64, featureScale: Float = 1) -> [(String, Tensor)] {
-        let fresh = FreshParameters(seed: seed, featureScale: featureScale)
+        let fresh = FreshParameters(seed: seed) { fresh, key, shape in fresh.mdetr(key, shape: shape, featureScale: featureScale) }
         _ = MDETRNetwork<Tensor>(config: c, backboneChannels: backboneChannels, weights: Parameters(initializing: fresh))
         return fresh.made.filter { !$0.0.hasPrefix("transformer.text_encoder.") }
     }
 }
 
-/// Makes each parameter a network definition asks for from its key and shape, by the official initialisation rules
-/// (see `TrainableMDETR.freshWeights`), remembering them in the order asked.
+/// Makes each parameter a network definition asks for from its key and shape, by a network's initialisation rule,
+/// remembering them in the order asked.
 final class FreshParameters {
     private var rng: SplitMix64
-    let featureScale: Float
     private(set) var made: [(String, Tensor)] = []
     /// Each module's weight fan-in, for its bias (PyTorch bounds a bias by its weight's fan-in).
     private var fanIn: [String: Int] = [:]
+    private let rule: (FreshParameters, String, [Int]) -> Tensor
 
-    init(seed: UInt64, featureScale: Float) {
+    init(seed: UInt64, rule: @escaping (FreshParameters, String, [Int]) -> Tensor) {
         rng = SplitMix64(seed: seed)
-        self.featureScale = featureScale
+        self.rule = rule
     }
 
     func make(_ key: String, shape: [Int]) -> Tensor {
+        let t = rule(self, key, shape)
+        made.append((key, t))
+        return t
+    }
+
+    /// MDETR's rules (see `TrainableMDETR.freshWeights`).
+    func mdetr(_ key: String, shape: [Int], featureScale: Float) -> Tensor {
         let parts = key.split(separator: ".")
         let module = parts.dropLast().joined(separator: "."), leaf = parts.last ?? ""
         let owner = parts.dropLast().last ?? ""   // the module's own name: norm1, LayerNorm, layer_norm …
@@ -53,24 +60,23 @@ final class FreshParameters {
         } else {
             t = uniform(shape, bound: 1 / Float(fanIn[module] ?? shape[0]).squareRoot())
         }
-        made.append((key, t))
         return t
     }
 
-    private func uniform(_ shape: [Int], bound: Float) -> Tensor {
+    func uniform(_ shape: [Int], bound: Float) -> Tensor {
         Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float(rng.uniform(-Double(bound), Double(bound))) })
     }
 
-    private func xavier(_ shape: [Int]) -> Tensor {
+    func xavier(_ shape: [Int]) -> Tensor {
         let fanOut = shape[0], fanIn = shape.dropFirst().reduce(1, *)
         return uniform(shape, bound: (6 / Float(fanIn + fanOut)).squareRoot())
     }
 
-    private func normal(_ shape: [Int]) -> Tensor {
+    func normal(_ shape: [Int], std: Float = 1) -> Tensor {
         Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in
             // Box–Muller.
             let u = max(rng.unit(), 1e-12), v = rng.unit()
-            return Float((-2 * Foundation.log(u)).squareRoot() * cos(2 * .pi * v))
+            return Float((-2 * Foundation.log(u)).squareRoot() * cos(2 * .pi * v)) * std
         })
     }
 }

@@ -7,7 +7,7 @@ import Foundation
 /// cached), so their keys are not this graph's.
 ///
 /// Shapes: C backbone channels, h×w feature map, D model width, L text tokens, Q queries, Ht text width.
-public final class TrainableMDETR {
+public final class TrainableMDETR: TrainableNetwork {
     public let config: MDETRConfig
     let network: MDETRNetwork<Variable>
     /// A ResNet backbone (trainable); nil when the backbone runs frozen through the inference code.
@@ -55,11 +55,6 @@ public final class TrainableMDETR {
         guard parts.count >= 2 else { return false }
         let module = parts[parts.count - 2]
         return module.hasPrefix("bn") || module.hasPrefix("_bn") || (module == "1" && parts.dropLast(2).last == "downsample")
-    }
-
-    /// The parameters gradients are computed for, by key.
-    public var trainableParameters: [(String, Variable)] {
-        parameters.filter { $0.value.requiresGrad }.sorted { $0.key < $1.key }
     }
 
     func p(_ key: String) -> Variable {
