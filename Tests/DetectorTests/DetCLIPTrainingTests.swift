@@ -38,6 +38,18 @@ import Testing
         }
     }
 
+    /// Fresh weights are made from the definition itself: every key the network asks for, accepted by the strict
+    /// loader, with ATSS's and DetCLIPv2's starting values.
+    @Test func freshWeightsFitTheNetwork() throws {
+        let fresh = TrainableDetCLIP.freshWeights(config: DetCLIPParityTests.config, seed: 1)
+        let model = try TrainableDetCLIP(config: DetCLIPParityTests.config, weights: InMemoryWeights(fresh))
+        #expect(Set(fresh.map(\.0)) == Set(model.parameters.keys) && fresh.count == model.parameters.count)
+        let byKey = Dictionary(uniqueKeysWithValues: fresh)
+        #expect(byKey["bbox_head.offset_conv.weight"]?.data.allSatisfy { $0 == 0 } == true)
+        #expect(byKey["bbox_head.cls_convs.0.gn.weight"]?.data.allSatisfy { $0 == 1 } == true)
+        #expect(abs((byKey["logit_bias"]?.data[0] ?? 0) + 4.595) < 1e-3)
+    }
+
     /// ATSS on one level worked by hand: a box covering a 3×3 block of cells takes the cells whose anchors overlap it
     /// best; a second box over the same cells takes the ones it overlaps more; a box too small for any anchor still
     /// gets the location inside it.

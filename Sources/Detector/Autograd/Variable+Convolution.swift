@@ -12,25 +12,36 @@ extension Variable {
         let (top, _, ho) = padding.resolve(input: h, kernel: kh, stride: stride)
         let (left, _, wo) = padding.resolve(input: w, kernel: kw, stride: stride)
         let og = o / groups, k = cg * kh * kw, n = ho * wo
-        // Visits every (cols index, x index) pair of group gi that lies inside the image:
-        // cols[(ci·kh + dy)·kw + dx][oy·wo + ox] ↔ x[gi·cg + ci][oy·s + dy − pt][ox·s + dx − pl].
-        // im2col reads through it, col2im (the backward) accumulates through it.
-        func forEachTap(_ gi: Int, _ body: (_ col: Int, _ x: Int) -> Void) {
+        // cols[(ci·kh + dy)·kw + dx][oy·wo + ox] ↔ x[gi·cg + ci][oy·s + dy − pt][ox·s + dx − pl] where inside the image:
+        // im2col copies through it, col2im (the backward) accumulates through it. Each (row, oy) touches one run of
+        // output columns, found once, so the inner loop is a plain strided copy.
+        func forEachRun(_ gi: Int, _ body: (_ col: Int, _ x: Int, _ count: Int) -> Void) {
             for ci in 0..<cg { for dy in 0..<kh { for dx in 0..<kw {
                 let row = ((ci * kh + dy) * kw + dx) * n
+                // ox with 0 ≤ ox·s + dx − pl < w.
+                let lo = max(0, (left - dx + stride - 1) / stride)
+                let hi = min(wo, (w - 1 + left - dx) / stride + 1)
+                guard hi > lo, w - 1 + left - dx >= 0 else { continue }
                 for oy in 0..<ho {
                     let iy = oy * stride + dy - top
                     guard iy >= 0 && iy < h else { continue }
-                    for ox in 0..<wo {
-                        let ix = ox * stride + dx - left
-                        if ix >= 0 && ix < w { body(row + oy * wo + ox, ((gi * cg + ci) * h + iy) * w + ix) }
-                    }
+                    body(row + oy * wo + lo, ((gi * cg + ci) * h + iy) * w + lo * stride + dx - left, hi - lo)
                 }
             } } }
         }
         func im2col(_ gi: Int) -> [Float] {   // (k, n)
             var cols = [Float](repeating: 0, count: k * n)
-            forEachTap(gi) { cols[$0] = value.data[$1] }
+            value.data.withUnsafeBufferPointer { xp in
+                cols.withUnsafeMutableBufferPointer { cp in
+                    forEachRun(gi) { col, x, count in
+                        if stride == 1 {
+                            (cp.baseAddress! + col).update(from: xp.baseAddress! + x, count: count)
+                        } else {
+                            for j in 0..<count { cp[col + j] = xp[x + j * stride] }
+                        }
+                    }
+                }
+            }
             return cols
         }
         var out = [Float](repeating: 0, count: o * n)
@@ -64,7 +75,11 @@ extension Variable {
                         BLAS.gemm(transA: true, m: k, n: n, k: og, a: wp.baseAddress! + gi * og * k, lda: k, b: dOut, ldb: n,
                                   c: &dcols, ldc: n)
                     }
-                    forEachTap(gi) { dx[$1] += dcols[$0] }
+                    dx.withUnsafeMutableBufferPointer { dp in
+                        dcols.withUnsafeBufferPointer { cp in
+                            forEachRun(gi) { col, x, count in for j in 0..<count { dp[x + j * stride] += cp[col + j] } }
+                        }
+                    }
                 }
             }
             accumulate(Tensor(shape: shape, data: dx))

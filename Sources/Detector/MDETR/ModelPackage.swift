@@ -31,6 +31,8 @@ public struct ModelPackage {
         /// model that did): shortlist (k = 25) within one AP point of the exact protocol on its validation images.
         /// `[query] strategy = "auto"` asks it by shortlist when true (docs/detector.md); nil: never measured.
         public var packedPrompts: Bool?
+        /// A DetCLIPv2 model's network (`config` then holds only its backbone and text encoder); nil: MDETR.
+        public var detclip: DetCLIPConfig?
 
         public struct Part: Codable, Sendable {
             public var prefix: String

@@ -60,7 +60,14 @@ extension Tensor: NetworkValue {
     public static func convolution(_ w: Parameters<Tensor>, _ name: String, in inChannels: Int, out outChannels: Int,
                                    kernel: Int, stride: Int, padding: Padding, groups: Int, bias: Bool,
                                    batchNorm: String?, eps: Float) -> Conv2D {
-        w.scope.conv(name, in: inChannels, out: outChannels, kernel: kernel, stride: stride, padding: padding,
+        if w.fresh != nil {
+            // Fresh weights (training from scratch): made through the parameters, so the definition's keys are recorded.
+            precondition(batchNorm == nil, "fresh weights for a batch-normalized convolution (\(name)) are not made")
+            let s = w.scope(name)
+            return Conv2D(weight: s("weight", shape: [outChannels, inChannels / groups, kernel, kernel]),
+                          bias: bias ? s("bias", shape: [outChannels]) : nil, stride: stride, padding: padding, groups: groups)
+        }
+        return w.scope.conv(name, in: inChannels, out: outChannels, kernel: kernel, stride: stride, padding: padding,
                      groups: groups, bias: bias, batchNorm: batchNorm, eps: eps)
     }
 

@@ -11,6 +11,9 @@ public struct TrainingRecord: Sendable {
     public var caption: String
     public var boxes: [[Float]]              // (cx, cy, w, h) relative to the image
     public var spans: [[Range<Int>]]         // per box: the caption's character spans it belongs to
+    /// Per box, the concept text it belongs to (DetCLIPv2's detection records: one record per image, every box on
+    /// its category's "name: definition"); empty for MDETR's records.
+    public var concepts: [String] = []
     public init(image: Int, caption: String, boxes: [[Float]], spans: [[Range<Int>]], kind: Kind = .detection) {
         self.kind = kind
         self.image = image

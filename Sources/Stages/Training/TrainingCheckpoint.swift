@@ -22,30 +22,24 @@ struct TrainingCheckpoint {
     }
 
     /// The EMA and the optimizer's moments, where saved.
-    func restore(_ trainer: Trainer, model: TrainableMDETR, step: Int) throws {
-        if let ema = trainer.ema, FileManager.default.fileExists(atPath: directory + "/ema.safetensors") {
+    func restore(_ engine: any TrainingEngine, step: Int) throws {
+        if let ema = engine.ema, FileManager.default.fileExists(atPath: directory + "/ema.safetensors") {
             let saved = try SafeTensors(path: directory + "/ema.safetensors")
             for key in saved.keys { ema.restore(key, try saved.tensor(key)) }
         }
         if FileManager.default.fileExists(atPath: directory + "/moments.safetensors") {
-            try trainer.optimizer.restoreMoments(SafeTensors(path: directory + "/moments.safetensors"), step: step,
-                                                 parameters: model.trainableParameters)
+            try engine.optimizer.restoreMoments(SafeTensors(path: directory + "/moments.safetensors"), step: step,
+                                                parameters: engine.network.trainableParameters)
         }
     }
 
-    /// The tensors a run trains (not the pretrained parts), EMA values when EMA is on.
-    static func trainedTensors(_ model: TrainableMDETR, ema: ExponentialMovingAverage?) -> [(String, Tensor)] {
-        model.parameters.keys.sorted().filter { !$0.hasPrefix("backbone.") && !$0.hasPrefix("transformer.text_encoder.") }
-            .map { ($0, ema?.shadow[$0] ?? model.parameters[$0]!.value) }
-    }
-
-    func save(model: TrainableMDETR, trainer: Trainer, state: State) throws {
+    func save(_ engine: any TrainingEngine, state: State) throws {
         let dir = directory
-        try SafeTensors.write(Self.trainedTensors(model, ema: nil), metadata: ["format": "pt"], to: dir + "/weights.safetensors.tmp")
-        if let ema = trainer.ema {
-            try SafeTensors.write(Self.trainedTensors(model, ema: ema), metadata: ["format": "pt"], to: dir + "/ema.safetensors.tmp")
+        try SafeTensors.write(engine.trainedTensors(averaged: false), metadata: ["format": "pt"], to: dir + "/weights.safetensors.tmp")
+        if engine.ema != nil {
+            try SafeTensors.write(engine.trainedTensors(averaged: true), metadata: ["format": "pt"], to: dir + "/ema.safetensors.tmp")
         }
-        try SafeTensors.write(trainer.optimizer.momentTensors(model.trainableParameters), metadata: ["format": "pt"],
+        try SafeTensors.write(engine.optimizer.momentTensors(engine.network.trainableParameters), metadata: ["format": "pt"],
                               to: dir + "/moments.safetensors.tmp")
         try JSONEncoder().encode(state).write(to: URL(fileURLWithPath: dir + "/state.json.tmp"))
         for f in ["weights.safetensors", "ema.safetensors", "moments.safetensors", "state.json"]

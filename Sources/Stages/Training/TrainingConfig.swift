@@ -22,11 +22,14 @@ import Pipeline
 ///     caption_image_size = 240              # caption-only images train smaller (default ¾ image_size)
 ///     val_images = 100
 ///     [model]
+///     family = "mdetr"                      # or "detclip": DetCLIPv2 (ATSS head, region·concept scores)
 ///     backbone = "efficientnet_lite0"
 ///     backbone_weights = "${PIPELINED_LITE0_WEIGHTS}"
 ///     text_encoder = "minilm-l6"
 ///     text_weights = "${PIPELINED_MINILM_DIR}"
 ///     hidden = 128 …                        # heads, encoder_layers, decoder_layers, feed_forward, queries, contrastive_dim
+///     channels = 128, levels = 5, stacked_convs = 2, align_dim = 128   # detclip: pyramid width, P3–P7, head depth, d_align
+///     concepts_per_batch = 300              # detclip: concepts a detection batch is scored against (its own + negatives)
 ///     init = "models/previous"              # optional: start from a model directory
 ///     [train]
 ///     epochs = 2, batch = 8, caption_batch = 16 (default 2 × batch), lr = 1e-4, lr_backbone = 0, lr_text_encoder = 0  (0 freezes the part)
@@ -50,6 +53,9 @@ public struct TrainingConfig: Sendable {
     public var backbone = "efficientnet_lite0", backboneWeights = "${PIPELINED_LITE0_WEIGHTS}"
     public var textEncoder = "minilm-l6", textWeights = "${PIPELINED_MINILM_DIR}"
     public var hidden = 128, heads = 8, encoderLayers = 3, decoderLayers = 3, feedForward = 512, queries = 50, contrastiveDim = 64
+    /// "mdetr" or "detclip", and DetCLIPv2's shape (`DetCLIPConfig`).
+    public var family = "mdetr"
+    public var channels = 128, levels = 5, stackedConvs = 2, alignDim = 128, conceptsPerBatch = 300
     public var initFrom: String?
     public var epochs = 1, batch = 8
     public var lr = 1e-4, lrBackbone = 0.0, lrTextEncoder = 0.0
@@ -88,6 +94,12 @@ public struct TrainingConfig: Sendable {
             try d.int("caption_image_size") { c.captionImageSize = $0 }
         }
         try r.table("model") { m in
+            try m.string("family") { c.family = $0 }
+            try m.int("channels") { c.channels = $0 }
+            try m.int("levels") { c.levels = $0 }
+            try m.int("stacked_convs") { c.stackedConvs = $0 }
+            try m.int("align_dim") { c.alignDim = $0 }
+            try m.int("concepts_per_batch") { c.conceptsPerBatch = $0 }
             try m.string("backbone") { c.backbone = $0 }
             try m.string("backbone_weights") { c.backboneWeights = $0 }
             try m.string("text_encoder") { c.textEncoder = $0 }
@@ -139,6 +151,15 @@ public struct TrainingConfig: Sendable {
         }
         guard c.subsetFraction > 0 && c.subsetFraction <= 1 else {
             throw ConfigError.invalid(key: "data.subset_fraction", value: "\(c.subsetFraction)", expected: "0 < f ≤ 1")
+        }
+        guard ["mdetr", "detclip"].contains(c.family) else { throw ConfigError.invalid(key: "model.family", value: c.family, expected: "mdetr or detclip") }
+        if c.family == "detclip" {
+            guard (3...5).contains(c.levels) else { throw ConfigError.invalid(key: "model.levels", value: "\(c.levels)", expected: "3 (P3–P5) to 5 (P3–P7)") }
+            for (key, value) in [("model.channels", c.channels), ("model.align_dim", c.alignDim), ("model.stacked_convs", c.stackedConvs),
+                                 ("model.concepts_per_batch", c.conceptsPerBatch)] where value < 1 || value > 4096 {
+                throw ConfigError.invalid(key: key, value: "\(value)", expected: "1 … 4096")
+            }
+            guard c.channels % 32 == 0 else { throw ConfigError.invalid(key: "model.channels", value: "\(c.channels)", expected: "a multiple of 32 (GroupNorm's 32 groups)") }
         }
         guard c.batch >= 1, c.epochs >= 1 else { throw ConfigError.invalid(key: "train.batch/epochs", value: "\(c.batch)/\(c.epochs)", expected: "≥ 1") }
         return c

@@ -11,6 +11,9 @@ struct TrainingData {
     var captionRecords: [TrainingRecord] = []
     /// Each record's repeat factor (`sampling = "repeat_factor"`); 1 for negatives, grounding and uniform sampling.
     var recordFactors: [Double] = []
+    /// DetCLIPv2: every category's concept text ("name: definition", DetCLIPv2's concept enrichment), by category
+    /// id order — what detection batches are scored against.
+    var concepts: [String] = []
     let c: TrainingConfig
     let tokenizer: any Tokenizer
     let maxTokens: Int
@@ -41,6 +44,26 @@ struct TrainingData {
         if c.subsetFraction < 1 { subset = FewShot.classBalancedSubset(dataset, fraction: c.subsetFraction) }
         if c.sampling == "repeat_factor" { categoryFactors = FewShot.repeatFactors(dataset, images: subset, threshold: c.repeatThreshold) }
         var rng = SplitMix64(seed: UInt64(c.seed))
+        if c.family == "detclip" {
+            let sorted = dataset.categories.sorted { $0.id < $1.id }
+            let concept = Dictionary(uniqueKeysWithValues: sorted.map { ($0.id, PromptTemplate.nameAndDefinition.prompt(name: $0.name, definition: $0.def)) })
+            concepts = sorted.compactMap { concept[$0.id] }
+            // One record per image: all its boxes, each on its category's concept. Negatives are the other concepts
+            // of the batch, so images without boxes still teach what is absent.
+            for image in images where subset?.contains(image.id) ?? true {
+                guard let i = index[image.id] else { continue }
+                var record = TrainingRecord(image: i, caption: "", boxes: [], spans: [])
+                for (cat, bs) in (boxes[image.id] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    guard let text = concept[cat] else { continue }
+                    record.boxes += bs
+                    record.concepts += bs.map { _ in text }
+                }
+                records.append(record)
+                recordFactors.append((boxes[image.id] ?? [:]).keys.map { categoryFactors[$0] ?? 1 }.max() ?? 1)
+            }
+            if let grounding = c.grounding { try loadGrounding(grounding, index: index) }
+            return
+        }
         for image in images where subset?.contains(image.id) ?? true {
             let i = index[image.id]!
             for (cat, bs) in (boxes[image.id] ?? [:]).sorted(by: { $0.key < $1.key }) {

@@ -6,7 +6,10 @@ import Store
 /// One training run: data, frozen features, the loop, checkpoints, evaluation and the saved model.
 public final class TrainingSession: @unchecked Sendable {
     let c: TrainingConfig
+    /// The backbone and text encoder (and for MDETR the whole network).
     let config: MDETRConfig
+    /// DetCLIPv2's network when `model.family = "detclip"`.
+    let detclip: DetCLIPConfig?
     let quiet: Bool
     /// What the run says (resuming, its size, progress without a terminal); the daemon's fine-tuning passes its own.
     public var logger = Logger(label: "pipelined.train")
@@ -50,6 +53,14 @@ public final class TrainingSession: @unchecked Sendable {
         textWeights = try SafeTensors(path: textDirectory + "/model.safetensors")
         tokenizer = try WordPieceTokenizer(vocabFile: textDirectory + "/vocab.txt")
         backbone = EfficientNetLite(weights: WeightLoader(source: backboneWeights).root)
+        if c.family == "detclip" {
+            var d = DetCLIPConfig(backbone: c.backbone, textEncoderType: config.textEncoderType, text: config.text,
+                                  backboneChannels: backbone.pyramidChannels)
+            (d.channels, d.levels, d.stackedConvs, d.alignDim) = (c.channels, c.levels, c.stackedConvs, c.alignDim)
+            detclip = d
+        } else {
+            detclip = nil
+        }
     }
 
     // MARK: - Data
@@ -78,7 +89,7 @@ public final class TrainingSession: @unchecked Sendable {
         guard !records.isEmpty else { throw TrainingError("\(c.train) yields no training records") }
         let checkpoints = c.checkpointDirectory ?? c.output + ".checkpoint"
         try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
-        let features = FeatureCache(c, images: images, backbone: backbone)
+        let features = FeatureCache(c, images: images, backbone: backbone, pyramid: detclip != nil)
         try features.precompute(records: records, captionRecords: captionRecords, workers: featureWorkers ?? BLASThreads.workers,
                                 progress: !quiet, shouldStop: shouldStop)
         // Start: the checkpoint if one exists, else the init model, else fresh weights; pretrained parts merged in.
@@ -90,26 +101,15 @@ public final class TrainingSession: @unchecked Sendable {
             logger.notice("resuming from \(checkpoints): epoch \(state.epoch), step \(state.step)")
         } else if let initFrom = c.initFrom {
             own = try SafeTensors(path: initFrom + "/model.safetensors")
+        } else if let detclip {
+            own = InMemoryWeights(TrainableDetCLIP.freshWeights(config: detclip, seed: UInt64(c.seed)))
         } else {
             own = InMemoryWeights(TrainableMDETR.freshWeights(config: config, backboneChannels: backbone.outChannels, seed: UInt64(c.seed),
                                                               featureScale: features.rms()))
         }
-        let merged = try withPretrained(own)
-        let trainBackbone = c.lrBackbone > 0, trainText = c.lrTextEncoder > 0
-        guard !trainBackbone else { throw TrainingError("lr_backbone > 0: training the backbone is not supported yet (features are cached)") }
-        let model = try TrainableMDETR(config: config, weights: merged) { key in
-            if key.hasPrefix("backbone.") { return false }
-            if key.hasPrefix("transformer.text_encoder.") { return trainText && !key.contains("pooler") }
-            return true
-        }
-        model.dropout = Float(c.dropout)
-        let trainer = Trainer(model: model, tokenizer: tokenizer, features: { features.features($0) },
-                              learningRates: (Float(c.lr), Float(c.lrBackbone), Float(c.lrTextEncoder)),
-                              emaDecay: c.ema ? Float(c.emaDecay) : nil)
-        trainer.clipNorm = Float(c.clip)
-        trainer.criterion.weightEncoderAlign = Float(c.encoderAlignment)
-        model.projectsImageTokens = c.encoderAlignment > 0
-        try checkpoint.restore(trainer, model: model, step: state.step)
+        guard c.lrBackbone <= 0 else { throw TrainingError("lr_backbone > 0: training the backbone is not supported yet (features are cached)") }
+        let engine = try makeEngine(own, features: features)
+        try checkpoint.restore(engine, step: state.step)
         var sizing = SplitMix64(seed: 0)
         let factors = c.sampling == "repeat_factor" ? recordFactors : nil
         let stepsPerEpoch = Self.batches(records, size: c.batch, rng: &sizing, factors: factors).count
@@ -121,7 +121,7 @@ public final class TrainingSession: @unchecked Sendable {
         let captionBatch = c.captionBatch ?? 2 * c.batch
         let captionBatches = captionRecords.count / captionBatch
         let captionEvery = captionBatches > 0 ? max(1, stepsPerEpoch / captionBatches) : 0
-        let trainable = model.trainableParameters.reduce(0) { $0 + $1.1.value.count }
+        let trainable = engine.network.trainableParameters.reduce(0) { $0 + $1.1.value.count }
         logger.info("\(records.count) records + \(captionRecords.count) caption-only from \(images.count) images, \(stepsPerEpoch) steps per epoch, \(totalSteps) steps; \(trainable) trainable parameters")
         let progress = ProgressBar(total: totalSteps, label: "train", enabled: !quiet)
         progress.advance(by: state.step)
@@ -140,16 +140,12 @@ public final class TrainingSession: @unchecked Sendable {
             let firstBatch = state.step - state.epoch * stepsPerEpoch
             for b in max(0, firstBatch)..<stepsPerEpoch where state.step < totalSteps {
                 let batch = batches[b].map { records[$0] }
-                schedule.apply(to: trainer.optimizer, step: state.step, epoch: state.epoch)
-                let (terms, _) = trainer.step(batch)
+                schedule.apply(to: engine.optimizer, step: state.step, epoch: state.epoch)
+                let terms = engine.step(batch, step: state.step)
                 state.step += 1
                 for (k, v) in terms { average[k] = (average[k] ?? v) * 0.95 + v * 0.05 }
                 let rate = Double(state.step - (state.stepAtStart ?? 0)) * Double(c.batch) / max(Date().timeIntervalSince(started), 1e-3)
-                var line = String(format: "loss %.3f ce %.3f bbox %.3f giou %.3f align %.3f word-region %.3f",
-                                  average["loss"] ?? 0, average["loss_ce"] ?? 0, average["loss_bbox"] ?? 0,
-                                  average["loss_giou"] ?? 0, average["loss_contrastive_align"] ?? 0, average["loss_word_region"] ?? 0)
-                if let e = average["loss_encoder_align"] { line += String(format: " encoder-align %.3f", e) }
-                line += String(format: ", %.1f rec/s", rate)
+                let line = engine.describe(average) + String(format: ", %.1f rec/s", rate)
                 progress.advance(detail: line)
                 // Without a terminal (logs, CI) a line every 50 steps instead of the bar.
                 if !progress.isVisible && !quiet && state.step % 50 == 0 {
@@ -158,7 +154,7 @@ public final class TrainingSession: @unchecked Sendable {
                 if captionEvery > 0 && b % captionEvery == captionEvery - 1 {
                     let k = (b / captionEvery) % captionBatches
                     let chunk = captionOrder[(k * captionBatch)..<((k + 1) * captionBatch)].map { captionRecords[$0] }
-                    if let loss = trainer.alignmentStep(chunk, features: { features.captionFeatures($0) }) {
+                    if let loss = engine.alignmentStep(chunk) {
                         average["loss_word_region"] = (average["loss_word_region"] ?? loss) * 0.9 + loss * 0.1
                     }
                 }
@@ -166,7 +162,7 @@ public final class TrainingSession: @unchecked Sendable {
                 if state.step % c.checkpointEvery == 0 || state.step == totalSteps || stop {
                     // Training time survives resumes: what earlier runs spent plus this run's so far.
                     state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started)
-                    try checkpoint.save(model: model, trainer: trainer, state: state)
+                    try checkpoint.save(engine, state: state)
                     onCheckpoint(state.step, totalSteps)
                 }
                 if stop { throw Stopped() }
@@ -175,10 +171,10 @@ public final class TrainingSession: @unchecked Sendable {
         }
         progress.finish()
         state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started)
-        let finalWeights = TrainingCheckpoint.trainedTensors(model, ema: trainer.ema)
+        let finalWeights = engine.trainedTensors(averaged: true)
         var metrics: [String: Double] = [:]
         var packedPrompts: Bool?
-        if let val = try validationDataset() {
+        if detclip == nil, let val = try validationDataset() {
             metrics = try evaluate(val, weights: finalWeights)
             // A model trained (or descended from one trained) on packed captions is measured on them too: `auto`
             // asks it by shortlist only if the shortlist stays within one AP point of the exact protocol.
@@ -190,6 +186,32 @@ public final class TrainingSession: @unchecked Sendable {
         }
         metrics["training_seconds"] = state.trainingSeconds
         return try saveModel(finalWeights, metrics: metrics, packedPrompts: packedPrompts)
+    }
+
+    /// The family's engine on the run's starting weights.
+    func makeEngine(_ own: any WeightSource, features: FeatureCache) throws -> any TrainingEngine {
+        if let detclip {
+            let model = try TrainableDetCLIP(config: detclip, weights: own)
+            let trainer = DetCLIPTrainer(model: model, learningRate: Float(c.lr), emaDecay: c.ema ? Float(c.emaDecay) : nil)
+            trainer.clipNorm = Float(c.clip)
+            let loader = WeightLoader(source: textWeights)
+            let text = ConceptEncoder(encoder: TextEncoder(config: config.text, weights: Parameters(loader.root)), tokenizer: tokenizer)
+            return DetCLIPEngine(trainer: trainer, features: features, concepts: text, vocabulary: data?.concepts ?? [], config: c)
+        }
+        let trainText = c.lrTextEncoder > 0
+        let model = try TrainableMDETR(config: config, weights: try withPretrained(own)) { key in
+            if key.hasPrefix("backbone.") { return false }
+            if key.hasPrefix("transformer.text_encoder.") { return trainText && !key.contains("pooler") }
+            return true
+        }
+        model.dropout = Float(c.dropout)
+        let trainer = Trainer(model: model, tokenizer: tokenizer, features: { features.features($0)[0] },
+                              learningRates: (Float(c.lr), Float(c.lrBackbone), Float(c.lrTextEncoder)),
+                              emaDecay: c.ema ? Float(c.emaDecay) : nil)
+        trainer.clipNorm = Float(c.clip)
+        trainer.criterion.weightEncoderAlign = Float(c.encoderAlignment)
+        model.projectsImageTokens = c.encoderAlignment > 0
+        return MDETREngine(trainer: trainer, features: features)
     }
 
     /// One epoch's batches: each kind of record shuffled and cut into batches of its own, then the batches shuffled
@@ -272,11 +294,13 @@ public final class TrainingSession: @unchecked Sendable {
             name: c.name, version: String(hash.prefix(12)), config: config, normalization: .symmetric, tokenizerFiles: ["vocab.txt"],
             weightsSHA256: hash, source: "pipelined train --config \(URL(fileURLWithPath: trainingConfig).lastPathComponent)",
             sourceSHA256: try ModelPackage.sha256(file: trainingConfig), sourceStateDict: c.ema ? "ema" : "model",
-            parts: [.init(prefix: "backbone.0.body.", file: c.backboneWeights, sha256: try ModelPackage.sha256(file: backboneFile)),
-                    .init(prefix: "transformer.text_encoder.", file: c.textWeights + "/model.safetensors",
+            parts: [.init(prefix: detclip == nil ? "backbone.0.body." : "backbone.", file: c.backboneWeights,
+                          sha256: try ModelPackage.sha256(file: backboneFile)),
+                    .init(prefix: detclip == nil ? "transformer.text_encoder." : "text_encoder.", file: c.textWeights + "/model.safetensors",
                           sha256: try ModelPackage.sha256(file: textDirectory + "/model.safetensors"))],
             resize: [c.imageSize, c.imageMax], metrics: metrics)
         manifest.packedPrompts = packedPrompts
+        manifest.detclip = detclip
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(manifest).write(to: URL(fileURLWithPath: c.output + "/manifest.json"))
