@@ -79,11 +79,16 @@ public protocol ImageDetector: AnyObject, Sendable {
     /// Whether the model was measured to answer packed captions (several categories per caption) nearly as well as
     /// one category at a time: `[query] strategy = "auto"` then asks it by shortlist.
     var answersPackedPrompts: Bool { get }
+    /// How the model was trained to read a category (a vocabulary's prompts should be made the same way).
+    var preferredTemplate: PromptTemplate { get }
 }
 
 extension ImageDetector {
     /// Unless a model says otherwise, it was never shown packed captions.
     public var answersPackedPrompts: Bool { false }
+
+    /// MDETR's own: the clean name.
+    public var preferredTemplate: PromptTemplate { .cleanName }
 
     /// The exact protocol (one prompt per category), merged per `settings`.
     public func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings = MergeSettings(),

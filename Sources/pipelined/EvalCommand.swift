@@ -31,8 +31,8 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var modelOptions: CheckpointOptions
 
-    @Option(name: .long, help: "With --images: prompt template (clean_name, name_and_definition, or one with {name}/{definition}).")
-    var template = "clean_name"
+    @Option(name: .long, help: "With --images: prompt template (clean_name, name_and_definition, or one with {name}/{definition}); default: the one the model was trained with (clean_name for MDETR, name_and_definition for DetCLIPv2).")
+    var template: String?
 
     @Option(name: .long, help: "With --images: a JSON object of category id → prompt replacing the template for those categories (others are not asked); e.g. synth's unseen_wording/color.json.")
     var prompts: String?
@@ -98,7 +98,8 @@ struct Eval: ParsableCommand {
             throw ValidationError("no model: pass --model PATH (an official .pth checkpoint or an imported model directory)")
         }
         try DefaultModel.checkPretrainedParts(for: path)
-        let detector = try ModelPackage.load(path, options: try modelOptions.packageOptions)
+        let detector = try ModelPackage.loadDetector(path, options: try modelOptions.packageOptions)
+        let template = self.template ?? (detector.preferredTemplate == .nameAndDefinition ? "name_and_definition" : "clean_name")
         let promptTemplate = VocabularyResolver.template(template)
         var vocabulary = dataset.categories.map {
             CategoryPrompt(categoryID: $0.id, prompt: promptTemplate.prompt(name: $0.name, definition: $0.def))
@@ -124,7 +125,7 @@ struct Eval: ParsableCommand {
             guard let name = files[image.id] else { throw LVISDataset.Failure.malformed(annotations, "image \(image.id) has no file_name or coco_url") }
             let file = URL(fileURLWithPath: images!).appendingPathComponent(name).path
             let pixels = try ImageDecoder().decode(file: file)
-            let answer = try detector.detect(pixels, vocabulary: query)
+            let answer = try detector.detect(pixels, vocabulary: query, progress: nil)
             passes += answer.passes
             for d in answer.detections { results.append(LVISEvaluator.Result(imageID: image.id, detection: d)) }
             progress.advance(detail: "\(results.count) detections")

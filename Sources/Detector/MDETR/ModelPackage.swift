@@ -118,7 +118,23 @@ public struct ModelPackage {
         }
     }
 
-    /// Loads a detector from a checkpoint file or a model directory.
+    /// Loads a detector of either family: a DetCLIPv2 model directory (its manifest names the network), else as `load`.
+    public static func loadDetector(_ path: String, options: Options = Options()) throws -> any ImageDetector {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue,
+           let manifest = try? Self.manifest(directory: path), let detclip = manifest.detclip {
+            let tokenizer = try WordPieceTokenizer(vocabFile: path + "/" + (manifest.tokenizerFiles.first ?? "vocab.txt"))
+            let model = try DetCLIPModel(config: detclip, weights: try weights(directory: path, manifest: manifest), tokenizer: tokenizer)
+            let detector = DetCLIPDetector(model: model, identity: ModelIdentity(name: manifest.name, version: manifest.version,
+                                                                                 weightsSHA256: manifest.weightsSHA256),
+                                           normalization: manifest.normalization)
+            if let resize = manifest.resize, resize.count == 2 { detector.resize = (resize[0], resize[1]) }
+            return detector
+        }
+        return try load(path, options: options)
+    }
+
+    /// Loads an MDETR detector from a checkpoint file or a model directory.
     public static func load(_ path: String, options: Options = Options()) throws -> MDETRDetector {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
