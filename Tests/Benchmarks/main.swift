@@ -5,6 +5,8 @@
 //   detector-bench train WEIGHTS.safetensors BATCH.json INPUTS.safetensors [STEPS]   (tools/bench_training.py)
 //   detector-bench vocab WEIGHTS.safetensors CONFIG.json HEIGHT WIDTH PROMPTS.json [IMAGES]
 //     (tools/bench_vocabulary.py: LVIS-style querying of every prompt, seconds per image)
+//   detector-bench detclip LITE0.pth MINILM_DIR LVIS_CATEGORIES.json DEFAULT_MODEL_DIR PHOTO.ppm [REPEATS]
+//     (tools/bench_detclip.sh: one-pass DetCLIPv2 against MDETR's exact per-class querying, by vocabulary size)
 //   detector-bench ops [TOKENS]   (per-op throughput of the transformer at R101 sizes)
 //   detector-bench strategies WEIGHTS.safetensors CONFIG.json HEIGHT WIDTH CATEGORIES.json VOCAB.txt K,K,… [IMAGES]
 //     (tools/bench_vocabulary.py --strategies: exact, packed and shortlist on a real vocabulary)
@@ -35,6 +37,10 @@ if args.count > 1, args[1] == "ops" {
 }
 if args.count > 1, args[1] == "strategies" {
     try strategyBenchmark(Array(args.dropFirst(2)))
+    exit(0)
+}
+if args.count > 1, args[1] == "detclip" {
+    try detclipBenchmark(Array(args.dropFirst(2)))
     exit(0)
 }
 if args.count > 1, args[1] == "vocab" {
