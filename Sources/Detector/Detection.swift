@@ -81,6 +81,10 @@ public protocol ImageDetector: AnyObject, Sendable {
     var answersPackedPrompts: Bool { get }
     /// How the model was trained to read a category (a vocabulary's prompts should be made the same way).
     var preferredTemplate: PromptTemplate { get }
+    /// Free-text prompts and grounding keep boxes scoring above this.
+    var threshold: Float { get set }
+    /// Refuses a prompt the model cannot read (empty, too long), with the reason — before it fails every job.
+    func check(prompt: String) throws
 }
 
 extension ImageDetector {
@@ -89,6 +93,10 @@ extension ImageDetector {
 
     /// MDETR's own: the clean name.
     public var preferredTemplate: PromptTemplate { .cleanName }
+
+    public func check(prompt: String) throws {
+        guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw DetectorError.emptyPrompt }
+    }
 
     /// The exact protocol (one prompt per category), merged per `settings`.
     public func detect(_ image: RGBImage, vocabulary: [CategoryPrompt], settings: MergeSettings = MergeSettings(),

@@ -23,8 +23,9 @@ public struct InboxConfig: Sendable, Equatable {
 
 /// How vocabularies are queried and merged (LVIS conventions by default).
 public struct QuerySettings: Sendable, Equatable {
-    /// `clean_name`, `name_and_definition`, or a template with `{name}` / `{definition}`.
-    public var template = "clean_name"
+    /// `auto` (the model's own: `clean_name` for MDETR, `name_and_definition` for DetCLIPv2), `clean_name`,
+    /// `name_and_definition`, or a template with `{name}` / `{definition}`.
+    public var template = "auto"
     public var topN = 300
     /// One threshold on 1 − P(no-object) for every question the daemon asks (prompts, sidecars, vocabularies) and for
     /// `pipelined detect`: the MDETR demo's 0.7, so what a user sees from `detect` is what the daemon stores.

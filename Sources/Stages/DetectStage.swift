@@ -46,7 +46,10 @@ public final class DetectStage: TypedStage, @unchecked Sendable {
         // A sidecar's questions replace the inbox's (vocabulary or prompts) unless it asks for both.
         let sidecar = item.job.queries.flatMap(SidecarQueries.decode(stored:))
         var askDefaults = sidecar.map { $0.vocabulary } ?? true
-        let inboxVocabulary = try vocabularies?.prompts(forInbox: item.job.inbox)   // cached; read outside the lock
+        // Cached; read outside the lock, with the template of the model in the slot now (the model's own, unless one
+        // is configured).
+        let template = vocabularies?.template(for: slot.detector) ?? .cleanName
+        let inboxVocabulary = try vocabularies?.prompts(forInbox: item.job.inbox, template: template)
         lock.lock()
         defer { lock.unlock() }
         let (detector, ownVocabulary) = slot.model   // this job's model, whatever happens to the slot meanwhile
@@ -81,7 +84,7 @@ public final class DetectStage: TypedStage, @unchecked Sendable {
         if askDefaults, vocabulary == nil, prompts == nil, let ownVocabulary, let resolver = vocabularies {
             // The model's own vocabulary is a default, not a configured question: if it cannot be read, the image is
             // asked the default prompts (and the reason kept with its results) rather than failing.
-            do { vocabulary = try resolver.prompts(vocabulary: ownVocabulary, for: item.job.inbox) } catch {
+            do { vocabulary = try resolver.prompts(vocabulary: ownVocabulary, for: item.job.inbox, template: template) } catch {
                 logger.warning("the model's own vocabulary cannot be read; asking the default prompts",
                                metadata: ["vocabulary": "\(ownVocabulary)", "error": "\(error)"])
                 settings["vocabulary_error"] = "\(error)"
@@ -91,13 +94,13 @@ public final class DetectStage: TypedStage, @unchecked Sendable {
         if let (stored, categoryPrompts) = vocabulary, let resolver = vocabularies {
             let strategy = resolver.strategy(forInbox: item.job.inbox, detector: detector)
             let query = VocabularyQuery(categories: categoryPrompts, strategy: strategy, merge: merge,
-                                        version: "\(stored.name)@\(stored.version) \(resolver.templateName)", store: textStore)
+                                        version: "\(stored.name)@\(stored.version) \(VocabularyResolver.name(of: template))", store: textStore)
             let answer = try vocabularyDetections(detector, image, stored: stored, query: query, job: item.job.jobID)
             detections += answer.detections
             passes += answer.passes
             asked = (stored.id, stored.version)
             settings.merge(merge.description.merging(strategy.description) { $1 }.merging([
-                "vocabulary": "\(stored.name)@\(stored.version)", "template": resolver.templateName,
+                "vocabulary": "\(stored.name)@\(stored.version)", "template": VocabularyResolver.name(of: template),
                 "categories": "\(categoryPrompts.count)", "vocabulary_passes": "\(answer.passes)",
             ]) { $1 }) { $1 }
             if let shortlist = answer.shortlist { settings["shortlist"] = shortlist.map(String.init).joined(separator: ",") }

@@ -4,12 +4,14 @@ import Pipeline
 import Store
 
 /// Which categories an inbox's images are asked about, and how: the newest version of the inbox's vocabulary, turned
-/// into one prompt per category with the configured template, asked with the inbox's strategy (else `[query]`'s).
+/// into one prompt per category with the configured template (`auto`: the one the running model was trained with),
+/// asked with the inbox's strategy (else `[query]`'s).
 /// Reloaded at most once a minute, so a new version imported while the daemon runs is picked up between jobs.
 public final class VocabularyResolver: @unchecked Sendable {
     private let database: Database
     private let vocabularyByInbox: [String: String]
-    public let template: PromptTemplate
+    /// The configured template; nil: the model's own (`auto`).
+    public let configuredTemplate: PromptTemplate?
     private let query: QuerySettings
     private let strategyByInbox: [String: String]
     private let lock = NSLock()
@@ -20,7 +22,7 @@ public final class VocabularyResolver: @unchecked Sendable {
         self.database = database
         self.vocabularyByInbox = Dictionary(inboxes.compactMap { i in i.vocabulary.map { (i.name, $0) } },
                                             uniquingKeysWith: { a, _ in a })
-        self.template = Self.template(query.template)
+        configuredTemplate = query.template == "auto" ? nil : Self.template(query.template)
         self.query = query
         strategyByInbox = Dictionary(inboxes.compactMap { i in i.strategy.map { (i.name, $0) } }, uniquingKeysWith: { a, _ in a })
     }
@@ -54,7 +56,10 @@ public final class VocabularyResolver: @unchecked Sendable {
         }
     }
 
-    public var templateName: String {
+    /// The template `detector`'s questions are made with.
+    public func template(for detector: any ImageDetector) -> PromptTemplate { configuredTemplate ?? detector.preferredTemplate }
+
+    public static func name(of template: PromptTemplate) -> String {
         switch template {
         case .cleanName: return "clean_name"
         case .nameAndDefinition: return "name_and_definition"
@@ -63,15 +68,16 @@ public final class VocabularyResolver: @unchecked Sendable {
     }
 
     /// nil when the inbox has no vocabulary (its images get the free-text prompts, or the model's own vocabulary).
-    public func prompts(forInbox inbox: String) throws -> (StoredVocabulary, [CategoryPrompt])? {
+    public func prompts(forInbox inbox: String, template: PromptTemplate) throws -> (StoredVocabulary, [CategoryPrompt])? {
         guard let name = vocabularyByInbox[inbox] else { return nil }
-        return try prompts(vocabulary: name, for: inbox)
+        return try prompts(vocabulary: name, for: inbox, template: template)
     }
 
     /// The newest version of vocabulary `name` as prompts (`inbox` only names who asked, for the error).
-    public func prompts(vocabulary name: String, for inbox: String) throws -> (StoredVocabulary, [CategoryPrompt]) {
+    public func prompts(vocabulary name: String, for inbox: String, template: PromptTemplate) throws -> (StoredVocabulary, [CategoryPrompt]) {
+        let key = name + "\u{0}" + Self.name(of: template)
         lock.lock()
-        if let hit = cache[name], Date().timeIntervalSince(hit.loaded) < 60 {
+        if let hit = cache[key], Date().timeIntervalSince(hit.loaded) < 60 {
             lock.unlock()
             return (hit.vocabulary, hit.prompts)
         }
@@ -81,7 +87,7 @@ public final class VocabularyResolver: @unchecked Sendable {
         }
         let prompts = Self.prompts(vocabulary.categories, template: template)
         lock.lock()
-        cache[name] = (Date(), vocabulary, prompts)
+        cache[key] = (Date(), vocabulary, prompts)
         lock.unlock()
         return (vocabulary, prompts)
     }

@@ -139,7 +139,8 @@ struct Detect: ParsableCommand {
             }
             (categories, version) = (stored.categories, "\(stored.name)@\(stored.version)")
         }
-        let prompts = VocabularyResolver.prompts(categories, template: VocabularyResolver.template(config.query.template))
+        let template = config.query.template == "auto" ? detector.preferredTemplate : VocabularyResolver.template(config.query.template)
+        let prompts = VocabularyResolver.prompts(categories, template: template)
         let names = Dictionary(zip(prompts.map(\.categoryID), categories.map(\.name)), uniquingKeysWith: { a, _ in a })
         let strategy = strategyOptions.strategy(config.query, fallback: config.query.strategy, detector: detector)
         let merge = MergeSettings(topN: config.query.topN, scoreThreshold: detector.threshold, nmsIoU: config.query.nmsIoU.map(Float.init))

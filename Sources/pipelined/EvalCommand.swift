@@ -99,7 +99,7 @@ struct Eval: ParsableCommand {
         }
         try DefaultModel.checkPretrainedParts(for: path)
         let detector = try ModelPackage.loadDetector(path, options: try modelOptions.packageOptions)
-        let template = self.template ?? (detector.preferredTemplate == .nameAndDefinition ? "name_and_definition" : "clean_name")
+        let template = self.template.flatMap { $0 == "auto" ? nil : $0 } ?? VocabularyResolver.name(of: detector.preferredTemplate)
         let promptTemplate = VocabularyResolver.template(template)
         var vocabulary = dataset.categories.map {
             CategoryPrompt(categoryID: $0.id, prompt: promptTemplate.prompt(name: $0.name, definition: $0.def))

@@ -150,14 +150,15 @@ struct Run: ParsableCommand {
                 logger.notice("score_threshold = 0 keeps every box of every question (up to top_n per image); the default 0.7 keeps what `pipelined detect` shows",
                               metadata: ["top_n": "\(config.query.topN)"])
             }
-            let load: @Sendable (String) throws -> MDETRDetector = { path in
-                let detector = try ModelPackage.load(path)
+            // Either family: the manifest says which network a model directory holds.
+            let load: @Sendable (String) throws -> any ImageDetector = { path in
+                let detector = try ModelPackage.loadDetector(path)
                 detector.threshold = threshold
                 return detector
             }
             let detector = try load(path)
             // A prompt the model cannot read would fail every job: refuse it now, with the reason.
-            for prompt in config.effectivePrompts { _ = try detector.encode(prompt) }
+            for prompt in config.effectivePrompts { try detector.check(prompt: prompt) }
             logger.info("model loaded", metadata: ["model": "\(detector.identity.name)@\(detector.identity.version)"])
             // The models table decides which version runs (a fine-tuned or promoted one); checked between jobs. Inboxes
             // told to ask nothing in particular ask the running model's own vocabulary, so the questions follow it.

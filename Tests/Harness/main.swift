@@ -16,6 +16,7 @@ import Store
 /// `none` finds nothing (the benchmark's "detect stage doing nothing").
 final class DoubleDetector: ImageDetector, @unchecked Sendable {
     let identity = ModelIdentity(name: "test-double", version: "1", weightsSHA256: String(repeating: "0", count: 64))
+    var threshold: Float = 0.7
     let mode: String
     let delay: Double
     let runLog: FileHandle?

@@ -54,6 +54,8 @@ public final class MDETRDetector: ImageDetector, @unchecked Sendable {
     var encodedVocabularies: [String: EncodedVocabulary] = [:]
 
     /// Tokenizes and encodes a prompt (or returns the cached encoding), refusing empty and over-long ones.
+    public func check(prompt: String) throws { _ = try encode(prompt) }
+
     public func encode(_ prompt: String) throws -> (Encoding, TextFeatures) {
         if let cached = textCache[prompt] { return cached }
         let encoding = try checkedEncoding(prompt)
