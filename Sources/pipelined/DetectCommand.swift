@@ -81,15 +81,23 @@ struct Detect: ParsableCommand {
             throw ValidationError("no model: pass --model PATH (an official .pth checkpoint or an imported model directory)")
         }
         try DefaultModel.checkPretrainedParts(for: path)
-        let detector = try ModelPackage.load(path, options: try modelOptions.packageOptions)
+        let detector = try ModelPackage.loadDetector(path, options: try modelOptions.packageOptions)
         detector.threshold = try threshold ?? Float(options.load().0.query.scoreThreshold)
-        if noResize { detector.resize = nil }
+        if noResize {
+            (detector as? MDETRDetector)?.resize = nil
+            (detector as? DetCLIPDetector)?.resize = nil
+        }
+        // Token-level outputs exist only where text and image are fused.
+        let fused = detector as? MDETRDetector
+        if (raw || !phrase.isEmpty) && fused == nil {
+            throw ValidationError("--raw and --phrase read MDETR's token-level outputs; \(path) is a DetCLIPv2 model (ask it with --prompt or --vocabulary)")
+        }
         var result: [String: Any] = [
             "image": image, "width": pixels.width, "height": pixels.height,
             "model": ["name": detector.identity.name, "version": detector.identity.version,
                       "weights_sha256": detector.identity.weightsSHA256],
         ]
-        if raw {
+        if raw, let detector = fused {
             let prepared = try detector.prepare(pixels)
             result["queries"] = try prompt.map { p -> [String: Any] in
                 let (encoding, text) = try detector.encode(p)
@@ -105,7 +113,7 @@ struct Detect: ParsableCommand {
             let (answer, settings) = try vocabularyDetections(detector, pixels, vocabulary)
             result["detections"] = answer
             result["query"] = settings
-        } else if !phrase.isEmpty {
+        } else if !phrase.isEmpty, let detector = fused {
             result["detections"] = try phraseDetections(detector, pixels)
         } else {
             result["detections"] = try detector.detect(pixels, prompts: prompt).map { d -> [String: Any] in
@@ -127,7 +135,7 @@ struct Detect: ParsableCommand {
 
     /// The vocabulary asked as the daemon asks it (`[query]` template, strategy, top N, NMS, threshold), each box named
     /// after its category.
-    private func vocabularyDetections(_ detector: MDETRDetector, _ pixels: RGBImage, _ name: String) throws -> ([[String: Any]], [String: String]) {
+    private func vocabularyDetections(_ detector: any ImageDetector, _ pixels: RGBImage, _ name: String) throws -> ([[String: Any]], [String: String]) {
         let (config, _) = try options.load()
         let categories: [VocabularyCategory], version: String
         if FileManager.default.fileExists(atPath: name) {
@@ -144,7 +152,8 @@ struct Detect: ParsableCommand {
         let names = Dictionary(zip(prompts.map(\.categoryID), categories.map(\.name)), uniquingKeysWith: { a, _ in a })
         let strategy = strategyOptions.strategy(config.query, fallback: config.query.strategy, detector: detector)
         let merge = MergeSettings(topN: config.query.topN, scoreThreshold: detector.threshold, nmsIoU: config.query.nmsIoU.map(Float.init))
-        let answer = try detector.detect(pixels, vocabulary: VocabularyQuery(categories: prompts, strategy: strategy, merge: merge, version: version))
+        let answer = try detector.detect(pixels, vocabulary: VocabularyQuery(categories: prompts, strategy: strategy, merge: merge, version: version),
+                                         progress: nil)
         var settings = merge.description.merging(strategy.description) { $1 }
         settings["vocabulary"] = version
         settings["categories"] = "\(prompts.count)"

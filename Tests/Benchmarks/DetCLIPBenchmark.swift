@@ -9,7 +9,8 @@ import Foundation
 ///     (`exact`, the official protocol), at the same input size.
 /// Concept and prompt encodings are made once per vocabulary beforehand (timed apart); per image: best of REPEATS.
 ///
-///   detector-bench detclip LITE0.pth MINILM_DIR LVIS_CATEGORIES.json DEFAULT_MODEL_DIR PHOTO [REPEATS]
+///   detector-bench detclip LITE0.pth MINILM_DIR LVIS_CATEGORIES.json DEFAULT_MODEL_DIR PHOTO [REPEATS] [SIZES]
+/// (SIZES: concept counts, comma-separated; with SIZES the MDETR run is left out.)
 func detclipBenchmark(_ args: [String]) throws {
     guard args.count >= 5 else {
         FileHandle.standardError.write(Data("usage: detector-bench detclip LITE0.pth MINILM_DIR LVIS_CATEGORIES.json DEFAULT_MODEL_DIR PHOTO [REPEATS]\n".utf8))
@@ -38,7 +39,8 @@ func detclipBenchmark(_ args: [String]) throws {
     }
     var rows: [[String: Any]] = []
     var detclipSeconds: [Int: Double] = [:]
-    for k in [1, 10, 100, 1203, 10_000] {
+    let sizes = args.count > 6 ? args[6].split(separator: ",").compactMap { Int($0) } : [1, 10, 100, 1203, 10_000]
+    for k in sizes {
         let query = VocabularyQuery(categories: vocabulary(k))
         var t = now()
         _ = try detclip.detect(image, vocabulary: query, progress: nil)   // encodes the concepts (and warms up)
@@ -54,6 +56,10 @@ func detclipBenchmark(_ args: [String]) throws {
         FileHandle.standardError.write(Data("detclip \(k) concepts: \(best(times)) s\n".utf8))
     }
 
+    guard args.count <= 6 else {
+        print(String(decoding: try JSONSerialization.data(withJSONObject: ["rows": rows], options: [.sortedKeys]), as: UTF8.self))
+        return
+    }
     let mdetr = try ModelPackage.load(args[3])
     mdetr.resize = (800, 1333)
     let query = VocabularyQuery(categories: vocabulary(1203), strategy: .exact)

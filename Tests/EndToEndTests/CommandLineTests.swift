@@ -524,5 +524,71 @@ enum PromptTemplateProbe {
         let bad = try runPipelined(["train", "--config", dir.file("bad.toml")])
         #expect(bad.status != 0 && bad.output.contains("train.batchsize"), "\(bad.output)")
     }
-}
 
+    /// DetCLIPv2 through the same command: trained, resumed, its time-to-AP curve written at checkpoints, evaluated,
+    /// and asked through `detect` (a vocabulary in one pass, free-text prompts), the family read from the manifest.
+    @Test func trainsADetCLIPModelThatEvaluatesAndDetects() throws {
+        guard ProcessInfo.processInfo.environment["PIPELINED_LITE0_WEIGHTS"] != nil else {
+            Issue.record("PIPELINED_LITE0_WEIGHTS is not set: run the suite through tools/setup.sh test")
+            return
+        }
+        let dir = TemporaryDirectory("train-detclip")
+        let synth = try runPipelined(["synth", "--seed", "5", "--categories", "3", "--train", "6", "--val", "2", "--test", "0",
+                                      "--caption-only", "0.5", "--out", dir.file("data"), "--quiet"])
+        #expect(synth.status == 0, "\(synth.output)")
+        func config(steps: Int) throws -> String {
+            let path = dir.file("train\(steps).toml")
+            try """
+                name = "tiny-detclip"
+                output = "\(dir.file("model"))"
+                checkpoint_dir = "\(dir.file("ckpt"))"
+                [data]
+                train = "\(dir.file("data/lvis_v1_train.json"))"
+                val = "\(dir.file("data/lvis_v1_val.json"))"
+                images = "\(dir.file("data/images"))"
+                grounding = "\(dir.file("data/grounding_train.json"))"
+                image_size = 64
+                image_max = 96
+                val_images = 2
+                [model]
+                family = "detclip"
+                channels = 32
+                levels = 3
+                stacked_convs = 1
+                align_dim = 16
+                concepts_per_batch = 2
+                [train]
+                batch = 2
+                caption_batch = 2
+                max_steps = \(steps)
+                checkpoint_every = 2
+                eval_every = 2
+                ema_decay = 0.9
+                clip = 10
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let first = try runPipelined(["train", "--config", try config(steps: 2), "--no-register", "--quiet"], timeout: 600)
+        #expect(first.status == 0, "\(first.output)")
+        let second = try runPipelined(["train", "--config", try config(steps: 4), "--no-register", "--quiet"], timeout: 600)
+        #expect(second.status == 0 && second.output.contains("resuming from"), "\(second.output)")
+        let curve = try String(contentsOfFile: dir.file("ckpt/curve.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(curve.count == 2 && curve.allSatisfy { $0.contains("\"AP\"") && $0.contains("training_seconds") }, "\(curve)")
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("model/manifest.json")))) as? [String: Any])
+        #expect((manifest["detclip"] as? [String: Any])?["levels"] as? Int == 3)
+        #expect((manifest["parts"] as? [[String: Any]])?.map { $0["prefix"] as? String } == ["backbone.", "text_encoder."])
+        #expect((manifest["metrics"] as? [String: Double])?["AP"] != nil)
+        let eval = try runPipelined(["eval", "--annotations", dir.file("data/lvis_v1_val.json"), "--images", dir.file("data/images"),
+                                     "--model", dir.file("model"), "--no-store", "--quiet"])
+        #expect(eval.status == 0 && eval.output.contains("1.0 passes per image"), "\(eval.output)")
+        let image = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.file("data/images/val")).first)
+        let asked = try runPipelined(["detect", dir.file("data/images/val/" + image), "--vocabulary", dir.file("data/lvis_v1_val.json"),
+                                      "--model", dir.file("model"), "--threshold", "0"])
+        #expect(asked.status == 0 && asked.output.contains("\"passes\" : \"1\""), "\(asked.output)")
+        let prompted = try runPipelined(["detect", dir.file("data/images/val/" + image), "--prompt", "a shape", "--model", dir.file("model"),
+                                         "--threshold", "0"])
+        #expect(prompted.status == 0 && prompted.output.contains("\"prompt\" : \"a shape\""), "\(prompted.output)")
+        let raw = try runPipelined(["detect", dir.file("data/images/val/" + image), "--prompt", "a shape", "--model", dir.file("model"), "--raw"])
+        #expect(raw.status != 0 && raw.output.contains("DetCLIPv2"), "\(raw.output)")
+    }
+}

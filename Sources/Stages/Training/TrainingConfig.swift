@@ -36,6 +36,7 @@ import Pipeline
 ///     encoder_alignment = 0                 # > 0: dense text→image-token alignment on the encoder (beyond MDETR)
 ///     lr_drop_step = 0                      # > 0: one ×0.1 drop at this step instead of every lr_drop epochs
 ///     lr_drop = 0, clip = 0.1, ema = true, ema_decay = 0.9998, seed = 0, checkpoint_every = 200, max_steps = 0, dropout = 0.1
+///     eval_every = 0                        # > 0: at checkpoints that are multiples of it, validation AP into curve.jsonl
 public struct TrainingConfig: Sendable {
     public var configPath = ""
     public var name = "model"
@@ -63,6 +64,8 @@ public struct TrainingConfig: Sendable {
     public var encoderAlignment = 0.0
     public var lrDropStep = 0
     public var lrDrop = 0, clip = 0.1, ema = true, emaDecay = 0.9998, seed = 0, checkpointEvery = 200, maxSteps = 0, dropout = 0.1
+    /// Steps between points of the time-to-AP curve (0: none).
+    public var evalEvery = 0
 
     public init() {}
 
@@ -130,6 +133,7 @@ public struct TrainingConfig: Sendable {
             try t.int("checkpoint_every") { c.checkpointEvery = $0 }
             try t.int("max_steps") { c.maxSteps = $0 }
             try t.double("dropout") { c.dropout = $0 }
+            try t.int("eval_every") { c.evalEvery = $0 }
         }
         for (key, value) in [("data.packed_per_image", c.packedPerImage), ("data.packed_tokens", c.packedTokens)] where value < 0 {
             throw ConfigError.invalid(key: key, value: "\(value)", expected: "≥ 0")

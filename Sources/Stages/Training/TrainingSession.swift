@@ -79,7 +79,9 @@ public final class TrainingSession: @unchecked Sendable {
 
     /// Weights this run owns merged with the pretrained backbone and text encoder, under the official keys.
     func withPretrained(_ own: any WeightSource) throws -> MergedWeights {
-        try MergedWeights([("", own), ("backbone.0.body.", backboneWeights), ("transformer.text_encoder.", textWeights)])
+        detclip == nil
+            ? try MergedWeights([("", own), ("backbone.0.body.", backboneWeights), ("transformer.text_encoder.", textWeights)])
+            : try MergedWeights([("", own), ("backbone.", backboneWeights), ("text_encoder.", textWeights)])
     }
 
     // MARK: - The run
@@ -164,6 +166,7 @@ public final class TrainingSession: @unchecked Sendable {
                     state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started)
                     try checkpoint.save(engine, state: state)
                     onCheckpoint(state.step, totalSteps)
+                    if c.evalEvery > 0, state.step % c.evalEvery == 0, !stop { try recordCurvePoint(engine, state: state, directory: checkpoints) }
                 }
                 if stop { throw Stopped() }
             }
@@ -174,11 +177,11 @@ public final class TrainingSession: @unchecked Sendable {
         let finalWeights = engine.trainedTensors(averaged: true)
         var metrics: [String: Double] = [:]
         var packedPrompts: Bool?
-        if detclip == nil, let val = try validationDataset() {
+        if let val = try validationDataset() {
             metrics = try evaluate(val, weights: finalWeights)
             // A model trained (or descended from one trained) on packed captions is measured on them too: `auto`
             // asks it by shortlist only if the shortlist stays within one AP point of the exact protocol.
-            if c.packedPerImage > 0 || parentAnswersPackedPrompts {
+            if detclip == nil, c.packedPerImage > 0 || parentAnswersPackedPrompts {
                 let shortlist = try evaluate(val, weights: finalWeights, strategy: .shortlist(k: Self.measuredShortlistK, minScore: nil))
                 metrics["AP_shortlist\(Self.measuredShortlistK)"] = shortlist["AP"]
                 packedPrompts = (metrics["AP"] ?? 0) - (shortlist["AP"] ?? 0) <= 0.01
@@ -186,6 +189,24 @@ public final class TrainingSession: @unchecked Sendable {
         }
         metrics["training_seconds"] = state.trainingSeconds
         return try saveModel(finalWeights, metrics: metrics, packedPrompts: packedPrompts)
+    }
+
+    /// A point of the run's time-to-AP curve: the averaged weights on the validation images, appended to
+    /// `curve.jsonl` in the checkpoint directory with the step and the training time so far (evaluation excluded).
+    func recordCurvePoint(_ engine: any TrainingEngine, state: TrainingCheckpoint.State, directory: String) throws {
+        guard let val = try validationDataset() else { return }
+        let metrics = try evaluate(val, weights: engine.trainedTensors(averaged: true))
+        var point: [String: Any] = ["step": state.step, "training_seconds": state.trainingSeconds]
+        for key in ["AP", "AP50", "APr", "APc", "APf", "APs", "APm", "APl"] { point[key] = metrics[key] }
+        var line = try JSONSerialization.data(withJSONObject: point, options: [.sortedKeys])
+        line.append(0x0A)
+        let path = directory + "/curve.jsonl"
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: line)
+        logger.info("step \(state.step): validation AP \(String(format: "%.4f", metrics["AP"] ?? 0)) after \(Int(state.trainingSeconds)) s of training")
     }
 
     /// The family's engine on the run's starting weights.
@@ -255,7 +276,9 @@ public final class TrainingSession: @unchecked Sendable {
     /// asked by `strategy`.
     func evaluate(_ dataset: LVISDataset, weights: [(String, Tensor)], strategy: QueryStrategy = .exact) throws -> [String: Double] {
         let detector = try inferenceDetector(weights)
-        let vocabulary = dataset.categories.map { CategoryPrompt(categoryID: $0.id, prompt: PromptTemplate.cleanName.prompt(name: $0.name, definition: nil)) }
+        // Each family as it was trained to read a category (DetCLIPv2: "name: definition").
+        let template = detector.preferredTemplate
+        let vocabulary = dataset.categories.map { CategoryPrompt(categoryID: $0.id, prompt: template.prompt(name: $0.name, definition: $0.def)) }
         let selected = Array(dataset.images.prefix(c.valImages))
         var results: [LVISEvaluator.Result] = []
         let progress = ProgressBar(total: selected.count, label: "eval", enabled: !quiet)
@@ -263,7 +286,7 @@ public final class TrainingSession: @unchecked Sendable {
             if shouldStop() { throw Stopped() }
             guard let name = dataset.fileNames[image.id] else { continue }
             let pixels = try ImageDecoder().decode(file: URL(fileURLWithPath: c.images).appendingPathComponent(name).path)
-            for d in try detector.detect(pixels, vocabulary: VocabularyQuery(categories: vocabulary, strategy: strategy)).detections {
+            for d in try detector.detect(pixels, vocabulary: VocabularyQuery(categories: vocabulary, strategy: strategy), progress: nil).detections {
                 results.append(LVISEvaluator.Result(imageID: image.id, detection: d))
             }
             progress.advance()
@@ -273,8 +296,15 @@ public final class TrainingSession: @unchecked Sendable {
         return Dictionary(uniqueKeysWithValues: report.metrics)
     }
 
-    func inferenceDetector(_ weights: [(String, Tensor)]) throws -> MDETRDetector {
+    func inferenceDetector(_ weights: [(String, Tensor)]) throws -> any ImageDetector {
         let merged = try withPretrained(InMemoryWeights(weights))
+        if let detclip {
+            let detector = DetCLIPDetector(model: try DetCLIPModel(config: detclip, weights: merged, tokenizer: tokenizer),
+                                           identity: ModelIdentity(name: c.name, version: "candidate", weightsSHA256: ""),
+                                           normalization: .symmetric)
+            detector.resize = (c.imageSize, c.imageMax)
+            return detector
+        }
         let detector = try MDETRDetector(model: try MDETRModel(config: config, weights: merged), tokenizer: tokenizer,
                                          identity: ModelIdentity(name: c.name, version: "candidate", weightsSHA256: ""),
                                          normalization: .symmetric)
