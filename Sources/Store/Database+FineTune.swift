@@ -47,7 +47,7 @@ extension Database {
         ORDER BY a.id
         """)
     static let exportCategories = Statement("finetune.export_categories", """
-        SELECT c.id, c.name, c.frequency,
+        SELECT c.id, c.name, c.frequency, c.definition,
                (SELECT count(DISTINCT s.image_id) FROM annotations a JOIN label_sets s ON s.id = a.label_set_id
                 WHERE a.category_id = c.id AND s.split = 'train') AS labelled_images
         FROM categories c WHERE c.vocabulary_id = $1::bigint ORDER BY c.id
@@ -67,7 +67,8 @@ extension Database {
         let categories = try query(Self.exportCategories, [vocabularyID]).map { r in
             let n = try r.int("labelled_images")
             return LabelExport.Category(id: try r.int("id"), name: try r.string("name"),
-                                        frequency: r["frequency"] ?? (n < 10 ? "r" : n < 100 ? "c" : "f"), imageCount: n)
+                                        frequency: r["frequency"] ?? (n < 10 ? "r" : n < 100 ? "c" : "f"), imageCount: n,
+                                        definition: r["definition"])
         }
         return LabelExport(images: images, annotations: annotations, categories: categories)
     }
@@ -148,6 +149,8 @@ public struct LabelExport: Sendable {
         public var name: String
         public var frequency: String
         public var imageCount: Int
+        /// The category's definition (DetCLIPv2 reads a category as "name: definition").
+        public var definition: String?
     }
 
     public var images: [Image]

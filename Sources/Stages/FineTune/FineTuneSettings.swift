@@ -60,6 +60,12 @@ extension FineTuneSettings {
         if let resize = manifest.resize, resize.count == 2 { (c.imageSize, c.imageMax) = (resize[0], resize[1]) }
         (c.hidden, c.heads, c.encoderLayers, c.decoderLayers) = (m.hidden, m.heads, m.encoderLayers, m.decoderLayers)
         (c.feedForward, c.queries, c.contrastiveDim) = (m.feedForward, m.queries, m.contrastiveDim)
+        if let detclip = manifest.detclip {
+            // A DetCLIPv2 parent fine-tunes as DetCLIPv2: few-shot labels become region–concept targets.
+            c.family = "detclip"
+            (c.channels, c.levels, c.stackedConvs, c.alignDim) = (detclip.channels, detclip.levels, detclip.stackedConvs, detclip.alignDim)
+            c.clip = 10
+        }
         c.initFrom = parent
         c.batch = batch
         c.maxSteps = steps

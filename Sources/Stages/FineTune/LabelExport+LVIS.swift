@@ -9,6 +9,7 @@ extension LVISDataset {
         for c in export.categories {
             var entry = Category(id: c.id, name: c.name, frequency: c.frequency)
             entry.image_count = c.imageCount
+            entry.def = c.definition
             category.append(entry)
         }
         self.init(
