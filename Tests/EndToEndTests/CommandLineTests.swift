@@ -436,30 +436,44 @@ enum PromptTemplateProbe {
 /// `pipelined train` end to end on a tiny synthetic set (debug-build sized): a model directory that loads, a resumed
 /// run, registration in PostgreSQL.
 @Suite struct TrainCommandLineTests {
-    @Test func trainsResumesSavesAndRegistersAModel() throws {
+    /// A tiny synthetic set (3 categories, half the images caption-only) in `dir`/data; false when the pretrained
+    /// weights the runs need are not set up.
+    func tinyData(_ dir: TemporaryDirectory, seed: Int, train: Int) throws -> Bool {
         guard ProcessInfo.processInfo.environment["PIPELINED_LITE0_WEIGHTS"] != nil else {
             Issue.record("PIPELINED_LITE0_WEIGHTS is not set: run the suite through tools/setup.sh test")
-            return
+            return false
         }
-        let url = try TestDatabase.fresh()
-        let dir = TemporaryDirectory("train")
-        let synth = try runPipelined(["synth", "--seed", "4", "--categories", "3", "--train", "8", "--val", "2", "--test", "0",
+        let synth = try runPipelined(["synth", "--seed", "\(seed)", "--categories", "3", "--train", "\(train)", "--val", "2", "--test", "0",
                                       "--caption-only", "0.5", "--out", dir.file("data"), "--quiet"])
         #expect(synth.status == 0, "\(synth.output)")
+        return synth.status == 0
+    }
+
+    /// A tiny run's output, checkpoints and data, as a training config's lines.
+    func places(_ dir: TemporaryDirectory) -> String {
+        """
+        output = "\(dir.file("model"))"
+        checkpoint_dir = "\(dir.file("ckpt"))"
+        [data]
+        train = "\(dir.file("data/lvis_v1_train.json"))"
+        val = "\(dir.file("data/lvis_v1_val.json"))"
+        images = "\(dir.file("data/images"))"
+        grounding = "\(dir.file("data/grounding_train.json"))"
+        image_size = 64
+        image_max = 96
+        val_images = 2
+        """
+    }
+
+    @Test func trainsResumesSavesAndRegistersAModel() throws {
+        let dir = TemporaryDirectory("train")
+        guard try tinyData(dir, seed: 4, train: 8) else { return }
+        let url = try TestDatabase.fresh()
         func config(steps: Int) throws -> String {
             let path = dir.file("train\(steps).toml")
             try """
                 name = "tiny"
-                output = "\(dir.file("model"))"
-                checkpoint_dir = "\(dir.file("ckpt"))"
-                [data]
-                train = "\(dir.file("data/lvis_v1_train.json"))"
-                val = "\(dir.file("data/lvis_v1_val.json"))"
-                images = "\(dir.file("data/images"))"
-                grounding = "\(dir.file("data/grounding_train.json"))"
-                image_size = 64
-                image_max = 96
-                val_images = 2
+                \(places(dir))
                 [model]
                 hidden = 16
                 heads = 2
@@ -528,28 +542,13 @@ enum PromptTemplateProbe {
     /// DetCLIPv2 through the same command: trained, resumed, its time-to-AP curve written at checkpoints, evaluated,
     /// and asked through `detect` (a vocabulary in one pass, free-text prompts), the family read from the manifest.
     @Test func trainsADetCLIPModelThatEvaluatesAndDetects() throws {
-        guard ProcessInfo.processInfo.environment["PIPELINED_LITE0_WEIGHTS"] != nil else {
-            Issue.record("PIPELINED_LITE0_WEIGHTS is not set: run the suite through tools/setup.sh test")
-            return
-        }
         let dir = TemporaryDirectory("train-detclip")
-        let synth = try runPipelined(["synth", "--seed", "5", "--categories", "3", "--train", "6", "--val", "2", "--test", "0",
-                                      "--caption-only", "0.5", "--out", dir.file("data"), "--quiet"])
-        #expect(synth.status == 0, "\(synth.output)")
+        guard try tinyData(dir, seed: 5, train: 6) else { return }
         func config(steps: Int) throws -> String {
             let path = dir.file("train\(steps).toml")
             try """
                 name = "tiny-detclip"
-                output = "\(dir.file("model"))"
-                checkpoint_dir = "\(dir.file("ckpt"))"
-                [data]
-                train = "\(dir.file("data/lvis_v1_train.json"))"
-                val = "\(dir.file("data/lvis_v1_val.json"))"
-                images = "\(dir.file("data/images"))"
-                grounding = "\(dir.file("data/grounding_train.json"))"
-                image_size = 64
-                image_max = 96
-                val_images = 2
+                \(places(dir))
                 [model]
                 family = "detclip"
                 channels = 32

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// DetCLIPv2 behind the library's `ImageDetector` API. Any vocabulary is one image pass and one matrix product with
@@ -158,18 +157,11 @@ public final class DetCLIPDetector: ImageDetector, @unchecked Sendable {
     /// Hex SHA-256 over what a vocabulary's concept embeddings depend on: this code's revision, the weights, the
     /// vocabulary's version and every prompt (length-prefixed, so no two vocabularies hash alike).
     func conceptKey(_ version: String, _ texts: [String]) -> String {
-        var hash = SHA256()
-        func add(_ s: String) {
-            let bytes = Data(s.utf8)
-            hash.update(data: Data("\(bytes.count):".utf8))
-            hash.update(data: bytes)
+        var hash = FieldHash()
+        for field in ["pipelined detclip concepts 1", identity.weightsSHA256, "\(identity.name)@\(identity.version)", version] + texts {
+            hash.add(field)
         }
-        add("pipelined detclip concepts 1")
-        add(identity.weightsSHA256)
-        add("\(identity.name)@\(identity.version)")
-        add(version)
-        for t in texts { add(t) }
-        return hash.finalize().map { String(format: "%02x", $0) }.joined()
+        return hash.hex()
     }
 
     static func checked(_ prompt: String) throws -> String {

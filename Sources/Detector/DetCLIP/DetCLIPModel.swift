@@ -13,19 +13,9 @@ public final class DetCLIPModel: @unchecked Sendable {
         config = c
         let loader = WeightLoader(source: source)
         let w = loader.root
-        let body = w.scope("backbone")
-        var ignored = ["text_encoder.pooler.", "text_encoder.embeddings.position_ids"]
-        switch c.backbone {
-        case let name where name.hasPrefix("resnet"):
-            backbone = try ResNet<Tensor>(weights: Parameters(body))
-        case let name where name.hasPrefix("timm_tf_efficientnet"):
-            backbone = try EfficientNet(weights: body)
-        case "efficientnet_lite0":
-            backbone = EfficientNetLite(weights: body)
-            ignored += EfficientNetLite.headPrefixes.map { body.key($0) }
-        default:
-            throw WeightsError.missingConfig("unknown backbone '\(c.backbone)'")
-        }
+        let headKeys: [String]
+        (backbone, headKeys) = try makeBackbone(c.backbone, weights: w.scope("backbone"))
+        let ignored = headKeys + ["text_encoder.pooler.", "text_encoder.embeddings.position_ids"]
         guard backbone.pyramidChannels == c.backboneChannels else {
             throw WeightsError.missingConfig("backbone \(c.backbone) gives C3–C5 of \(backbone.pyramidChannels) channels, the model expects \(c.backboneChannels)")
         }

@@ -153,12 +153,8 @@ extension MDETRDetector {
     /// limit, the strategy, the vocabulary's version and every category's prompt. Each field is length-prefixed, so
     /// no choice of names can make two different vocabularies hash alike.
     func textKey(_ query: VocabularyQuery) -> String {
-        var hash = SHA256()
-        func add(_ s: String) {
-            let bytes = Data(s.utf8)
-            hash.update(data: Data("\(bytes.count):".utf8))
-            hash.update(data: bytes)
-        }
+        var hash = FieldHash()
+        func add(_ s: String) { hash.add(s) }
         add("pipelined text features 1, text encoder 2, packer 1")
         add(identity.weightsSHA256)
         add("\(identity.name)@\(identity.version)")
@@ -169,7 +165,7 @@ extension MDETRDetector {
             add("\(c.categoryID)")
             add(c.prompt)
         }
-        return hash.finalize().map { String(format: "%02x", $0) }.joined()
+        return hash.hex()
     }
 
     /// Optional class-wise NMS, then the best `topN` (stable by descending score).

@@ -31,19 +31,8 @@ public final class MDETRModel: @unchecked Sendable {
         config = c
         let loader = WeightLoader(source: source)
         let w = loader.root
-        let body = w.scope("backbone.0.body")
-        var ignored: [String] = []
-        switch c.backbone {
-        case let name where name.hasPrefix("resnet"):
-            backbone = try ResNet<Tensor>(weights: Parameters(body))
-        case let name where name.hasPrefix("timm_tf_efficientnet"):
-            backbone = try EfficientNet(weights: body)
-        case "efficientnet_lite0":
-            backbone = EfficientNetLite(weights: body)
-            ignored = EfficientNetLite.headPrefixes.map { body.key($0) }
-        default:
-            throw WeightsError.missingConfig("unknown backbone '\(c.backbone)'")
-        }
+        let ignored: [String]
+        (backbone, ignored) = try makeBackbone(c.backbone, weights: w.scope("backbone.0.body"))
         network = MDETRNetwork(config: c, backboneChannels: backbone.outChannels, weights: Parameters(w))
         try loader.finish(ignoringPrefixes: ignored)
     }

@@ -8,3 +8,18 @@ public protocol Backbone: Sendable {
     /// The last maps at strides 8, 16 and 32 (the last is what `callAsFunction` returns).
     func pyramid(_ image: Tensor) -> [Tensor]
 }
+
+/// The inference backbone a model names (`resnet18|34|50|101`, `timm_tf_efficientnet_b3_ns` / `_b5_ns`,
+/// `efficientnet_lite0`) under `body`, and the keys there it leaves unread (Lite0's classification head).
+public func makeBackbone(_ name: String, weights body: WeightScope) throws -> (backbone: any Backbone, ignored: [String]) {
+    switch name {
+    case let name where name.hasPrefix("resnet"):
+        return (try ResNet<Tensor>(weights: Parameters(body)), [])
+    case let name where name.hasPrefix("timm_tf_efficientnet"):
+        return (try EfficientNet(weights: body), [])
+    case "efficientnet_lite0":
+        return (EfficientNetLite(weights: body), EfficientNetLite.headPrefixes.map { body.key($0) })
+    default:
+        throw WeightsError.missingConfig("unknown backbone '\(name)'")
+    }
+}
