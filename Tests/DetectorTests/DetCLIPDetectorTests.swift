@@ -73,4 +73,19 @@ import Testing
         #expect(!third.textFromStore && third.detections == a.detections)
         #expect(throws: DetectorError.self) { _ = try first.detect(Self.image(), prompts: ["  "]) }
     }
+
+    /// Images of any shape the decoder lets through — one pixel, a sliver, a long strip — fed at their own size give
+    /// boxes inside them and scores in (0, 1], without a trap.
+    @Test func oddImageSizesAreAnsweredInsideTheImage() throws {
+        let detector = try Self.detector()
+        detector.resize = nil
+        let query = VocabularyQuery(categories: [CategoryPrompt(categoryID: 1, prompt: "red star")], merge: MergeSettings(topN: 20))
+        for (w, h) in [(1, 1), (2, 37), (301, 3), (9, 9)] {
+            let image = RGBImage(width: w, height: h, pixels: [UInt8](repeating: 200, count: w * h * 3))
+            let answer = try detector.detect(image, vocabulary: query, progress: nil)
+            #expect(answer.detections.allSatisfy { $0.score > 0 && $0.score <= 1 && $0.box.x0 >= 0 && $0.box.x1 <= Float(w) && $0.box.y1 <= Float(h) },
+                    "\(w)×\(h)")
+            _ = try detector.detect(image, prompts: ["cat"])
+        }
+    }
 }
