@@ -88,6 +88,9 @@ public struct Config: Sendable, Equatable {
     public var limits = ImageLimits()
     /// Path of the detector model; nil means no model is configured.
     public var modelPath: String?
+    /// A second model for caption sidecars (modulated, caption-level grounding: MDETR) beside `modelPath` (which then
+    /// answers vocabularies and prompts in one pass: DetCLIPv2). nil: the one model answers everything.
+    public var groundingModelPath: String?
     /// Seconds between checks of which model version PostgreSQL calls active.
     public var modelCheckInterval = 5.0
     /// What the detect stage asks about images of inboxes without a vocabulary (`[model] prompts`); nil when the

@@ -47,6 +47,7 @@ public enum ConfigLoader {
         try reader.table("database") { r in try r.string("url") { config.databaseURL = $0 } }
         try reader.table("model") { r in
             try r.string("path") { config.modelPath = $0 }
+            try r.string("grounding_path") { config.groundingModelPath = $0 }
             try r.strings("prompts") { config.prompts = $0 }
             try r.double("check_interval_seconds") { config.modelCheckInterval = $0 }
         }

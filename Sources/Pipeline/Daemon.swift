@@ -177,7 +177,7 @@ public final class Daemon: @unchecked Sendable {
     static func stageSettings(_ c: Config) -> [String: String] {
         ["queue": "\(c.maxInFlight) \(c.leaseSeconds) \(c.claimPollInterval)",
          "queue.stages": "\(c.stageConcurrency.sorted { $0.key < $1.key })",
-         "model.path": c.modelPath ?? "", "model.prompts": "\(c.prompts ?? [])", "query": "\(c.query)", "limits": "\(c.limits)",
+         "model.path": c.modelPath ?? "", "model.grounding_path": c.groundingModelPath ?? "", "model.prompts": "\(c.prompts ?? [])", "query": "\(c.query)", "limits": "\(c.limits)",
          // An inbox added without a vocabulary is the intake's, applied live: only inboxes that ask one count here.
          "inbox vocabularies": "\(c.effectiveInboxes.filter { $0.vocabulary != nil || $0.strategy != nil }.map { [$0.name, $0.vocabulary ?? "", $0.strategy ?? ""] })"]
     }

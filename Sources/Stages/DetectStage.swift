@@ -8,10 +8,14 @@ import Store
 /// configured prompts, or — when none are configured — the running model's own vocabulary (the default model's
 /// categories), else `Config.defaultPrompts`. The detector is not re-entrant: calls are
 /// serialised here whatever the stage's configured concurrency. The detector comes from a `ModelSlot`, read once per
-/// job: a model switch happens between jobs.
+/// job: a model switch happens between jobs. With a grounding model beside it (`model.grounding_path`), caption
+/// sidecars go to that one — MDETR reads a caption as a whole — and everything else to the slot's (DetCLIPv2 answers a
+/// vocabulary in one pass); provenance names the model that answered the caption (`caption_model`).
 public final class DetectStage: TypedStage, @unchecked Sendable {
     public let name = "detect"
     private let slot: ModelSlot
+    /// Answers caption sidecars instead of the slot's model (nil: the slot's model answers everything).
+    private let groundingDetector: (any ImageDetector)?
     /// nil: none configured (the model's own vocabulary, else the default prompts).
     private let prompts: [String]?
     private let vocabularies: VocabularyResolver?
@@ -30,10 +34,11 @@ public final class DetectStage: TypedStage, @unchecked Sendable {
                   logger: logger)
     }
 
-    public init(slot: ModelSlot, prompts: [String]?, vocabularies: VocabularyResolver? = nil,
-                merge: MergeSettings = MergeSettings(), textStore: (any TextFeatureStore)? = nil,
-                logger: Logger = Logger(label: "pipelined.detect")) {
+    public init(slot: ModelSlot, groundingDetector: (any ImageDetector)? = nil, prompts: [String]?,
+                vocabularies: VocabularyResolver? = nil, merge: MergeSettings = MergeSettings(),
+                textStore: (any TextFeatureStore)? = nil, logger: Logger = Logger(label: "pipelined.detect")) {
         self.slot = slot
+        self.groundingDetector = groundingDetector
         self.logger = logger
         self.prompts = prompts
         self.vocabularies = vocabularies
@@ -62,8 +67,10 @@ public final class DetectStage: TypedStage, @unchecked Sendable {
             settings["phrases"] = sidecar.phraseTexts.joined(separator: " | ")
             do {
                 if let caption = sidecar.caption {
-                    detections += try detector.detect(image, caption: caption, phrases: sidecar.ranges)
+                    let grounding = groundingDetector ?? detector
+                    detections += try grounding.detect(image, caption: caption, phrases: sidecar.ranges)
                     settings["caption"] = caption
+                    settings["caption_model"] = "\(grounding.identity.name)@\(grounding.identity.version)"
                     passes += 1
                 } else if !sidecar.phrases.isEmpty {
                     // Each phrase is its own prompt; its boxes are named after it.

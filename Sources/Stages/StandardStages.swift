@@ -10,7 +10,9 @@ public enum StandardStages {
         make(database: database, config: config, slot: ModelSlot(detector), prompts: prompts)
     }
 
-    public static func make(database: Database, config: Config, slot: ModelSlot, prompts: [String]?) -> [any Stage] {
+    /// `grounding`: a second model answering caption sidecars (`model.grounding_path`).
+    public static func make(database: Database, config: Config, slot: ModelSlot, grounding: (any ImageDetector)? = nil,
+                            prompts: [String]?) -> [any Stage] {
         let limits = DecodeLimits(maxFileBytes: config.limits.maxFileBytes, maxSide: config.limits.maxSide,
                                   maxPixels: config.limits.maxPixels)
         let query = config.query
@@ -18,7 +20,7 @@ public enum StandardStages {
                                   nmsIoU: query.nmsIoU.map(Float.init))
         let vocabularies = VocabularyResolver(database: database, inboxes: config.effectiveInboxes, query: query)
         return StageChain(DecodeStage(limits: limits))
-            .then(DetectStage(slot: slot, prompts: prompts, vocabularies: vocabularies, merge: merge,
+            .then(DetectStage(slot: slot, groundingDetector: grounding, prompts: prompts, vocabularies: vocabularies, merge: merge,
                               textStore: TextFeatureDirectory(path: config.stateDirectory + "/text-cache")))
             .then(RecordStage(database: database))
             .stages

@@ -176,7 +176,16 @@ struct Run: ParsableCommand {
                 logger.info("inbox questions", metadata: ["inbox": "\(inbox.name)", "asks": "\(asks)"])
             }
             switcher.active = active
-            return StandardStages.make(database: database, config: config, slot: active.slot, prompts: config.prompts)
+            // A second model for caption sidecars, fixed for the daemon's life (promotions switch the main one).
+            var grounding: (any ImageDetector)?
+            if let groundingPath = config.groundingModelPath {
+                try DefaultModel.checkPretrainedParts(for: groundingPath)
+                let model = try load(groundingPath)
+                logger.info("grounding model loaded: caption sidecars go to it",
+                            metadata: ["model": "\(model.identity.name)@\(model.identity.version)", "path": "\(groundingPath)"])
+                grounding = model
+            }
+            return StandardStages.make(database: database, config: config, slot: active.slot, grounding: grounding, prompts: config.prompts)
         }
         daemon.makeServices = { database, config in
             var services: [any DaemonService] = []
