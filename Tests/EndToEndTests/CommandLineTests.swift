@@ -589,5 +589,49 @@ enum PromptTemplateProbe {
         #expect(prompted.status == 0 && prompted.output.contains("\"prompt\" : \"a shape\""), "\(prompted.output)")
         let raw = try runPipelined(["detect", dir.file("data/images/val/" + image), "--prompt", "a shape", "--model", dir.file("model"), "--raw"])
         #expect(raw.status != 0 && raw.output.contains("DetCLIPv2"), "\(raw.output)")
+        try sideBySide(detclip: dir.file("model"), data: dir.file("data"), in: dir)
+    }
+
+    /// The daemon with the DetCLIPv2 model for its vocabulary inbox and the shipped MDETR default model beside it for
+    /// captions: a plain image is asked the whole vocabulary in one pass by DetCLIPv2; a caption sidecar is answered by
+    /// MDETR, and provenance names each.
+    func sideBySide(detclip: String, data: String, in dir: TemporaryDirectory) throws {
+        let mdetr = BuiltProducts.packageRoot + "/Sources/pipelined/DefaultModel"
+        guard FileManager.default.fileExists(atPath: mdetr + "/manifest.json") else { return }
+        let state = dir.file("s"), inbox = dir.file("in")
+        try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
+        try """
+            state_directory = "\(state)"
+            [model]
+            path = "\(detclip)"
+            grounding_path = "\(mdetr)"
+            [[inbox]]
+            name = "shapes"
+            path = "\(inbox)"
+            vocabulary = "tiny"
+            """.write(toFile: dir.file("c.toml"), atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(executable: BuiltProducts.path("pipelined"), arguments: ["run", "--config", dir.file("c.toml")],
+                                       logPath: dir.file("daemon.log"), environment: ["PIPELINED_DEFAULT_MODEL": ""])
+        defer { daemon.terminate() }
+        #expect(eventually(timeout: 120) { daemon.log.contains("grounding model loaded") && daemon.log.contains("inbox watched") }, "\(daemon.log)")
+        let imported = try runPipelined(["vocab", "import", data + "/lvis_v1_val.json", "--name", "tiny", "--config", dir.file("c.toml")])
+        #expect(imported.status == 0, "\(imported.output)")
+        let images = try FileManager.default.contentsOfDirectory(atPath: data + "/images/val").sorted()
+        try #"{"caption": "a shape on the left", "phrases": [[0, 7]]}"#.write(toFile: inbox + "/captioned.png.json", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: data + "/images/val/" + images[0], toPath: inbox + "/captioned.png")
+        try FileManager.default.copyItem(atPath: data + "/images/val/" + images[1], toPath: inbox + "/plain.png")
+        let db = Database(url: "host=\(state)/postgres/run port=5432 user=pipelined dbname=pipelined")
+        #expect(try eventually(timeout: 300) { try db.queueStatus().counts["done"] == 2 }, "\(daemon.log.suffix(3000))")
+        let rows = try db.query(Statement("side.provenance", """
+            SELECT i.original_name, p.model_version, p.settings ->> 'caption_model' AS caption_model,
+                   p.settings ->> 'vocabulary_passes' AS passes, p.settings ->> 'template' AS template
+            FROM provenance p JOIN images i ON i.id = p.image_id ORDER BY i.original_name
+            """))
+        let byName = Dictionary(uniqueKeysWithValues: try rows.map { (try $0.string("original_name"), $0) })
+        let mdetrManifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: mdetr + "/manifest.json"))) as? [String: Any])
+        #expect(byName["captioned.png"]?["caption_model"] == "\(mdetrManifest["name"] ?? "?")@\(mdetrManifest["version"] ?? "?")")
+        #expect(byName["plain.png"]?["passes"] == "1" && byName["plain.png"]?["template"] == "name_and_definition", "\(rows)")
+        #expect(byName["plain.png"]?["caption_model"] == nil)
+        #expect(daemon.terminate() == 0)
     }
 }
