@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The few-shot table of issue 6: fine-tunes a base model on 1 % / 10 % / 100 % of the synthetic benchmark's training
+# The few-shot table of issue 6 (either family): fine-tunes a base model on 1 % / 10 % / 100 % of the synthetic benchmark's training
 # labels (MDETR's class-balanced subsets, every negative category asked), once with plain (uniform) sampling and once
 # with repeat-factor sampling, and evaluates each on the test split with the LVIS protocol.
 #   tools/few_shot_table.sh BASE_MODEL_DIR SYNTH_DIR WORK_DIR
@@ -16,9 +16,22 @@ mkdir -p "$work"
 work=$(realpath "$work")
 . tools/weights_env.sh
 . tools/pipelined_bin.sh
-config=$(python3 -c 'import json, sys; c = json.load(open(sys.argv[1]))["config"]; r = json.load(open(sys.argv[1])).get("resize", [320, 480])
-print(c["hidden"], c["heads"], c["encoderLayers"], c["decoderLayers"], c["feedForward"], c["queries"], c["contrastiveDim"], r[0], r[1])' "$base/manifest.json")
-read -r hidden heads enc dec ff queries cdim size max <<< "$config"
+# The base model's network, as [model] lines (MDETR's shape, or DetCLIPv2's when the manifest names one).
+model_lines=$(python3 - "$base/manifest.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+if m.get("detclip"):
+    d = m["detclip"]
+    print(f'family = "detclip"\nchannels = {d["channels"]}\nlevels = {d["levels"]}\nstacked_convs = {d["stackedConvs"]}\nalign_dim = {d["alignDim"]}')
+else:
+    c = m["config"]
+    print(f'hidden = {c["hidden"]}\nheads = {c["heads"]}\nencoder_layers = {c["encoderLayers"]}\ndecoder_layers = {c["decoderLayers"]}\n'
+          f'feed_forward = {c["feedForward"]}\nqueries = {c["queries"]}\ncontrastive_dim = {c["contrastiveDim"]}')
+PY
+)
+read -r size max <<< "$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])).get("resize", [320, 480]); print(r[0], r[1])' "$base/manifest.json")"
+# MDETR's clip (0.1) is its own; DetCLIPv2 trains with 10.
+clip=$(python3 -c 'import json, sys; print(10 if json.load(open(sys.argv[1])).get("detclip") else 0.1)' "$base/manifest.json")
 
 "$bin" eval --annotations "$synth/lvis_v1_test.json" --images "$synth/images" --model "$base" --limit "${EVAL_IMAGES:-100}" \
   --no-store --quiet --json "$work/base.json" > /dev/null
@@ -41,14 +54,9 @@ image_size = $size
 image_max = $max
 [model]
 init = "$base"
-hidden = $hidden
-heads = $heads
-encoder_layers = $enc
-decoder_layers = $dec
-feed_forward = $ff
-queries = $queries
-contrastive_dim = $cdim
+$model_lines
 [train]
+clip = $clip
 epochs = 1000000
 max_steps = ${STEPS:-2000}
 batch = 8
