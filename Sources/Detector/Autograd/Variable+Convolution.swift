@@ -49,7 +49,7 @@ extension Variable {
             let cols = im2col(gi)
             weight.value.data.withUnsafeBufferPointer { wp in
                 out.withUnsafeMutableBufferPointer { op in
-                    BLAS.gemm(m: og, n: n, k: k, a: wp.baseAddress! + gi * og * k, lda: k, b: cols, ldb: n,
+                    BLAS.gemmColumns(m: og, n: n, k: k, a: wp.baseAddress! + gi * og * k, lda: k, b: cols, ldb: n,
                               c: op.baseAddress! + gi * og * n, ldc: n)
                 }
             }
@@ -65,14 +65,14 @@ extension Variable {
                     let dOut = gp.baseAddress! + gi * og * n   // (og, n)
                     if weight.requiresGrad {
                         dw.withUnsafeMutableBufferPointer { dwp in   // dW_g = dOut_g · colsᵀ
-                            BLAS.gemm(transB: true, m: og, n: k, k: n, a: dOut, lda: n, b: cols, ldb: n,
+                            BLAS.gemmRows(transB: true, m: og, n: k, k: n, a: dOut, lda: n, b: cols, ldb: n,
                                       c: dwp.baseAddress! + gi * og * k, ldc: k)
                         }
                     }
                     guard requiresGrad else { return }
                     var dcols = [Float](repeating: 0, count: k * n)   // W_gᵀ · dOut_g, then col2im
                     weight.value.data.withUnsafeBufferPointer { wp in
-                        BLAS.gemm(transA: true, m: k, n: n, k: og, a: wp.baseAddress! + gi * og * k, lda: k, b: dOut, ldb: n,
+                        BLAS.gemmColumns(transA: true, m: k, n: n, k: og, a: wp.baseAddress! + gi * og * k, lda: k, b: dOut, ldb: n,
                                   c: &dcols, ldc: n)
                     }
                     dx.withUnsafeMutableBufferPointer { dp in

@@ -68,7 +68,7 @@ extension Variable {
                 var dw = [Float](repeating: 0, count: weight.value.count)
                 g.data.withUnsafeBufferPointer { gp in
                     dw.withUnsafeMutableBufferPointer { dp in
-                        BLAS.gemm(transB: true, m: o, n: rows, k: n, a: gp.baseAddress!, lda: n, b: cols, ldb: n,
+                        BLAS.gemmRows(transB: true, m: o, n: rows, k: n, a: gp.baseAddress!, lda: n, b: cols, ldb: n,
                                   c: dp.baseAddress!, ldc: rows)
                     }
                 }
@@ -82,7 +82,7 @@ extension Variable {
             weight.value.data.withUnsafeBufferPointer { wp in
                 g.data.withUnsafeBufferPointer { gp in
                     dCols.withUnsafeMutableBufferPointer { dp in
-                        BLAS.gemm(transA: true, m: rows, n: n, k: o, a: wp.baseAddress!, lda: rows, b: gp.baseAddress!, ldb: n,
+                        BLAS.gemmColumns(transA: true, m: rows, n: n, k: o, a: wp.baseAddress!, lda: rows, b: gp.baseAddress!, ldb: n,
                                   c: dp.baseAddress!, ldc: n)
                     }
                 }

@@ -23,13 +23,14 @@ public enum BLAS {
         }
     }
 
-    /// C (M,N) = A (M,K) · B (K,N) + beta·C with the columns of B and C split into `BLASThreads.workers` tiles.
-    public static func gemmColumns(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
-                                   ldb: Int, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    /// C (M,N) = op(A) (M,K) · B (K,N) + beta·C with the columns of B and C split into `BLASThreads.workers` tiles
+    /// (op(A) = Aᵀ when `transA`, A stored (K, M)).
+    public static func gemmColumns(transA: Bool = false, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                   b: UnsafePointer<Float>, ldb: Int, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         let tiles = partition(n, parts: m * n * k < 1 << 18 ? 1 : BLASThreads.workers)
         parallelFor(tiles.count) { t in
             let r = tiles[t]
-            gemm(m: m, n: r.count, k: k, a: a, lda: lda, b: b + r.lowerBound, ldb: ldb, beta: beta,
+            gemm(transA: transA, m: m, n: r.count, k: k, a: a, lda: lda, b: b + r.lowerBound, ldb: ldb, beta: beta,
                  c: c + r.lowerBound, ldc: ldc)
         }
     }

@@ -53,26 +53,30 @@ struct DeformableSampling {
         return (hh * hw, hh * lw, lh * hw, lh * lw)
     }
 
-    /// im2col: x (C, H, W) → columns (C·k·k, Ho·Wo), row (c·k·k + tap).
+    /// im2col: x (C, H, W) → columns (C·k·k, Ho·Wo), row (c·k·k + tap). Channels are split between the cores (each
+    /// writes its own rows).
     func columns(_ x: Tensor) -> [Float] {
         let c = x.shape[0], n = positions, plane = height * width
         var cols = [Float](repeating: 0, count: c * taps * n)
+        let parts = partition(c, parts: c * taps * n < 1 << 16 ? 1 : BLASThreads.workers)
         x.data.withUnsafeBufferPointer { xp in
             cols.withUnsafeMutableBufferPointer { cp in
-                for tap in 0..<taps { for p in 0..<n {
-                    let q = tap * n + p
-                    guard let (w1, w2, w3, w4) = weights(q) else { continue }
-                    let i1 = Int(corners[4 * q]), i2 = Int(corners[4 * q + 1]), i3 = Int(corners[4 * q + 2]), i4 = Int(corners[4 * q + 3])
-                    for ch in 0..<c {
-                        let base = ch * plane
-                        var v: Float = 0
-                        if i1 >= 0 { v += w1 * xp[base + i1] }
-                        if i2 >= 0 { v += w2 * xp[base + i2] }
-                        if i3 >= 0 { v += w3 * xp[base + i3] }
-                        if i4 >= 0 { v += w4 * xp[base + i4] }
-                        cp[(ch * taps + tap) * n + p] = v
-                    }
-                } }
+                parallelFor(parts.count) { part in
+                    for tap in 0..<taps { for p in 0..<n {
+                        let q = tap * n + p
+                        guard let (w1, w2, w3, w4) = weights(q) else { continue }
+                        let i1 = Int(corners[4 * q]), i2 = Int(corners[4 * q + 1]), i3 = Int(corners[4 * q + 2]), i4 = Int(corners[4 * q + 3])
+                        for ch in parts[part] {
+                            let base = ch * plane
+                            var v: Float = 0
+                            if i1 >= 0 { v += w1 * xp[base + i1] }
+                            if i2 >= 0 { v += w2 * xp[base + i2] }
+                            if i3 >= 0 { v += w3 * xp[base + i3] }
+                            if i4 >= 0 { v += w4 * xp[base + i4] }
+                            cp[(ch * taps + tap) * n + p] = v
+                        }
+                    } }
+                }
             }
         }
         return cols
@@ -136,7 +140,7 @@ extension Tensor {
         if let bias { for oc in 0..<o { for p in 0..<n { out[oc * n + p] = bias.data[oc] } } }
         weight.data.withUnsafeBufferPointer { wp in
             out.withUnsafeMutableBufferPointer { op in
-                BLAS.gemm(m: o, n: n, k: c * k * k, a: wp.baseAddress!, lda: c * k * k, b: cols, ldb: n,
+                BLAS.gemmColumns(m: o, n: n, k: c * k * k, a: wp.baseAddress!, lda: c * k * k, b: cols, ldb: n,
                           beta: bias == nil ? 0 : 1, c: op.baseAddress!, ldc: n)
             }
         }
