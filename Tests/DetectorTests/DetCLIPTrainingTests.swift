@@ -50,6 +50,19 @@ import Testing
         #expect(abs((byKey["logit_bias"]?.data[0] ?? 0) + 4.595) < 1e-3)
     }
 
+    /// A manifest's shape that the network cannot take is refused with the reason, not trapped on.
+    @Test func impossibleShapesAreRefused() throws {
+        var odd = DetCLIPParityTests.config
+        odd.channels = 30   // not a multiple of its 8 GroupNorm groups
+        var levels = DetCLIPParityTests.config
+        levels.levels = 9
+        var backbone = DetCLIPParityTests.config
+        backbone.backboneChannels = [16, 24]
+        for config in [odd, levels, backbone] {
+            #expect(throws: WeightsError.self) { _ = try TrainableDetCLIP(config: config, weights: InMemoryWeights([])) }
+        }
+    }
+
     /// ATSS on one level worked by hand: a box covering a 3×3 block of cells takes the cells whose anchors overlap it
     /// best; a second box over the same cells takes the ones it overlaps more; a box too small for any anchor still
     /// gets the location inside it.

@@ -25,6 +25,18 @@ public struct DetCLIPConfig: Sendable, Equatable, Codable {
         self.backboneChannels = backboneChannels
     }
 
+    /// Refuses a shape the network cannot be built with (a model directory's manifest is a file like any other).
+    public func validate() throws {
+        func bad(_ what: String) -> WeightsError { WeightsError.missingConfig("DetCLIPv2 config: \(what)") }
+        guard backboneChannels.count == 3, backboneChannels.allSatisfy({ $0 > 0 }) else { throw bad("backboneChannels must be C3, C4, C5 widths") }
+        guard (3...5).contains(levels) else { throw bad("levels \(levels) is not 3 (P3–P5) to 5 (P3–P7)") }
+        guard (1...4096).contains(channels), (1...4096).contains(alignDim), (0...16).contains(stackedConvs) else {
+            throw bad("channels \(channels), alignDim \(alignDim) or stackedConvs \(stackedConvs) out of range")
+        }
+        guard groupNormGroups > 0, channels % groupNormGroups == 0 else { throw bad("channels \(channels) do not split into \(groupNormGroups) groups") }
+        guard text.hidden > 0 else { throw bad("text encoder width \(text.hidden)") }
+    }
+
     /// Each level's stride: 8, 16, 32 (, 64, 128).
     public var strides: [Int] { (0..<levels).map { 8 << $0 } }
 }

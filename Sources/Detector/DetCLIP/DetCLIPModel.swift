@@ -10,6 +10,7 @@ public final class DetCLIPModel: @unchecked Sendable {
     let concepts: ConceptEncoder
 
     public init(config c: DetCLIPConfig, weights source: any WeightSource, tokenizer: any Tokenizer) throws {
+        try c.validate()
         config = c
         let loader = WeightLoader(source: source)
         let w = loader.root

@@ -10,6 +10,7 @@ public final class TrainableDetCLIP: TrainableNetwork {
     public var parameters: [String: Variable] { registry.parameters }
 
     public init(config: DetCLIPConfig, weights: any WeightSource) throws {
+        try config.validate()
         self.config = config
         registry = ParameterRegistry { _ in true }
         let loader = WeightLoader(source: weights)
