@@ -129,6 +129,7 @@ public final class TrainingSession: @unchecked Sendable {
         progress.advance(by: state.step)
         let started = Date()
         let secondsBefore = state.trainingSeconds
+        var evaluationSeconds = 0.0   // curve points' evaluations are not training time
         state.stepAtStart = state.step
         var average: [String: Float] = [:]
         while state.step < totalSteps {
@@ -163,17 +164,21 @@ public final class TrainingSession: @unchecked Sendable {
                 let stop = shouldStop()
                 if state.step % c.checkpointEvery == 0 || state.step == totalSteps || stop {
                     // Training time survives resumes: what earlier runs spent plus this run's so far.
-                    state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started)
+                    state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started) - evaluationSeconds
                     try checkpoint.save(engine, state: state)
                     onCheckpoint(state.step, totalSteps)
-                    if c.evalEvery > 0, state.step % c.evalEvery == 0, !stop { try recordCurvePoint(engine, state: state, directory: checkpoints) }
+                    if c.evalEvery > 0, state.step % c.evalEvery == 0, !stop {
+                        let evaluating = Date()
+                        try recordCurvePoint(engine, state: state, directory: checkpoints)
+                        evaluationSeconds += Date().timeIntervalSince(evaluating)
+                    }
                 }
                 if stop { throw Stopped() }
             }
             if state.step % stepsPerEpoch == 0 { state.epoch += 1 }
         }
         progress.finish()
-        state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started)
+        state.trainingSeconds = secondsBefore + Date().timeIntervalSince(started) - evaluationSeconds
         let finalWeights = engine.trainedTensors(averaged: true)
         var metrics: [String: Double] = [:]
         var packedPrompts: Bool?
