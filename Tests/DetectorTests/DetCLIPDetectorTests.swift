@@ -88,4 +88,24 @@ import Testing
             _ = try detector.detect(image, prompts: ["cat"])
         }
     }
+
+    /// The scoring skips pairs that cannot enter the kept set; what it keeps is what scoring every pair and sorting
+    /// keeps.
+    @Test func prunedScoringKeepsWhatExhaustiveScoringKeeps() throws {
+        let detector = try Self.detector()
+        let prepared = detector.prepare(Self.image())
+        let concepts = detector.model.encodeConcepts(["red star", "blue ring", "cat", "a dog on a mat"])
+        let kept = detector.scored(prepared, concepts: concepts, limit: 200)
+        let logits = detector.model.logits(prepared.regions.embeddings, concepts: concepts)
+        var all: [(location: Int, concept: Int, score: Float)] = []
+        for n in 0..<prepared.regions.embeddings.shape[0] {
+            let center = 1 / (1 + expf(-prepared.regions.centerness[n]))
+            for c in 0..<4 { all.append((n, c, (center / (1 + expf(-logits.data[n * 4 + c]))).squareRoot())) }
+        }
+        all.sort { $0.score != $1.score ? $0.score > $1.score : ($0.location, $0.concept) < ($1.location, $1.concept) }
+        #expect(kept.count == 200)
+        for (a, b) in zip(kept.prefix(195), all.prefix(195)) {
+            #expect(a.location == b.location && a.concept == b.concept && abs(a.score - b.score) < 1e-6, "\(a) vs \(b)")
+        }
+    }
 }

@@ -57,7 +57,11 @@ public final class DetCLIPDetector: ImageDetector, @unchecked Sendable {
             let logits = model.logits(p.regions.embeddings.slice(rows: rows), concepts: concepts)   // (rows, K)
             for (r, location) in rows.enumerated() {
                 let center = 1 / (1 + expf(-p.regions.centerness[location]))
-                for c in 0..<k {
+                // Only a logit above this can beat the heap's worst (or the floor): √(σ(c)·σ(l)) > t ⇔ σ(l) > t²/σ(c).
+                let t = max(floor, heap.minimum ?? floor), needed = t * t / center
+                guard needed < 1 else { continue }
+                let least = needed > 0 ? logf(needed / (1 - needed)) : -Float.infinity
+                for c in 0..<k where !(logits.data[r * k + c] <= least) {
                     let score = (center / (1 + expf(-logits.data[r * k + c]))).squareRoot()
                     if score > floor, score.isFinite { heap.offer((location, c, score)) }
                 }
@@ -177,6 +181,9 @@ struct ScoreHeap {
     private var items: [Entry] = []
 
     init(capacity: Int) { self.capacity = capacity }
+
+    /// The worst score kept once the heap is full (nil before: anything is taken).
+    var minimum: Float? { items.count == capacity ? items.first?.score : nil }
 
     mutating func offer(_ e: Entry) {
         if items.count < capacity {
