@@ -4,6 +4,7 @@ fixture the Swift tests read.
 
 Dev-time only (torch, torchvision, safetensors):
     python3 tools/detclip_reference.py   # writes Tests/DetectorTests/Fixtures/detclip{,_training}/{weights,io}.safetensors
+                                         # and, with PIPELINED_MINILM_DIR, detclip_concepts/pooled.safetensors
 
 DetCLIPv2's code is not public; this is the network as the paper describes it (ATSS with FPN, the classification
 branch turned into region embeddings, a light deformable convolution whose offsets come from the regression branch,
@@ -339,7 +340,31 @@ def trajectory(out_dir, steps=10, lr=1e-3):
     print("wrote", out_dir, "losses", [round(x, 5) for x in losses])
 
 
+# Concepts as DetCLIPv2 reads them, pooled as sentence-transformers pools MiniLM (mean over every token's last hidden
+# state, attention mask all ones for one unpadded text).
+CONCEPT_TEXTS = ["red star: a star-shaped figure of a single red color", "cat", "Ping-Pong ball", "a very small striped green ring"]
+
+
+def concepts_fixture(out_dir, minilm):
+    from safetensors.torch import save_file
+    from transformers import AutoModel, AutoTokenizer
+    tokenizer = AutoTokenizer.from_pretrained(minilm)
+    model = AutoModel.from_pretrained(minilm).eval()
+    rows = []
+    with torch.no_grad():
+        for text in CONCEPT_TEXTS:
+            enc = tokenizer(text, return_tensors="pt")
+            hidden = model(**enc).last_hidden_state[0]
+            rows.append(hidden.mean(dim=0))
+    os.makedirs(out_dir, exist_ok=True)
+    save_file({"pooled": torch.stack(rows).contiguous()}, os.path.join(out_dir, "pooled.safetensors"))
+    print("wrote", out_dir)
+
+
 if __name__ == "__main__":
     fixtures = os.path.join(os.path.dirname(__file__), "..", "Tests", "DetectorTests", "Fixtures")
     fixture(os.path.join(fixtures, "detclip"))
     trajectory(os.path.join(fixtures, "detclip_training"))
+    minilm = os.environ.get("PIPELINED_MINILM_DIR")
+    if minilm:
+        concepts_fixture(os.path.join(fixtures, "detclip_concepts"), minilm)

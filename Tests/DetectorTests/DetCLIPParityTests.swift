@@ -82,4 +82,19 @@ import Testing
             expectClose(grad, want, tolerance: 2e-4 * scale, "gradient of \(name)")
         }
     }
+
+    /// The concept encoder's pooling against sentence-transformers' (the mean of MiniLM's last hidden states over every
+    /// token), on the real MiniLM weights — `tools/detclip_reference.py` with PIPELINED_MINILM_DIR.
+    @Test func conceptsArePooledAsSentenceTransformersPoolsThem() throws {
+        let minilm = try #require(ProcessInfo.processInfo.environment["PIPELINED_MINILM_DIR"], "PIPELINED_MINILM_DIR is set by tools/setup.sh test")
+        let loader = WeightLoader(source: try SafeTensors(path: minilm + "/model.safetensors"))
+        let encoder = ConceptEncoder(encoder: TextEncoder(config: .miniLML6, weights: Parameters(loader.root)),
+                                     tokenizer: try WordPieceTokenizer(vocabFile: minilm + "/vocab.txt"))
+        let texts = ["red star: a star-shaped figure of a single red color", "cat", "Ping-Pong ball", "a very small striped green ring"]
+        let want = try SafeTensors(path: Fixtures.path("detclip_concepts/pooled.safetensors")).tensor("pooled")
+        expectClose(encoder.pooled(texts), want, "pooled concepts")
+        // Cached: the same rows again, in any order.
+        expectClose(encoder.pooled(texts.reversed()), Tensor(shape: want.shape, data: (0..<4).reversed().flatMap { Array(want.data[($0 * 384)..<(($0 + 1) * 384)]) }),
+                    "pooled concepts from the cache")
+    }
 }
