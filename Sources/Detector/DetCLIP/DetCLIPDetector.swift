@@ -89,9 +89,7 @@ public final class DetCLIPDetector: ImageDetector, @unchecked Sendable {
         let scalars = Array(caption.unicodeScalars)
         let texts = try phrases.map { span -> String in
             guard span.lowerBound >= 0, span.upperBound <= scalars.count, !span.isEmpty else { throw DetectorError.emptyPrompt }
-            var view = String.UnicodeScalarView()
-            view.append(contentsOf: scalars[span])
-            return try Self.checked(String(view))
+            return try Self.checked(scalars.text(span))
         }
         let p = prepare(image)
         // Each box once, named after its best phrase.

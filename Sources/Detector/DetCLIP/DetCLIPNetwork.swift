@@ -44,14 +44,16 @@ extension DetCLIPNetwork {
     /// Every location's box in input pixels from its level's distances (4, H, W): location ∓ distance · stride,
     /// locations as `ATSSAssigner.locations` places them (finest level first, row-major).
     public static func boxes(_ distances: [Tensor], strides: [Int]) -> [Box] {
+        let locations = ATSSAssigner.locations(sizes: distances.map { ($0.shape[1], $0.shape[2]) }, strides: strides)
         var out: [Box] = []
-        for (d, s) in zip(distances, strides) {
-            let (h, w) = (d.shape[1], d.shape[2]), n = h * w, stride = Float(s)
-            for i in 0..<h { for j in 0..<w {
-                let p = i * w + j, x = (Float(j) + 0.5) * stride, y = (Float(i) + 0.5) * stride
-                out.append(Box(x0: x - d.data[p] * stride, y0: y - d.data[n + p] * stride,
-                               x1: x + d.data[2 * n + p] * stride, y1: y + d.data[3 * n + p] * stride))
-            } }
+        out.reserveCapacity(locations.count)
+        for d in distances {
+            let n = d.shape[1] * d.shape[2]
+            for p in 0..<n {
+                let at = locations[out.count]
+                out.append(Box(x0: at.x - d.data[p] * at.stride, y0: at.y - d.data[n + p] * at.stride,
+                               x1: at.x + d.data[2 * n + p] * at.stride, y1: at.y + d.data[3 * n + p] * at.stride))
+            }
         }
         return out
     }

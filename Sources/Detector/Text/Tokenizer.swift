@@ -18,9 +18,16 @@ public struct Encoding: Sendable, Equatable {
     }
 
     /// The caption text of a character range.
-    public func substring(_ range: Range<Int>) -> String {
+    public func substring(_ range: Range<Int>) -> String { text.text(range) }
+}
+
+extension Array where Element == Unicode.Scalar {
+    /// The text of a code-point range (as MDETR's `tokens_positive` count), cut to the array; "" when nothing is left.
+    public func text(_ range: Range<Int>) -> String {
+        let lower = Swift.max(0, range.lowerBound), upper = Swift.min(count, range.upperBound)
+        guard lower < upper else { return "" }
         var s = String.UnicodeScalarView()
-        s.append(contentsOf: text[max(0, range.lowerBound)..<min(text.count, range.upperBound)])
+        s.append(contentsOf: self[lower..<upper])
         return String(s)
     }
 }

@@ -75,18 +75,12 @@ final class DetCLIPEngine: TrainingEngine {
     /// A phrase's words: its spans of the caption (Unicode scalars, end exclusive) joined by spaces.
     static func phrase(_ caption: String, _ spans: [Range<Int>]) -> String {
         let scalars = Array(caption.unicodeScalars)
-        return spans.compactMap { span -> String? in
-            let r = max(0, span.lowerBound)..<min(scalars.count, span.upperBound)
-            guard !r.isEmpty else { return nil }
-            var s = String.UnicodeScalarView()
-            s.append(contentsOf: scalars[r])
-            return String(s)
-        }.joined(separator: " ")
+        return spans.map { scalars.text($0) }.filter { !$0.isEmpty }.joined(separator: " ")
     }
 
     /// (cx, cy, w, h) relative → (x0, y0, x1, y1) in input pixels.
     static func pixels(_ b: [Float], _ size: (width: Int, height: Int)) -> [Float] {
         let (w, h) = (Float(size.width), Float(size.height))
-        return [(b[0] - b[2] / 2) * w, (b[1] - b[3] / 2) * h, (b[0] + b[2] / 2) * w, (b[1] + b[3] / 2) * h]
+        return zip(BoxOps.xyxy(b), [w, h, w, h]).map { $0 * $1 }
     }
 }
