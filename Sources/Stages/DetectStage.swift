@@ -19,6 +19,7 @@ public final class DetectStage: TypedStage, @unchecked Sendable {
     /// nil: none configured (the model's own vocabulary, else the default prompts).
     private let prompts: [String]?
     private let vocabularies: VocabularyResolver?
+    /// top N and NMS; the score threshold is the job's model's (`ImageDetector.threshold`).
     private let merge: MergeSettings
     /// Where vocabularies' encoded text outlives the process.
     private let textStore: (any TextFeatureStore)?
@@ -100,6 +101,8 @@ public final class DetectStage: TypedStage, @unchecked Sendable {
         let prompts = self.prompts ?? Config.defaultPrompts
         if let (stored, categoryPrompts) = vocabulary, let resolver = vocabularies {
             let strategy = resolver.strategy(forInbox: item.job.inbox, detector: detector)
+            var merge = self.merge
+            merge.scoreThreshold = detector.threshold   // one threshold for every question, the job's model's
             let query = VocabularyQuery(categories: categoryPrompts, strategy: strategy, merge: merge,
                                         version: "\(stored.name)@\(stored.version) \(VocabularyResolver.name(of: template))", store: textStore)
             let answer = try vocabularyDetections(detector, image, stored: stored, query: query, job: item.job.jobID)

@@ -16,8 +16,8 @@ public enum StandardStages {
         let limits = DecodeLimits(maxFileBytes: config.limits.maxFileBytes, maxSide: config.limits.maxSide,
                                   maxPixels: config.limits.maxPixels)
         let query = config.query
-        let merge = MergeSettings(topN: query.topN, scoreThreshold: Float(query.scoreThreshold),
-                                  nmsIoU: query.nmsIoU.map(Float.init))
+        // The score threshold is the job's model's (`ImageDetector.threshold`: the configured one, else its own).
+        let merge = MergeSettings(topN: query.topN, nmsIoU: query.nmsIoU.map(Float.init))
         let vocabularies = VocabularyResolver(database: database, inboxes: config.effectiveInboxes, query: query)
         return StageChain(DecodeStage(limits: limits))
             .then(DetectStage(slot: slot, groundingDetector: grounding, prompts: prompts, vocabularies: vocabularies, merge: merge,

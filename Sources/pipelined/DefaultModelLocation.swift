@@ -3,9 +3,11 @@ import Foundation
 import Pipeline
 import Store
 
-/// The model a new user gets (issue 5): EfficientNet-Lite0 and MiniLM-L6 from their pip packages plus a cross-modal
-/// transformer and heads trained here on the synthetic benchmark, whose files (`model.safetensors`, `manifest.json`,
-/// `vocab.txt`, `vocabulary.json`, `MODEL_CARD.md`) live in `Sources/pipelined/DefaultModel`. Looked for in
+/// The model a new user gets: EfficientNet-Lite0 and MiniLM-L6 from their pip packages plus DetCLIPv2's pyramid, head
+/// and concept projection trained here on the synthetic benchmark, whose files (`model.safetensors`, `manifest.json`,
+/// `vocab.txt`, `vocabulary.json`, `MODEL_CARD.md`) live in `Sources/pipelined/DefaultModel`; beside it in `grounding/`
+/// an MDETR model on the same parts and data, which answers caption sidecars (modulated grounding: "the red star left
+/// of the blue ring") when the default model runs. Looked for in
 /// `PIPELINED_DEFAULT_MODEL`, then the data directories `tools/install_pretrained.sh` fills
 /// (`~/.local/share/pipelined`, `/usr/local/share/pipelined`, `/usr/share/pipelined`), then the source tree this
 /// binary was built from.
@@ -18,6 +20,11 @@ enum DefaultModel {
         candidates += dataDirectories.map { $0 + "/default-model" }
         candidates.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("DefaultModel").path)
         return candidates.first { FileManager.default.fileExists(atPath: $0 + "/manifest.json") }
+    }
+
+    /// The default MDETR model for caption sidecars, next to the default model.
+    static var groundingDirectory: String? {
+        directory.map { $0 + "/grounding" }.flatMap { FileManager.default.fileExists(atPath: $0 + "/manifest.json") ? $0 : nil }
     }
 
     /// Where `tools/install_pretrained.sh` (run by `tools/setup.sh`) puts the default model and its pretrained parts:

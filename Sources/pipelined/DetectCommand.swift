@@ -50,7 +50,7 @@ struct Detect: ParsableCommand {
 
     @OptionGroup var modelOptions: CheckpointOptions
 
-    @Option(name: .long, help: "Keep boxes whose 1 − P(no-object) exceeds this (default: [query] score_threshold, 0.7, as the daemon).")
+    @Option(name: .long, help: "Keep boxes scoring above this (default: [query] score_threshold, else the model's own, as the daemon).")
     var threshold: Float?
 
     @OptionGroup var options: CommonOptions
@@ -82,7 +82,7 @@ struct Detect: ParsableCommand {
         }
         try DefaultModel.checkPretrainedParts(for: path)
         let detector = try ModelPackage.loadDetector(path, options: try modelOptions.packageOptions)
-        detector.threshold = try threshold ?? Float(options.load().0.query.scoreThreshold)
+        if let configured = try threshold ?? options.load().0.query.scoreThreshold.map(Float.init) { detector.threshold = configured }
         if noResize {
             (detector as? MDETRDetector)?.resize = nil
             (detector as? DetCLIPDetector)?.resize = nil

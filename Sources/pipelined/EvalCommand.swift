@@ -63,6 +63,9 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("top-k"), help: "Fixed AP: detections kept per category.")
     var topK = 10_000
 
+    @Flag(name: .long, help: "With --images and a model directory: keep the F1-best score threshold found here in the model's manifest (the threshold the daemon and detect use unless one is configured).")
+    var calibrate = false
+
     @Option(name: .long, help: "Also write the metrics to this JSON file.")
     var json: String?
 
@@ -72,6 +75,9 @@ struct Eval: ParsableCommand {
     func validate() throws {
         guard (detections == nil) != (images == nil) else { throw ValidationError("give exactly one of --detections and --images") }
         if let limit, limit < 1 { throw ValidationError("--limit must be ≥ 1") }
+        if calibrate, images == nil || fixedAP || prompts != nil {
+            throw ValidationError("--calibrate measures a model on --images under the standard protocol, asked its own vocabulary")
+        }
     }
 
     var evaluationProtocol: LVISEvaluator.EvaluationProtocol {
@@ -82,7 +88,7 @@ struct Eval: ParsableCommand {
         let dataset = try LVISDataset(path: annotations)
         if let detections {
             let report = dataset.evaluator.report(try LVISDataset.results(path: detections), protocol: evaluationProtocol)
-            try output(report.metrics)
+            try output(report)
             return
         }
         if noStore {
@@ -98,6 +104,9 @@ struct Eval: ParsableCommand {
             throw ValidationError("no model: pass --model PATH (an official .pth checkpoint or an imported model directory)")
         }
         try DefaultModel.checkPretrainedParts(for: path)
+        if calibrate, !FileManager.default.fileExists(atPath: path + "/manifest.json") {
+            throw CommandFailure("--calibrate keeps the threshold in a model directory's manifest; \(path) is not a model directory (import it with pipelined model import)")
+        }
         let detector = try ModelPackage.loadDetector(path, options: try modelOptions.packageOptions)
         let template = self.template.flatMap { $0 == "auto" ? nil : $0 } ?? VocabularyResolver.name(of: detector.preferredTemplate)
         let promptTemplate = VocabularyResolver.template(template)
@@ -138,7 +147,8 @@ struct Eval: ParsableCommand {
         if prompts != nil { scored = scored.restricted(toCategories: Set(vocabulary.map(\.categoryID))) }
         let evaluator = scored.evaluator
         let report = evaluator.report(results, protocol: evaluationProtocol)
-        try output(report.metrics)
+        try output(report)
+        if calibrate { try keepThreshold(report.operatingPoint, model: path) }
         print(String(format: "%d images, %.2f s per image, %d categories asked per image, ", selected.count,
                      seconds / Double(max(selected.count, 1)), vocabulary.count)
               + "strategy \(strategy.name), " + String(format: "%.1f passes per image", Double(passes) / Double(max(selected.count, 1))))
@@ -167,9 +177,25 @@ struct Eval: ParsableCommand {
         print("stored as evaluation run \(runID) (view evaluation_summary, table evaluation_category_ap)")
     }
 
-    private func output(_ metrics: [(String, Double)]) throws {
+    /// The metrics, then the operating point (standard protocol): the score threshold with the best F1 at IoU 0.5.
+    /// Writes the operating point's threshold into the model directory's manifest (`scoreThreshold`).
+    private func keepThreshold(_ point: OperatingPoint?, model path: String) throws {
+        guard let point else { throw CommandFailure("--calibrate: no box of \(annotations)'s images was right, so there is no threshold to keep") }
+        var manifest = try ModelPackage.manifest(directory: path)
+        manifest.scoreThreshold = point.threshold
+        try ModelPackage.write(manifest, directory: path)
+        print("kept score threshold \(String(format: "%.4f", point.threshold)) in \(path)/manifest.json")
+    }
+
+    private func output(_ report: LVISEvaluator.Report) throws {
+        var metrics = report.metrics
         for (name, value) in metrics {
             print("\(name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(String(format: "%.4f", value))")
+        }
+        if !fixedAP, let point = report.operatingPoint {
+            print(String(format: "best F1 %.4f (precision %.4f, recall %.4f at IoU 0.5) keeping scores above %.4f",
+                         point.f1, point.precision, point.recall, point.threshold))
+            metrics += [("F1", point.f1), ("F1_threshold", point.threshold)]
         }
         if let json {
             let object = Dictionary(uniqueKeysWithValues: metrics.map { ($0.0, $0.1) })

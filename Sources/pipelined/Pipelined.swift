@@ -140,26 +140,30 @@ struct Run: ParsableCommand {
             if config.modelPath == nil, let directory = DefaultModel.directory {
                 config.modelPath = directory
                 logger.info("no model configured: using the default model", metadata: ["path": "\(directory)"])
+                // Its MDETR companion answers caption sidecars, unless another (or "none") is configured.
+                if config.groundingModelPath == nil { config.groundingModelPath = DefaultModel.groundingDirectory }
             }
             guard let path = config.modelPath else { return nil }
             try DefaultModel.checkPretrainedParts(for: path)
-            // Every version the daemon runs keeps boxes above the one configured threshold, as `detect` does.
-            let threshold = Float(config.query.scoreThreshold)
-            if threshold <= 0 {
+            // Every version the daemon runs keeps boxes above the configured threshold, as `detect` does; unset, each
+            // model its own (scores mean different things in MDETR and DetCLIPv2).
+            let threshold = config.query.scoreThreshold.map(Float.init)
+            if let threshold, threshold <= 0 {
                 // An older configuration's 0 (it used to apply to vocabularies only) now keeps every box of every prompt.
-                logger.notice("score_threshold = 0 keeps every box of every question (up to top_n per image); the default 0.7 keeps what `pipelined detect` shows",
+                logger.notice("score_threshold = 0 keeps every box of every question (up to top_n per image); leave it unset for the model's own threshold",
                               metadata: ["top_n": "\(config.query.topN)"])
             }
             // Either family: the manifest says which network a model directory holds.
             let load: @Sendable (String) throws -> any ImageDetector = { path in
                 let detector = try ModelPackage.loadDetector(path)
-                detector.threshold = threshold
+                if let threshold { detector.threshold = threshold }
                 return detector
             }
             let detector = try load(path)
             // A prompt the model cannot read would fail every job: refuse it now, with the reason.
             for prompt in config.effectivePrompts { try detector.check(prompt: prompt) }
-            logger.info("model loaded", metadata: ["model": "\(detector.identity.name)@\(detector.identity.version)"])
+            logger.info("model loaded", metadata: ["model": "\(detector.identity.name)@\(detector.identity.version)",
+                                                   "score_threshold": "\(String(format: "%.4f", detector.threshold))\(threshold == nil ? " (the model's own)" : "")"])
             // The models table decides which version runs (a fine-tuned or promoted one); checked between jobs. Inboxes
             // told to ask nothing in particular ask the running model's own vocabulary, so the questions follow it.
             let active = try ActiveModel(database: database, configured: detector, path: URL(fileURLWithPath: path).standardizedFileURL.path,
@@ -178,7 +182,7 @@ struct Run: ParsableCommand {
             switcher.active = active
             // A second model for caption sidecars, fixed for the daemon's life (promotions switch the main one).
             var grounding: (any ImageDetector)?
-            if let groundingPath = config.groundingModelPath {
+            if let groundingPath = config.groundingModelPath, groundingPath != "none" {
                 try DefaultModel.checkPretrainedParts(for: groundingPath)
                 let model = try load(groundingPath)
                 logger.info("grounding model loaded: caption sidecars go to it",

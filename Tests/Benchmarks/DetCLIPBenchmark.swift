@@ -5,9 +5,12 @@ import Foundation
 ///   - DetCLIPv2 (pretrained Lite0 and MiniLM, a fresh head of the default model's shape: a network's cost does not
 ///     depend on its weights): one image pass and one region·concept product, at 1, 10, 100, 1,203 and 10,000
 ///     concepts (beyond 1,203: LVIS names with a numbered suffix);
-///   - MDETR of the same backbone and text encoder (the shipped default model) asking every class as its own prompt
+///   - MDETR of the same backbone and text encoder (the default install's grounding model) asking every class as its own prompt
 ///     (`exact`, the official protocol), at the same input size.
 /// Concept and prompt encodings are made once per vocabulary beforehand (timed apart); per image: best of REPEATS.
+/// Both models resize the photo as MDETR's evaluation does (shorter side 800, longer ≤ 1333) unless
+/// DETECTOR_BENCH_RESIZE=SHORT,LONG says otherwise (320,480: the input both default models were trained at, which is
+/// what the daemon gives them).
 ///
 ///   detector-bench detclip LITE0.pth MINILM_DIR LVIS_CATEGORIES.json DEFAULT_MODEL_DIR PHOTO [REPEATS] [SIZES]
 /// (SIZES: concept counts, comma-separated; with SIZES the MDETR run is left out.)
@@ -26,7 +29,9 @@ func detclipBenchmark(_ args: [String]) throws {
                                      ("", InMemoryWeights(TrainableDetCLIP.freshWeights(config: config, seed: 0)))])
     let detclip = DetCLIPDetector(model: try DetCLIPModel(config: config, weights: weights, tokenizer: tokenizer),
                                   identity: ModelIdentity(name: "bench", version: "0", weightsSHA256: ""), normalization: .symmetric)
-    detclip.resize = (800, 1333)
+    let resize = ProcessInfo.processInfo.environment["DETECTOR_BENCH_RESIZE"].map { $0.split(separator: ",").compactMap { Int($0) } }
+        .flatMap { $0.count == 2 ? ($0[0], $0[1]) : nil } ?? (800, 1333)
+    detclip.resize = resize
 
     struct File: Decodable { struct Category: Decodable { var id: Int; var name: String }; var categories: [Category] }
     let lvis = try JSONDecoder().decode(File.self, from: Data(contentsOf: URL(fileURLWithPath: args[2]))).categories
@@ -56,12 +61,33 @@ func detclipBenchmark(_ args: [String]) throws {
         FileHandle.standardError.write(Data("detclip \(k) concepts: \(best(times)) s\n".utf8))
     }
 
+    // Where one pass goes: backbone (C3–C5), pyramid (P3–P7), head (towers, deformable region conv, boxes); the rest
+    // of `detect` (normalization, scoring, NMS) is the total less these.
+    let model = detclip.model
+    let (w, h) = Preprocessing.evalSize(width: image.width, height: image.height, size: resize.0, maxSize: resize.1)
+    let input = Preprocessing.tensor(PillowResize.bilinear(image, width: w, height: h), normalization: .symmetric)
+    var parts: [String: [Double]] = [:]
+    for _ in 0..<(repeats + 1) {
+        var t = now()
+        let c = model.backbone.pyramid(input)
+        parts["backbone", default: []].append(now() - t)
+        t = now()
+        let p = model.network.neck(c)
+        parts["pyramid", default: []].append(now() - t)
+        t = now()
+        _ = p.enumerated().map { model.network.head($1, level: $0) }
+        parts["head", default: []].append(now() - t)
+    }
+    let partSeconds = parts.mapValues { best(Array($0.dropFirst())) }
+    rows.append(["model": "detclip", "parts_seconds": partSeconds])
+    FileHandle.standardError.write(Data("detclip parts: \(partSeconds)\n".utf8))
+
     guard args.count <= 6 else {
         print(String(decoding: try JSONSerialization.data(withJSONObject: ["rows": rows], options: [.sortedKeys]), as: UTF8.self))
         return
     }
     let mdetr = try ModelPackage.load(args[3])
-    mdetr.resize = (800, 1333)
+    mdetr.resize = resize
     let query = VocabularyQuery(categories: vocabulary(1203), strategy: .exact)
     var t = now()
     _ = try mdetr.encode(query)
@@ -76,7 +102,7 @@ func detclipBenchmark(_ args: [String]) throws {
     let mdetrSeconds = best(times)
     rows.append(["model": "mdetr-exact", "concepts": 1203, "seconds_per_image": mdetrSeconds, "text_encoding_seconds": encoding, "passes": passes])
     let summary: [String: Any] = [
-        "rows": rows, "peak_rss_mb": peakRSSMB(),
+        "rows": rows, "peak_rss_mb": peakRSSMB(), "resize": [resize.0, resize.1],
         "speedup_1203": mdetrSeconds / (detclipSeconds[1203] ?? .nan),
         "vocabulary_over_one_prompt_1203": (detclipSeconds[1203] ?? .nan) / (detclipSeconds[1] ?? .nan),
     ]

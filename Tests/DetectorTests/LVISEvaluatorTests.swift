@@ -47,3 +47,46 @@ import Testing
         }
     }
 }
+
+/// The operating point a model's score threshold comes from: the F1-best "keep scores above t" at IoU 0.5, by LVIS's
+/// matching and ignore rules.
+@Suite struct OperatingPointTests {
+    typealias E = LVISEvaluator
+    static let evaluator = E(
+        images: [E.Image(id: 1, negativeCategories: [3], notExhaustiveCategories: [])],
+        categories: [E.Category(id: 1, frequency: "f"), E.Category(id: 2, frequency: "r"), E.Category(id: 3, frequency: "c")],
+        annotations: [E.Annotation(id: 1, imageID: 1, categoryID: 1, bbox: (0, 0, 10, 10), area: 100),
+                      E.Annotation(id: 2, imageID: 1, categoryID: 1, bbox: (50, 50, 10, 10), area: 100)])
+
+    static func result(_ category: Int, _ box: (Double, Double, Double, Double), _ score: Double) -> E.Result {
+        E.Result(imageID: 1, categoryID: category, bbox: box, score: score)
+    }
+
+    @Test func theBestF1PrefixSetsTheThreshold() throws {
+        let results = [
+            Self.result(1, (0, 0, 10, 10), 0.9),     // right
+            Self.result(3, (20, 20, 10, 10), 0.8),   // wrong: category 3 is verified absent
+            Self.result(1, (51, 50, 10, 10), 0.6),   // right
+            Self.result(1, (30, 0, 10, 10), 0.3),    // wrong
+            Self.result(2, (0, 0, 10, 10), 0.95),    // ignored: category 2 is not labelled for the image
+        ]
+        let point = try #require(Self.evaluator.report(results).operatingPoint)
+        // Kept 1: F1 2/3; kept 2: 1/2; kept 3: 4/5; kept 4: 2/3. Best: the first three, threshold between 0.6 and 0.3.
+        #expect(abs(point.f1 - 0.8) < 1e-12 && abs(point.precision - 2.0 / 3) < 1e-12 && point.recall == 1)
+        #expect(abs(point.threshold - 0.45) < 1e-12)
+    }
+
+    @Test func equalScoresAreKeptOrDroppedTogether() throws {
+        // A right and a wrong box at the same score: a threshold cannot keep one without the other.
+        let results = [Self.result(1, (0, 0, 10, 10), 0.5), Self.result(1, (30, 0, 10, 10), 0.5), Self.result(1, (50, 50, 10, 10), 0.2)]
+        let point = try #require(Self.evaluator.report(results).operatingPoint)
+        #expect(abs(point.f1 - 0.8) < 1e-12 && abs(point.threshold - 0.1) < 1e-12, "\(point)")
+    }
+
+    @Test func nothingRightMeansNoThreshold() {
+        #expect(Self.evaluator.report([Self.result(1, (30, 0, 10, 10), 0.9)]).operatingPoint == nil)
+        let unlabelled = E(images: [E.Image(id: 1, negativeCategories: [1], notExhaustiveCategories: [])],
+                           categories: [E.Category(id: 1, frequency: "f")], annotations: [])
+        #expect(unlabelled.report([Self.result(1, (0, 0, 10, 10), 0.9)]).operatingPoint == nil)
+    }
+}

@@ -8,7 +8,7 @@ import Testing
 /// shared and the transformer, text encoder and heads are what is compared; a ResNet is compared too.
 @Suite struct TrainingForwardTests {
     static let defaultModel = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../../Sources/pipelined/DefaultModel").standardized.path
+        .appendingPathComponent("../../Sources/pipelined/DefaultModel/grounding").standardized.path
 
     static func weights(_ name: String) throws -> (MDETRConfig, any WeightSource, Tensor) {
         if name == "default-lite0" {

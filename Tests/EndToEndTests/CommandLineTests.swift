@@ -584,6 +584,19 @@ enum PromptTemplateProbe {
         let asked = try runPipelined(["detect", dir.file("data/images/val/" + image), "--vocabulary", dir.file("data/lvis_v1_val.json"),
                                       "--model", dir.file("model"), "--threshold", "0"])
         #expect(asked.status == 0 && asked.output.contains("\"passes\" : \"1\""), "\(asked.output)")
+        // Without --threshold, detect keeps boxes above the model's own threshold (its manifest's); one that is not a
+        // score is refused, naming the file.
+        for (threshold, works) in [(0.0123, true), (7.0, false)] {
+            let copy = dir.file("calibrated-\(works)")
+            try FileManager.default.copyItem(atPath: dir.file("model"), toPath: copy)
+            var edited = manifest
+            edited["scoreThreshold"] = threshold
+            try JSONSerialization.data(withJSONObject: edited).write(to: URL(fileURLWithPath: copy + "/manifest.json"))
+            let own = try runPipelined(["detect", dir.file("data/images/val/" + image), "--vocabulary", dir.file("data/lvis_v1_val.json"),
+                                        "--model", copy])
+            #expect((own.status == 0) == works, "\(own.output)")
+            #expect(own.output.contains(works ? "\"score_threshold\" : \"0.0123\"" : "scoreThreshold 7.0 is not a score"), "\(own.output)")
+        }
         let prompted = try runPipelined(["detect", dir.file("data/images/val/" + image), "--prompt", "a shape", "--model", dir.file("model"),
                                          "--threshold", "0"])
         #expect(prompted.status == 0 && prompted.output.contains("\"prompt\" : \"a shape\""), "\(prompted.output)")
@@ -596,7 +609,7 @@ enum PromptTemplateProbe {
     /// captions: a plain image is asked the whole vocabulary in one pass by DetCLIPv2; a caption sidecar is answered by
     /// MDETR, and provenance names each.
     func sideBySide(detclip: String, data: String, in dir: TemporaryDirectory) throws {
-        let mdetr = BuiltProducts.packageRoot + "/Sources/pipelined/DefaultModel"
+        let mdetr = BuiltProducts.packageRoot + "/Sources/pipelined/DefaultModel/grounding"
         guard FileManager.default.fileExists(atPath: mdetr + "/manifest.json") else { return }
         let state = dir.file("s"), inbox = dir.file("in")
         try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)

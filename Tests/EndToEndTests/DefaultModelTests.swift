@@ -4,8 +4,9 @@ import TestSupport
 import Testing
 
 /// Issue 5's promise to a new user: the daemon on its embedded defaults, with no model configured, uses the default
-/// model that ships in `Sources/pipelined/DefaultModel` (Lite0 + MiniLM from the pip packages the set-up installs) and
-/// its vocabulary, and a synthetic image dropped into the inbox gets correct detections in PostgreSQL.
+/// model that ships in `Sources/pipelined/DefaultModel` (DetCLIPv2 on Lite0 + MiniLM from the pip packages the set-up
+/// installs) and its vocabulary, and a synthetic image dropped into the inbox gets correct detections in PostgreSQL —
+/// the whole vocabulary in one pass, caption sidecars answered by the MDETR model beside it (`grounding/`).
 @Suite struct DefaultModelTests {
     /// One image of the synthetic benchmark's test split (never trained on) and its labels, written by
     /// `tools/make_default_model.sh` next to the model it shipped.
@@ -21,8 +22,9 @@ import Testing
     @Test(.enabled(if: FileManager.default.fileExists(atPath: modelDirectory + "/manifest.json"), "no default model committed"))
     func aSyntheticImageDroppedIntoTheInboxGetsCorrectDetections() throws {
         let fixture = try Self.fixture()
-        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.modelDirectory + "/manifest.json"))) as? [String: Any])
+        let manifest = try Self.manifest()
         let version = "\(manifest["name"] ?? "?")@\(manifest["version"] ?? "?")"
+        let grounding = try Self.manifest(Self.modelDirectory + "/grounding")
 
         // The README's run command in a private state directory: embedded PostgreSQL, no model configured.
         let dir = TemporaryDirectory("default-model")
@@ -31,12 +33,30 @@ import Testing
                                        arguments: ["run", "--state-dir", state, "--log-level", "info"],
                                        logPath: dir.file("log"), environment: ["PIPELINED_DEFAULT_MODEL": ""])
         defer { daemon.terminate() }
-        #expect(eventually(timeout: 120) { daemon.log.contains("inbox watched") }, "\(daemon.log)")
+        #expect(eventually(timeout: 120) { daemon.log.contains("daemon ready") }, "\(daemon.log)")
         #expect(!daemon.log.contains("not processed"), "\(daemon.log)")
+        #expect(daemon.log.contains("grounding model loaded"), "\(daemon.log)")
+        // The model's own threshold, from its manifest (none is configured).
+        let threshold = try #require(manifest["scoreThreshold"] as? Double)
+        #expect(daemon.log.contains("score_threshold=\"\(String(format: "%.4f", threshold)) (the model's own)\""), "\(daemon.log)")
         try FileManager.default.copyItem(atPath: Self.fixtureDirectory + "/" + fixture.file, toPath: state + "/inbox/" + fixture.file)
+        // An image with a caption: answered by the grounding model, and provenance says so.
+        try #"{"caption": "a large striped blue ring", "phrases": [[2, 25]]}"#.write(toFile: state + "/inbox/captioned.png.json", atomically: true, encoding: .utf8)
+        FileManager.default.createFile(atPath: state + "/inbox/captioned.png", contents: TinyPNG.sample(seed: 3, width: 96, height: 64))
 
         let db = Database(url: "host=\(state)/postgres/run port=5432 user=pipelined dbname=pipelined")
-        #expect(try eventually(timeout: 600) { try db.queueStatus().counts["done"] == 1 }, "\(daemon.log.suffix(3000))")
+        #expect(try eventually(timeout: 600) { try db.queueStatus().counts["done"] == 2 }, "\(daemon.log.suffix(3000))")
+        let provenance = try db.query(Statement("default.provenance", """
+            SELECT i.original_name, p.model_version, p.settings ->> 'caption_model' AS caption_model,
+                   p.settings ->> 'vocabulary_passes' AS passes
+            FROM provenance p JOIN images i ON i.id = p.image_id ORDER BY i.original_name
+            """))
+        let byName = Dictionary(uniqueKeysWithValues: try provenance.map { (try $0.string("original_name"), $0) })
+        #expect(byName[fixture.file]?["passes"] == "1" && byName[fixture.file]?["caption_model"] == nil, "\(provenance)")
+        #expect(byName["captioned.png"]?["caption_model"] == "\(grounding["name"] ?? "?")@\(grounding["version"] ?? "?")", "\(provenance)")
+        // Every box kept is above the model's own threshold.
+        let lowest = try db.query(Statement("default.lowest", "SELECT min(score) AS s FROM vocabulary_detections")).first?.double("s")
+        #expect((lowest ?? 0) > threshold, "lowest stored score \(String(describing: lowest)), threshold \(threshold)")
         let rows = try db.query(Statement("default.rows", """
             SELECT category, score, x0, y0, x1, y1, vocabulary, model_version
             FROM vocabulary_detections WHERE original_name = '\(fixture.file)' ORDER BY score DESC
@@ -70,7 +90,7 @@ import Testing
             [model]
             prompts = ["a large striped blue ring"]
             [query]
-            score_threshold = 0.2
+            score_threshold = 0.05
             """)
         defer { daemon.terminate() }
         #expect(eventually(timeout: 120) { daemon.log.contains("inbox questions") }, "\(daemon.log)")
@@ -83,16 +103,18 @@ import Testing
         #expect(prompts == ["a large striped blue ring"], "\(prompts)")
         #expect(try db.query(Statement("default.vocab", "SELECT 1 FROM vocabulary_detections")).isEmpty)
         let stored = try db.query(Statement("default.stored", "SELECT score FROM detections ORDER BY score DESC")).map { try $0.double("score") }
+        let own = try #require(try Self.manifest()["scoreThreshold"] as? Double)
         let detect = try runPipelined(["detect", Self.fixtureDirectory + "/" + fixture.file, "--prompt", "a large striped blue ring",
                                        "--config", dir.file("c.toml")])
         let printed = try #require(try JSONSerialization.jsonObject(with: Data(detect.output.utf8)) as? [String: Any], "\(detect.output)")
         let scores = ((printed["detections"] as? [[String: Any]]) ?? []).compactMap { $0["score"] as? Double }.sorted(by: >)
         #expect(stored.count == scores.count && zip(stored, scores).allSatisfy { abs($0 - $1) < 1e-4 }, "daemon \(stored), detect \(scores)")
-        #expect(stored.contains { $0 < 0.7 } && stored.allSatisfy { $0 > 0.2 }, "the configured threshold, not the old 0.7: \(stored)")
+        #expect(stored.contains { $0 < own } && stored.allSatisfy { $0 > 0.05 }, "the configured threshold, not the model's own \(own): \(stored)")
         #expect(daemon.terminate() == 0)
         // The default model is listed with a header and the scores its manifest records.
         let list = try runPipelined(["model", "list", "--state-dir", state])
-        #expect(list.output.contains("id\tmodel\tstatus") && list.output.contains("\tactive\t") && list.output.contains("AP 0.09"),
+        let ap = try #require((try Self.manifest()["metrics"] as? [String: Double])?["AP"])
+        #expect(list.output.contains("id\tmodel\tstatus") && list.output.contains("\tactive\t") && list.output.contains("AP \(String(format: "%.4f", ap))"),
                 "\(list.output)")
     }
 
@@ -160,7 +182,51 @@ import Testing
         #expect(daemon.terminate() == 0)
     }
 
+    /// `eval --calibrate` keeps the F1-best threshold of the images it was given in the model's manifest (what the
+    /// daemon and `detect` then use), and refuses what has no manifest to keep it in.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: modelDirectory + "/manifest.json"), "no default model committed"))
+    func calibrationKeepsTheThresholdInTheManifest() throws {
+        let dir = TemporaryDirectory("calibrate")
+        let model = dir.file("model")
+        try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+        for file in ["manifest.json", "model.safetensors", "vocab.txt"] {
+            try FileManager.default.copyItem(atPath: Self.modelDirectory + "/" + file, toPath: model + "/" + file)
+        }
+        // The fixture image as an LVIS file: its labelled objects, the default model's categories.
+        let fixture = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.fixtureDirectory + "/image.json"))) as? [String: Any])
+        let vocabulary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.modelDirectory + "/vocabulary.json"))) as? [String: Any])
+        let categories = try #require(vocabulary["categories"] as? [[String: Any]])
+        let ids = Dictionary(uniqueKeysWithValues: categories.map { ($0["name"] as! String, $0["id"] as! Int) })
+        let objects = try #require(fixture["all_objects"] as? [[String: Any]])
+        let annotations = try objects.enumerated().map { i, o -> [String: Any] in
+            let box = try #require(o["bbox"] as? [Double])
+            return ["id": i + 1, "image_id": 1, "category_id": try #require(ids[o["category"] as! String]), "bbox": box, "area": box[2] * box[3]]
+        }
+        let lvis: [String: Any] = ["images": [["id": 1, "file_name": fixture["file"]!, "neg_category_ids": [Int](), "not_exhaustive_category_ids": [Int]()]],
+                                   "categories": categories, "annotations": annotations]
+        try JSONSerialization.data(withJSONObject: lvis).write(to: URL(fileURLWithPath: dir.file("one.json")))
+
+        let calibrated = try runPipelined(["eval", "--annotations", dir.file("one.json"), "--images", Self.fixtureDirectory, "--model", model,
+                                           "--calibrate", "--no-store", "--quiet"])
+        #expect(calibrated.status == 0 && calibrated.output.contains("best F1") && calibrated.output.contains("kept score threshold"),
+                "\(calibrated.output)")
+        let kept = try #require(try Self.manifest(model)["scoreThreshold"] as? Double)
+        #expect(kept > 0 && kept < 1 && calibrated.output.contains(String(format: "%.4f", kept)), "\(kept): \(calibrated.output)")
+        // The rest of the manifest is unchanged.
+        var before = try Self.manifest(), after = try Self.manifest(model)
+        (before["scoreThreshold"], after["scoreThreshold"]) = (nil, nil)
+        #expect(NSDictionary(dictionary: before).isEqual(to: after))
+
+        let checkpoint = try runPipelined(["eval", "--annotations", dir.file("one.json"), "--images", Self.fixtureDirectory,
+                                           "--model", DetectorCommandLineTests.checkpoint, "--calibrate", "--no-store", "--quiet"])
+        #expect(checkpoint.status != 0 && checkpoint.output.contains("not a model directory"), "\(checkpoint.output)")
+    }
+
     static let topK = 10
+
+    static func manifest(_ directory: String = modelDirectory) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/manifest.json"))) as? [String: Any])
+    }
 
     static func fixture() throws -> Fixture {
         try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: URL(fileURLWithPath: fixtureDirectory + "/image.json")))

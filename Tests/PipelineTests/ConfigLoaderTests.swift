@@ -11,6 +11,7 @@ import Testing
         #expect(config.databaseURL == nil)
         #expect(config.stageConcurrency == ["decode": 2, "detect": 1, "record": 2])
         #expect(config.limits.maxPixels == 64_000_000)
+        #expect(config.query.scoreThreshold == nil, "the example leaves the threshold to the model")
     }
 
     private func load(_ toml: String, environment: [String: String] = [:]) throws -> Config {
@@ -25,6 +26,12 @@ import Testing
         #expect(try load("").query.nmsIoU == 0.5)
         #expect(try load("[query]\nnms_iou = 0.0").query.nmsIoU == nil)
         #expect(try load("[query]\nnms_iou = 0.7").query.nmsIoU == 0.7)
+    }
+
+    /// Unset, the score threshold is the running model's own; set, it holds for every model.
+    @Test func theScoreThresholdIsTheModelsUnlessSet() throws {
+        #expect(try load("").query.scoreThreshold == nil)
+        #expect(try load("[query]\nscore_threshold = 0.25").query.scoreThreshold == 0.25)
     }
 
     @Test func environmentOverridesTheFile() throws {

@@ -5,8 +5,8 @@ import Foundation
 /// network's (`neck.*`, `bbox_head.*`, `concept_projection.*`, `logit_scale`, `logit_bias`).
 public final class DetCLIPModel: @unchecked Sendable {
     public let config: DetCLIPConfig
-    let backbone: any Backbone
-    let network: DetCLIPNetwork<Tensor>
+    public let backbone: any Backbone
+    public let network: DetCLIPNetwork<Tensor>
     let concepts: ConceptEncoder
 
     public init(config c: DetCLIPConfig, weights source: any WeightSource, tokenizer: any Tokenizer) throws {

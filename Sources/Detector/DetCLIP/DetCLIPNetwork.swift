@@ -8,8 +8,8 @@
 /// `logit_bias`.
 public struct DetCLIPNetwork<Value: NetworkValue> {
     public let config: DetCLIPConfig
-    let neck: FeaturePyramid<Value>
-    let head: RegionHead<Value>
+    public let neck: FeaturePyramid<Value>
+    public let head: RegionHead<Value>
     let conceptProjection: Linear<Value>
     let logitScale: Value, logitBias: Value
 

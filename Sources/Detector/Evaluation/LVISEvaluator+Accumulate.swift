@@ -29,6 +29,10 @@ extension LVISEvaluator {
         let frequencies: [String]
         var precision: [[[[Double]]]]  // [t][r][k][a]
         var recall: [[[Double]]]       // [t][k][a]
+        /// Every scored detection at IoU 0.5 over all areas (ignored ones left out), and the ground truth it can
+        /// match: what `operatingPoint` sweeps.
+        var outcomes: [(score: Double, truePositive: Bool)] = []
+        var groundTruth = 0
 
         init(evaluator: LVISEvaluator, results: [Result]) {
             let imageIDs = Array(Set(evaluator.images.map(\.id))).sorted()
@@ -70,6 +74,7 @@ extension LVISEvaluator {
                                                               notExhaustive: imageInfo[img]!.notExhaustiveCategories.contains(cat)))
                     }
                     if evaluations.isEmpty { continue }
+                    if ai == 0 { collectOutcomes(evaluations) }
                     accumulate(evaluations, category: ki, area: ai)
                 }
             }
@@ -118,6 +123,15 @@ extension LVISEvaluator {
                 if outside { for ti in 0..<tN where dtMatches[ti][di] == 0 { dtIgnore[ti][di] = true } }
             }
             return ImageEvaluation(dtScores: dt.map(\.r.score), dtMatches: dtMatches, dtIgnore: dtIgnore, gtIgnore: gtIgnore)
+        }
+
+        mutating func collectOutcomes(_ evaluations: [ImageEvaluation]) {
+            for e in evaluations {
+                groundTruth += e.gtIgnore.filter { !$0 }.count
+                for d in e.dtScores.indices where !e.dtIgnore[0][d] {
+                    outcomes.append((e.dtScores[d], e.dtMatches[0][d] != 0))
+                }
+            }
         }
 
         mutating func accumulate(_ evaluations: [ImageEvaluation], category ki: Int, area ai: Int) {

@@ -6,7 +6,7 @@ import Foundation
 /// thresholds, 101-point interpolated precision, AP over all/small/medium/large and over rare/common/frequent
 /// categories, and recall. Both protocols: the standard one (at most `maxDetsPerImage` per image, default 300) and
 /// Fixed AP (top `topKPerCategory` per category over the dataset, no per-image cap).
-public struct LVISEvaluator {
+public struct LVISEvaluator: Sendable {
     public struct Image: Sendable {
         public var id: Int
         public var negativeCategories: Set<Int>
@@ -86,6 +86,8 @@ public struct LVISEvaluator {
     public struct Report: Sendable {
         public var metrics: [(String, Double)]
         public var perCategoryAP: [Int: Double]
+        /// Where keeping every box scoring at least a threshold does best (F1 at IoU 0.5); nil without ground truth.
+        public var operatingPoint: OperatingPoint?
     }
 
     public func report(_ results: [Result], protocol p: EvaluationProtocol = .standard(maxDetsPerImage: 300)) -> Report {
@@ -114,7 +116,7 @@ public struct LVISEvaluator {
         out.append(("ARs@\(maxDetsLabel)", e.summarizeAR(area: 1)))
         out.append(("ARm@\(maxDetsLabel)", e.summarizeAR(area: 2)))
         out.append(("ARl@\(maxDetsLabel)", e.summarizeAR(area: 3)))
-        return Report(metrics: out, perCategoryAP: e.perCategoryAP())
+        return Report(metrics: out, perCategoryAP: e.perCategoryAP(), operatingPoint: OperatingPoint(e.outcomes, groundTruth: e.groundTruth))
     }
 
     /// `LVISResults.limit_dets_per_image`: images in order of first appearance; an image with more than `maxDets`

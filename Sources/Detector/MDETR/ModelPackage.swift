@@ -33,6 +33,9 @@ public struct ModelPackage {
         public var packedPrompts: Bool?
         /// A DetCLIPv2 model's network (`config` then holds only its backbone and text encoder); nil: MDETR.
         public var detclip: DetCLIPConfig?
+        /// The score above which the model's boxes are kept unless a threshold is configured: its F1-best operating
+        /// point on validation images (`OperatingPoint`); nil: the family's default (MDETR 0.7, DetCLIPv2 0.5).
+        public var scoreThreshold: Double?
 
         public struct Part: Codable, Sendable {
             public var prefix: String
@@ -121,8 +124,20 @@ public struct ModelPackage {
     /// Loads a detector of either family: a DetCLIPv2 model directory (its manifest names the network), else as `load`.
     public static func loadDetector(_ path: String, options: Options = Options()) throws -> any ImageDetector {
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue,
-           let manifest = try? Self.manifest(directory: path), let detclip = manifest.detclip {
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue,
+              let manifest = try? Self.manifest(directory: path) else { return try load(path, options: options) }
+        let detector = try loadDetector(directory: path, manifest: manifest, options: options)
+        if let threshold = manifest.scoreThreshold {
+            guard threshold >= 0, threshold < 1 else {
+                throw WeightsError.missingConfig("\(path)/manifest.json: scoreThreshold \(threshold) is not a score (0 ≤ t < 1)")
+            }
+            detector.threshold = Float(threshold)
+        }
+        return detector
+    }
+
+    private static func loadDetector(directory path: String, manifest: Manifest, options: Options) throws -> any ImageDetector {
+        if let detclip = manifest.detclip {
             let tokenizer = try WordPieceTokenizer(vocabFile: path + "/" + (manifest.tokenizerFiles.first ?? "vocab.txt"))
             let model = try DetCLIPModel(config: detclip, weights: try weights(directory: path, manifest: manifest), tokenizer: tokenizer)
             let detector = DetCLIPDetector(model: model, identity: ModelIdentity(name: manifest.name, version: manifest.version,
@@ -181,10 +196,15 @@ public struct ModelPackage {
                                 sourceStateDict: (state as? CheckpointStateDict)?.source ?? "weights")
         manifest.sourceURL = sourceURL
         manifest.sourceBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
+        try write(manifest, directory: directory)
+        return manifest
+    }
+
+    /// Writes `manifest.json` into a model directory (whole or not at all).
+    public static func write(_ manifest: Manifest, directory: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(manifest).write(to: URL(fileURLWithPath: directory + "/manifest.json"))
-        return manifest
+        try encoder.encode(manifest).write(to: URL(fileURLWithPath: directory + "/manifest.json"), options: .atomic)
     }
 
     /// The manifest of the model directory at `path`.

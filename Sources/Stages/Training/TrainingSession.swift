@@ -298,7 +298,9 @@ public final class TrainingSession: @unchecked Sendable {
         }
         progress.finish()
         let report = dataset.restricted(to: Set(selected.map(\.id))).evaluator.report(results)
-        return Dictionary(uniqueKeysWithValues: report.metrics)
+        var metrics = Dictionary(uniqueKeysWithValues: report.metrics)
+        if let point = report.operatingPoint { (metrics["F1"], metrics["F1_threshold"]) = (point.f1, point.threshold) }
+        return metrics
     }
 
     func inferenceDetector(_ weights: [(String, Tensor)]) throws -> any ImageDetector {
@@ -336,9 +338,8 @@ public final class TrainingSession: @unchecked Sendable {
             resize: [c.imageSize, c.imageMax], metrics: metrics)
         manifest.packedPrompts = packedPrompts
         manifest.detclip = detclip
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(manifest).write(to: URL(fileURLWithPath: c.output + "/manifest.json"))
+        manifest.scoreThreshold = metrics["F1_threshold"]
+        try ModelPackage.write(manifest, directory: c.output)
         return manifest
     }
 
