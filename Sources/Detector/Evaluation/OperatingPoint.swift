@@ -11,9 +11,11 @@ public struct OperatingPoint: Sendable, Equatable {
     /// scores of the same boxes land on the same side.
     public var threshold: Double
     public var f1: Double, precision: Double, recall: Double
+    /// The labelled objects it was measured on: a threshold from a handful of them is a guess.
+    public var objects: Int
 
-    public init(threshold: Double, f1: Double, precision: Double, recall: Double) {
-        (self.threshold, self.f1, self.precision, self.recall) = (threshold, f1, precision, recall)
+    public init(threshold: Double, f1: Double, precision: Double, recall: Double, objects: Int) {
+        (self.threshold, self.f1, self.precision, self.recall, self.objects) = (threshold, f1, precision, recall, objects)
     }
 
     /// The best prefix of the outcomes by descending score; nil when nothing can be matched (no ground truth) or no
@@ -37,5 +39,6 @@ public struct OperatingPoint: Sendable, Equatable {
         f1 = best.f1
         precision = Double(best.right) / Double(best.kept)
         recall = Double(best.right) / Double(groundTruth)
+        objects = groundTruth
     }
 }

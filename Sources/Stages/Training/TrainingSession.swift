@@ -299,7 +299,9 @@ public final class TrainingSession: @unchecked Sendable {
         progress.finish()
         let report = dataset.restricted(to: Set(selected.map(\.id))).evaluator.report(results)
         var metrics = Dictionary(uniqueKeysWithValues: report.metrics)
-        if let point = report.operatingPoint { (metrics["F1"], metrics["F1_threshold"]) = (point.f1, point.threshold) }
+        if let point = report.operatingPoint {
+            (metrics["F1"], metrics["F1_threshold"], metrics["F1_objects"]) = (point.f1, point.threshold, Double(point.objects))
+        }
         return metrics
     }
 
@@ -338,10 +340,23 @@ public final class TrainingSession: @unchecked Sendable {
             resize: [c.imageSize, c.imageMax], metrics: metrics)
         manifest.packedPrompts = packedPrompts
         manifest.detclip = detclip
-        manifest.scoreThreshold = metrics["F1_threshold"]
+        manifest.scoreThreshold = scoreThreshold(metrics)
         try ModelPackage.write(manifest, directory: c.output)
         return manifest
     }
+
+    /// The score threshold the new model keeps: the F1-best on its validation images, unless they held too few labelled
+    /// objects to tell (a fine-tuning run's held-out labels) — then its parent's, so a promotion does not swing what
+    /// the daemon stores on a guess.
+    func scoreThreshold(_ metrics: [String: Double]) -> Double? {
+        let parent = c.initFrom.flatMap { try? ModelPackage.manifest(directory: $0) }?.scoreThreshold
+        guard let measured = metrics["F1_threshold"], (metrics["F1_objects"] ?? 0) >= Self.objectsForAThreshold || parent == nil else {
+            return parent
+        }
+        return measured
+    }
+
+    static let objectsForAThreshold = 50.0
 
     var trainingConfig: String { c.configPath }
 }
