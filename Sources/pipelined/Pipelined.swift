@@ -156,7 +156,16 @@ struct Run: ParsableCommand {
             // Either family: the manifest says which network a model directory holds.
             let load: @Sendable (String) throws -> any ImageDetector = { path in
                 let detector = try ModelPackage.loadDetector(path)
-                if let threshold { detector.threshold = threshold }
+                if let threshold {
+                    // An installed config from before per-model thresholds says 0.7, MDETR's value: with a DetCLIPv2
+                    // model (scores seldom above 0.6) that keeps almost nothing, so say so rather than store nothing.
+                    if threshold > detector.threshold {
+                        logger.notice("the configured score_threshold keeps fewer boxes than this model is best read at; leave [query] score_threshold unset to use each model's own",
+                                      metadata: ["model": "\(detector.identity.name)@\(detector.identity.version)",
+                                                 "score_threshold": "\(threshold)", "model_threshold": "\(String(format: "%.4f", detector.threshold))"])
+                    }
+                    detector.threshold = threshold
+                }
                 return detector
             }
             let detector = try load(path)

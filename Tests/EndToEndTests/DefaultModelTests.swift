@@ -95,6 +95,7 @@ import Testing
         defer { daemon.terminate() }
         #expect(eventually(timeout: 120) { daemon.log.contains("inbox questions") }, "\(daemon.log)")
         #expect(daemon.log.contains(#"asks="prompts [\"a large striped blue ring\"]""#), "\(daemon.log)")
+        #expect(!daemon.log.contains("keeps fewer boxes"), "0.05 is below the model's own: \(daemon.log)")
         try FileManager.default.copyItem(atPath: Self.fixtureDirectory + "/" + fixture.file, toPath: state + "/inbox/" + fixture.file)
         let db = Database(url: "host=\(state)/postgres/run port=5432 user=pipelined dbname=pipelined")
         #expect(try eventually(timeout: 300) { try db.queueStatus().counts["done"] == 1 }, "\(daemon.log.suffix(3000))")
@@ -127,13 +128,17 @@ import Testing
         let fixture = try Self.fixture()
         let dir = TemporaryDirectory("follow")
         let state = dir.file("s")
+        // A threshold above the default model's own (an older config's 0.7, say) is named at start.
         let daemon = try Self.daemon(in: dir, config: """
             [model]
             check_interval_seconds = 0.5
+            [query]
+            score_threshold = 0.9
             """)
         defer { daemon.terminate() }
         #expect(eventually(timeout: 120) { daemon.log.contains("daemon ready") }, "\(daemon.log)")
         #expect(daemon.log.contains("asks=\"vocabulary default-model, the active model's own"), "\(daemon.log)")
+        #expect(daemon.log.contains("keeps fewer boxes than this model is best read at"), "\(daemon.log)")
         let db = Database(url: "host=\(state)/postgres/run port=5432 user=pipelined dbname=pipelined")
         func asked() throws -> [String] {
             try db.query(Statement("follow.asked", """
