@@ -52,7 +52,8 @@ import Testing
     @Test func depthwiseConvolutionMatchesADirectLoop() {
         for (k, stride, padding) in [(3, 1, Padding.symmetric(1)), (5, 2, .tfSame), (3, 2, .tfSame), (5, 1, .tfSame),
                                      (3, 2, .symmetric(1))] {
-            for (h, w) in [(9, 11), (10, 12), (7, 4)] {
+            // Widths below, at and beyond one 16-lane chunk, and a partial last chunk.
+            for (h, w) in [(9, 11), (10, 12), (7, 4), (6, 16), (5, 37), (3, 48), (4, 70), (3, 140)] {
                 let c = 6
                 let x = Tensor(shape: [c, h, w], data: (0..<(c * h * w)).map { Float(($0 * 37) % 19) / 7 - 1 })
                 let weight = Tensor(shape: [c, 1, k, k], data: (0..<(c * k * k)).map { Float(($0 * 13) % 11) / 5 - 1 })

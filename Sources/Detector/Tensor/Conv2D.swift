@@ -193,8 +193,8 @@ public struct Conv2D: Sendable {
                         let plane = src + ch * h * w
                         let kc = kern + ch * kh * kw
                         let outPlane = dst + ch * ho * wo
-                        if s == 2 {
-                            stride2(plane, kc, outPlane, h: h, w: w, ho: ho, wo: wo, pt: pt, pl: pl)
+                        if s <= 2 {
+                            blocked(plane, kc, outPlane, h: h, w: w, ho: ho, wo: wo, pt: pt, pl: pl)
                             return
                         }
                         for oy in 0..<ho {
@@ -209,10 +209,6 @@ public struct Conv2D: Sendable {
                                     let lo = max(0, (pl - kx + s - 1) / s)
                                     let hi = min(wo, (w - 1 + pl - kx) / s + 1)
                                     if lo >= hi { continue }
-                                    if s == 1 {
-                                        Vector.axpy(orow + lo, row + (lo - pl + kx), wv, hi - lo)
-                                        continue
-                                    }
                                     var ix = lo * s - pl + kx
                                     for ox in lo..<hi {
                                         orow[ox] += wv * row[ix]
@@ -228,33 +224,95 @@ public struct Conv2D: Sendable {
         return Tensor(shape: [c, ho, wo], data: out)
     }
 
-    /// One channel of a stride-2 depthwise convolution. The plane is split into its even and odd columns first, so
-    /// every tap becomes a contiguous (vectorizable) multiply-add instead of a stride-2 gather.
-    private func stride2(_ plane: UnsafePointer<Float>, _ kc: UnsafePointer<Float>, _ outPlane: UnsafeMutablePointer<Float>,
+    /// One channel of a depthwise convolution of stride 1 or 2, 16 outputs at a time in registers. The plane is copied
+    /// once into zero-padded buffers — for stride 2 one of its even and one of its odd columns — so every tap is an
+    /// unaligned vector load with no border test, and each output is stored once (multiply-adding whole rows tap by
+    /// tap stored every output k² times: 25 for Lite0's 5×5 blocks). `outPlane` holds the bias.
+    private func blocked(_ plane: UnsafePointer<Float>, _ kc: UnsafePointer<Float>, _ outPlane: UnsafeMutablePointer<Float>,
                          h: Int, w: Int, ho: Int, wo: Int, pt: Int, pl: Int) {
         let (kh, kw) = kernel
-        let evenW = (w + 1) / 2, oddW = w / 2
-        let split = UnsafeMutablePointer<Float>.allocate(capacity: h * (evenW + oddW))
-        defer { split.deallocate() }
-        let even = split, odd = split + h * evenW
-        for y in 0..<h {
-            let row = plane + y * w
-            for j in 0..<evenW { even[y * evenW + j] = row[2 * j] }
-            for j in 0..<oddW { odd[y * oddW + j] = row[2 * j + 1] }
+        let s = stride, lanes = 16
+        let chunks = (wo + lanes - 1) / lanes
+        // Tap kx reads input column s·ox − pl + kx = s·(ox + o) + parity: column ox + o + left of plane `parity`.
+        func split(_ kx: Int) -> (parity: Int, o: Int) {
+            let parity = ((kx - pl) % s + s) % s
+            return (parity, (kx - pl - parity) / s)
+        }
+        let offsets = (0..<kw).map { split($0).o }
+        let left = max(0, -(offsets.min() ?? 0))
+        let pitch = chunks * lanes + left + (offsets.max() ?? 0) + 1
+        let rows = s * (ho - 1) + kh   // padded row r is input row r − pt
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: s * rows * pitch)
+        defer { buffer.deallocate() }
+        buffer.initialize(repeating: 0, count: s * rows * pitch)
+        for parity in 0..<s {
+            let padded = buffer + parity * rows * pitch
+            // Buffer column j holds input column s·(j − left) + parity: columns left … last of it are inside.
+            guard w - 1 - parity >= 0 else { continue }
+            let last = min(pitch - 1, left + (w - 1 - parity) / s)
+            for r in max(0, pt)..<min(rows, h + pt) {
+                let source = plane + (r - pt) * w + parity, row = padded + r * pitch
+                if s == 1 {
+                    (row + left).update(from: source, count: last - left + 1)
+                } else {
+                    var from = source
+                    for j in left...last { row[j] = from.pointee; from += 2 }
+                }
+            }
+        }
+        let taps = (0..<kw).map { kx -> Int in let (parity, o) = split(kx); return parity * rows * pitch + o + left }
+        let bias = outPlane[0]
+        var tail = [Float](repeating: 0, count: lanes)
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
+        @inline(__always) func store(_ acc: SIMD16<Float>, _ orow: UnsafeMutablePointer<Float>, _ ox: Int) {
+            let n = min(lanes, wo - ox)
+            if n == lanes {
+                UnsafeMutableRawPointer(orow + ox).storeBytes(of: acc, as: SIMD16<Float>.self)
+            } else {
+                for i in 0..<n { tail[i] = acc[i] }
+                (orow + ox).update(from: tail, count: n)
+            }
         }
         for oy in 0..<ho {
             let orow = outPlane + oy * wo
-            for ky in 0..<kh {
-                let iy = oy * 2 - pt + ky
-                if iy < 0 || iy >= h { continue }
-                for kx in 0..<kw {
-                    // Input column 2·ox + (kx − pl) = 2·(ox + o) + parity.
-                    let parity = (kx - pl) & 1
-                    let o = (kx - pl - parity) / 2
-                    let (source, length) = parity == 0 ? (even + iy * evenW, evenW) : (odd + iy * oddW, oddW)
-                    let lo = max(0, -o), hi = min(wo, length - o)
-                    if lo < hi { Vector.axpy(orow + lo, source + lo + o, kc[ky * kw + kx], hi - lo) }
+            var chunk = 0
+            // Four chunks at once: four independent multiply-add chains hide the FMA latency a single one waits on.
+            while chunk + 4 <= chunks {
+                let ox = chunk * lanes
+                var a0 = SIMD16<Float>(repeating: bias), a1 = a0, a2 = a0, a3 = a0
+                for ky in 0..<kh {
+                    let row = buffer + (s * oy + ky) * pitch + ox
+                    for kx in 0..<kw {
+                        let p = row + taps[kx], wv = SIMD16<Float>(repeating: kc[ky * kw + kx])
+                        a0.addProduct(load(p), wv)
+                        a1.addProduct(load(p + lanes), wv)
+                        a2.addProduct(load(p + 2 * lanes), wv)
+                        a3.addProduct(load(p + 3 * lanes), wv)
+                    }
                 }
+                store(a0, orow, ox)
+                store(a1, orow, ox + lanes)
+                store(a2, orow, ox + 2 * lanes)
+                store(a3, orow, ox + 3 * lanes)
+                chunk += 4
+            }
+            while chunk < chunks {
+                // One chunk: a chain per kernel row (up to four), summed at the end, for the same reason.
+                let ox = chunk * lanes
+                var a = (SIMD16<Float>(repeating: bias), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
+                for ky in 0..<kh {
+                    let row = buffer + (s * oy + ky) * pitch + ox
+                    var acc = SIMD16<Float>()
+                    for kx in 0..<kw { acc.addProduct(load(row + taps[kx]), SIMD16<Float>(repeating: kc[ky * kw + kx])) }
+                    switch ky & 3 {
+                    case 0: a.0 += acc
+                    case 1: a.1 += acc
+                    case 2: a.2 += acc
+                    default: a.3 += acc
+                    }
+                }
+                store((a.0 + a.1) + (a.2 + a.3), orow, ox)
+                chunk += 1
             }
         }
     }
