@@ -53,29 +53,36 @@ struct DeformableSampling {
         return (hh * hw, hh * lw, lh * hw, lh * lw)
     }
 
-    /// im2col: x (C, H, W) → columns (C·k·k, Ho·Wo), row (c·k·k + tap). Channels are split between the cores (each
-    /// writes its own rows).
+    /// im2col: x (C, H, W) → columns (C·k·k, Ho·Wo), row (c·k·k + tap). Blocks of channels are shared between the
+    /// cores (each writes its own rows); within a block every sample's corners and weights are read once and serve
+    /// its few channels, whose rows are written in order (one channel per sample at a time wrote rows 0.5 MB apart).
     func columns(_ x: Tensor) -> [Float] {
-        let c = x.shape[0], n = positions, plane = height * width
+        let c = x.shape[0], n = positions, plane = height * width, block = 8
         var cols = [Float](repeating: 0, count: c * taps * n)
-        let parts = partition(c, parts: c * taps * n < 1 << 16 ? 1 : BLASThreads.workers)
+        let blocks = Swift.stride(from: 0, to: c, by: block).map { $0..<min(c, $0 + block) }
         x.data.withUnsafeBufferPointer { xp in
             cols.withUnsafeMutableBufferPointer { cp in
-                parallelFor(parts.count) { part in
-                    for tap in 0..<taps { for p in 0..<n {
-                        let q = tap * n + p
-                        guard let (w1, w2, w3, w4) = weights(q) else { continue }
-                        let i1 = Int(corners[4 * q]), i2 = Int(corners[4 * q + 1]), i3 = Int(corners[4 * q + 2]), i4 = Int(corners[4 * q + 3])
-                        for ch in parts[part] {
-                            let base = ch * plane
-                            var v: Float = 0
-                            if i1 >= 0 { v += w1 * xp[base + i1] }
-                            if i2 >= 0 { v += w2 * xp[base + i2] }
-                            if i3 >= 0 { v += w3 * xp[base + i3] }
-                            if i4 >= 0 { v += w4 * xp[base + i4] }
-                            cp[(ch * taps + tap) * n + p] = v
-                        }
-                    } }
+                let workers = c * taps * n < 1 << 16 ? 1 : min(BLASThreads.workers, blocks.count)
+                parallelFor(workers) { worker in
+                    var b = worker
+                    while b < blocks.count {
+                        let channels = blocks[b]
+                        for tap in 0..<taps { for p in 0..<n {
+                            let q = tap * n + p
+                            guard let (w1, w2, w3, w4) = weights(q) else { continue }
+                            let i1 = Int(corners[4 * q]), i2 = Int(corners[4 * q + 1]), i3 = Int(corners[4 * q + 2]), i4 = Int(corners[4 * q + 3])
+                            for ch in channels {
+                                let base = ch * plane
+                                var v: Float = 0
+                                if i1 >= 0 { v += w1 * xp[base + i1] }
+                                if i2 >= 0 { v += w2 * xp[base + i2] }
+                                if i3 >= 0 { v += w3 * xp[base + i3] }
+                                if i4 >= 0 { v += w4 * xp[base + i4] }
+                                cp[(ch * taps + tap) * n + p] = v
+                            }
+                        } }
+                        b += workers
+                    }
                 }
             }
         }
