@@ -89,6 +89,36 @@ struct DeformableSampling {
         return cols
     }
 
+    /// im2col with the channels last, for inference: x (C, H, W) → columns (Ho·Wo·k·k, C), row (p·k·k + tap). A
+    /// sample's four corners are rows of C contiguous values in x's (H·W, C) transpose, so the bilinear blend runs
+    /// over the channels in vectors (`columns` gathers one value per channel from C planes). A corner outside the
+    /// image reads a row of zeros, as `columns` adds nothing for it.
+    func columnsChannelsLast(_ x: Tensor) -> [Float] {
+        let c = x.shape[0], n = positions
+        let xt = x.reshaped([c, height * width]).transposed()   // (H·W, C)
+        var cols = [Float](repeating: 0, count: n * taps * c)
+        let zeros = [Float](repeating: 0, count: c)
+        let parts = partition(n, parts: n * taps * c < 1 << 16 ? 1 : BLASThreads.workers)
+        xt.data.withUnsafeBufferPointer { xp in
+            zeros.withUnsafeBufferPointer { zp in
+                cols.withUnsafeMutableBufferPointer { cp in
+                    parallelFor(parts.count) { part in
+                        let x0 = xp.baseAddress!, zero = zp.baseAddress!
+                        func row(_ corner: Int32) -> UnsafePointer<Float> { corner >= 0 ? x0 + Int(corner) * c : zero }
+                        for p in parts[part] { for tap in 0..<taps {
+                            let q = tap * n + p
+                            guard let (w1, w2, w3, w4) = weights(q) else { continue }
+                            let r1 = row(corners[4 * q]), r2 = row(corners[4 * q + 1]), r3 = row(corners[4 * q + 2]), r4 = row(corners[4 * q + 3])
+                            let dst = cp.baseAddress! + (p * taps + tap) * c
+                            for ch in 0..<c { dst[ch] = w1 * r1[ch] + w2 * r2[ch] + w3 * r3[ch] + w4 * r4[ch] }
+                        } }
+                    }
+                }
+            }
+        }
+        return cols
+    }
+
     /// col2im: the columns' gradient (C·k·k, Ho·Wo) spread back onto the input (C, H, W).
     func inputGradient(columns g: [Float], channels c: Int) -> [Float] {
         let n = positions, plane = height * width
@@ -142,13 +172,16 @@ extension Tensor {
         let (c, k, o) = (shape[0], weight.shape[2], weight.shape[0])
         precondition(weight.shape[1] == c && weight.shape[3] == k, "deformable conv: input \(shape), weight \(weight.shape)")
         let sampling = DeformableSampling(offsets: offsets, height: shape[1], width: shape[2], kernel: k, stride: stride, padding: padding)
-        let cols = sampling.columns(self), n = sampling.positions
+        let cols = sampling.columnsChannelsLast(self), n = sampling.positions, taps = k * k   // (Ho·Wo, k·k·C)
+        // The weight as (O, k·k, C), the columns' order.
+        var w = [Float](repeating: 0, count: o * taps * c)
+        for oc in 0..<o { for ch in 0..<c { for tap in 0..<taps { w[(oc * taps + tap) * c + ch] = weight.data[(oc * c + ch) * taps + tap] } } }
         var out = [Float](repeating: 0, count: o * n)
         if let bias { for oc in 0..<o { for p in 0..<n { out[oc * n + p] = bias.data[oc] } } }
-        weight.data.withUnsafeBufferPointer { wp in
+        w.withUnsafeBufferPointer { wp in
             out.withUnsafeMutableBufferPointer { op in
-                BLAS.gemmColumns(m: o, n: n, k: c * k * k, a: wp.baseAddress!, lda: c * k * k, b: cols, ldb: n,
-                          beta: bias == nil ? 0 : 1, c: op.baseAddress!, ldc: n)
+                BLAS.gemmRows(transB: true, m: o, n: n, k: taps * c, a: wp.baseAddress!, lda: taps * c, b: cols, ldb: taps * c,
+                              beta: bias == nil ? 0 : 1, c: op.baseAddress!, ldc: n)
             }
         }
         return Tensor(shape: [o, sampling.outHeight, sampling.outWidth], data: out)
