@@ -14,10 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:?usage: tools/make_default_model.sh WORK_DIR [MAX_STEPS]}
 steps=${2:-0}
-mkdir -p "$work"
-. tools/weights_env.sh
-. tools/pipelined_bin.sh
-[ -f "$work/synth/lvis_v1_train.json" ] || "$bin" synth --seed 0 --out "$work/synth" --quiet > /dev/null
+. tools/synth_work.sh
 cp tools/default-model/detclip.toml "$work/train.toml"
 if [ "$steps" != 0 ]; then sed -i "s/^max_steps = .*/max_steps = $steps/" "$work/train.toml"; fi
 nice -n "${NICE:-0}" "$bin" train --config "$work/train.toml" --no-register
@@ -40,9 +37,9 @@ python3 tools/top_detections.py "$model" "$work/synth" --images 8 --bin "$bin" |
 dest=Sources/pipelined/DefaultModel
 mkdir -p "$dest"
 cp "$model/model.safetensors" "$model/manifest.json" "$model/vocab.txt" "$dest/"
-python3 - "$work" "$dest" "$eval_images" "$wording_images" <<'PY'
+python3 - "$work" "$dest" "$eval_images" "$wording_images" "${CALIBRATE_IMAGES:-200}" <<'PY'
 import json, sys, tomllib
-work, dest, n, m = sys.argv[1:5]
+work, dest, n, m, calibrated = sys.argv[1:6]
 lvis = json.load(open(f"{work}/synth/lvis_v1_test.json"))
 json.dump({"categories": lvis["categories"]}, open(f"{dest}/vocabulary.json", "w"), sort_keys=True)
 manifest = json.load(open(f"{dest}/manifest.json"))
@@ -59,7 +56,7 @@ card = [f"# Default model (DetCLIPv2) — `{manifest['name']}@{manifest['version
         f"(`tools/default-model/detclip.toml`: batch {r['batch']}, AdamW lr {r['lr']} dropped ×0.1 at step "
         f"{r['lr_drop_step']:,} of {r['max_steps']:,}, EMA {r['ema_decay']}). A rerun resumes from WORK's checkpoint.",
         f"Training time: {manifest['metrics'].get('training_seconds', 0) / 3600:.2f} h on 2 CPU cores.", "",
-        f"Score threshold: {manifest['scoreThreshold']:.3f} — the F1-best on the first 200 validation images (F1 {val['F1']:.3f} "
+        f"Score threshold: {manifest['scoreThreshold']:.3f} — the F1-best on the first {calibrated} validation images (F1 {val['F1']:.3f} "
         "at IoU 0.5); the daemon and `pipelined detect` keep boxes above it unless `[query] score_threshold` says otherwise.", "",
         f"## Test split (first {n} images, all categories, standard LVIS protocol)", "",
         "| AP | AP50 | AP75 | APr | APc | APf | APs | APm | APl | AR@300 |", "|---|---|---|---|---|---|---|---|---|---|",

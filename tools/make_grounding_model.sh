@@ -11,10 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:?usage: tools/make_grounding_model.sh WORK_DIR [MAX_STEPS]}
 steps=${2:-0}
-mkdir -p "$work"
-. tools/weights_env.sh
-. tools/pipelined_bin.sh
-[ -f "$work/synth/lvis_v1_train.json" ] || "$bin" synth --seed 0 --out "$work/synth" --quiet > /dev/null
+. tools/synth_work.sh
 cp tools/default-model/train.toml "$work/train.toml"
 cp tools/default-model/train-stage2.toml "$work/train-stage2.toml"
 if [ "$steps" != 0 ]; then sed -i "s/^max_steps = .*/max_steps = $steps/" "$work/train-stage2.toml"; fi

@@ -10,11 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:?usage: tools/mdetr_curve.sh WORK_DIR [--table]}
-mkdir -p "$work"
 if [ "${2:-}" != --table ]; then
-  . tools/weights_env.sh
-  . tools/pipelined_bin.sh
-  [ -f "$work/synth/lvis_v1_train.json" ] || "$bin" synth --seed 0 --out "$work/synth" --quiet > /dev/null
+  . tools/synth_work.sh
   sed "s/^\[train\]$/[train]\neval_every = ${EVAL_EVERY:-1500}/" tools/default-model/train.toml > "$work/train.toml"
   nice -n "${NICE:-0}" "$bin" train --config "$work/train.toml" --no-register || true
 fi

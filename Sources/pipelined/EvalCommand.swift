@@ -177,7 +177,6 @@ struct Eval: ParsableCommand {
         print("stored as evaluation run \(runID) (view evaluation_summary, table evaluation_category_ap)")
     }
 
-    /// The metrics, then the operating point (standard protocol): the score threshold with the best F1 at IoU 0.5.
     /// Writes the operating point's threshold into the model directory's manifest (`scoreThreshold`).
     private func keepThreshold(_ point: OperatingPoint?, model path: String) throws {
         guard let point else { throw CommandFailure("--calibrate: no box of \(annotations)'s images was right, so there is no threshold to keep") }
@@ -187,6 +186,7 @@ struct Eval: ParsableCommand {
         print("kept score threshold \(String(format: "%.4f", point.threshold)) in \(path)/manifest.json")
     }
 
+    /// The metrics, then the operating point (standard protocol): the score threshold with the best F1 at IoU 0.5.
     private func output(_ report: LVISEvaluator.Report) throws {
         var metrics = report.metrics
         for (name, value) in metrics {

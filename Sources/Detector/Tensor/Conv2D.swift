@@ -194,7 +194,7 @@ public struct Conv2D: Sendable {
                         let kc = kern + ch * kh * kw
                         let outPlane = dst + ch * ho * wo
                         if s <= 2 {
-                            blocked(plane, kc, outPlane, h: h, w: w, ho: ho, wo: wo, pt: pt, pl: pl)
+                            blocked(plane, kc, outPlane, bias: bias?.data[ch] ?? 0, h: h, w: w, ho: ho, wo: wo, pt: pt, pl: pl)
                             return
                         }
                         for oy in 0..<ho {
@@ -227,8 +227,8 @@ public struct Conv2D: Sendable {
     /// One channel of a depthwise convolution of stride 1 or 2, 16 outputs at a time in registers. The plane is copied
     /// once into zero-padded buffers — for stride 2 one of its even and one of its odd columns — so every tap is an
     /// unaligned vector load with no border test, and each output is stored once (multiply-adding whole rows tap by
-    /// tap stored every output k² times: 25 for Lite0's 5×5 blocks). `outPlane` holds the bias.
-    private func blocked(_ plane: UnsafePointer<Float>, _ kc: UnsafePointer<Float>, _ outPlane: UnsafeMutablePointer<Float>,
+    /// tap stored every output k² times: 25 for Lite0's 5×5 blocks). Every output is written.
+    private func blocked(_ plane: UnsafePointer<Float>, _ kc: UnsafePointer<Float>, _ outPlane: UnsafeMutablePointer<Float>, bias: Float,
                          h: Int, w: Int, ho: Int, wo: Int, pt: Int, pl: Int) {
         let (kh, kw) = kernel
         let s = stride, lanes = 16
@@ -261,7 +261,6 @@ public struct Conv2D: Sendable {
             }
         }
         let taps = (0..<kw).map { kx -> Int in let (parity, o) = split(kx); return parity * rows * pitch + o + left }
-        let bias = outPlane[0]
         var tail = [Float](repeating: 0, count: lanes)
         @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
         @inline(__always) func store(_ acc: SIMD16<Float>, _ orow: UnsafeMutablePointer<Float>, _ ox: Int) {
